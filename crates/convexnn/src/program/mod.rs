@@ -1,0 +1,47 @@
+//! The convex programs: a datafit (loss on the predictions) plus a group penalty, plus the cone
+//! constraints for ReLU.
+//!
+//! # Normalization (the one place it is defined)
+//!
+//! For one output, every program is written in the normalization of scnn (MATH.md (M3)):
+//!
+//! ```text
+//! F(U) = L(ŷ, y) + λ · R(U),   L = (1/(2n))‖ŷ − y‖²  (squared)  or  (1/n) Σ_j log(1 + exp(−y_j ŷ_j))  (logistic)
+//! ```
+//!
+//! with `R(U) = Σ_i ‖u_i‖₂` for gated ReLU (M11) and `R = Σ_i ‖v_i‖₂ + ‖w_i‖₂` for ReLU (M6). The papers
+//! write `½‖ŷ − y‖² + β R`; since `n·F = ½‖ŷ − y‖² + nλ R`, the equivalent unnormalized weight is
+//! `β = n λ`, and objectives and gaps of the papers are `n` times ours (for the squared loss).
+
+pub mod datafit;
+pub mod gap;
+pub mod penalty;
+
+use serde::{Deserialize, Serialize};
+
+pub use datafit::Loss;
+
+/// A short statement of the normalization, printed with every result.
+pub const NORMALIZATION: &str = "(1/(2n))||yhat - y||^2 + lambda * sum of group norms (squared loss); \
+(1/n) sum log(1 + exp(-y*yhat)) + lambda * sum of group norms (logistic); papers' beta = n * lambda";
+
+/// Which convex program (and so which network) is trained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Formulation {
+    /// Gated ReLU network, unconstrained group lasso (MATH.md (M11)).
+    Gated,
+    /// ReLU network, cone-constrained group lasso (MATH.md (M6)); exact for the non-convex problem
+    /// (M5) when the pattern set is complete.
+    Relu,
+}
+
+impl Formulation {
+    /// `"gated"` or `"relu"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Formulation::Gated => "gated",
+            Formulation::Relu => "relu",
+        }
+    }
+}
