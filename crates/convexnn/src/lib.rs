@@ -13,6 +13,9 @@
 pub mod data;
 pub mod error;
 pub mod features;
+pub mod model;
+pub mod network;
+pub mod operator;
 pub mod program;
 pub mod real;
 pub mod rng;

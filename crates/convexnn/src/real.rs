@@ -11,19 +11,19 @@ pub trait Real:
     /// "f32" or "f64", as printed and saved with a model.
     const NAME: &'static str;
     /// Converts from `f64` (rounding for `f32`).
-    fn from_f64(x: f64) -> Self;
+    fn lit(x: f64) -> Self;
     /// Converts to `f64` exactly.
-    fn to_f64(self) -> f64;
+    fn as_f64(self) -> f64;
 }
 
 impl Real for f64 {
     const NAME: &'static str = "f64";
     #[inline(always)]
-    fn from_f64(x: f64) -> Self {
+    fn lit(x: f64) -> Self {
         x
     }
     #[inline(always)]
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self
     }
 }
@@ -31,11 +31,11 @@ impl Real for f64 {
 impl Real for f32 {
     const NAME: &'static str = "f32";
     #[inline(always)]
-    fn from_f64(x: f64) -> Self {
+    fn lit(x: f64) -> Self {
         x as f32
     }
     #[inline(always)]
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self as f64
     }
 }

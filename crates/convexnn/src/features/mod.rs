@@ -88,7 +88,11 @@ impl PatternSet {
     }
 
     /// The patterns 1[X g_i >= 0] of the columns of `gates` (d × P), deduplicated.
-    pub fn from_gates(x: MatRef<'_, f64>, gates: MatRef<'_, f64>, exhaustive: bool) -> Result<Self> {
+    pub fn from_gates(
+        x: MatRef<'_, f64>,
+        gates: MatRef<'_, f64>,
+        exhaustive: bool,
+    ) -> Result<Self> {
         if gates.nrows() != x.ncols() {
             return Err(Error::InvalidData(format!(
                 "gates have {} rows but X has {} columns (gates must be d × P)",

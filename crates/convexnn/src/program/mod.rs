@@ -14,8 +14,9 @@
 //! `β = n λ`, and objectives and gaps of the papers are `n` times ours (for the squared loss).
 
 pub mod datafit;
-pub mod gap;
+pub mod gated;
 pub mod penalty;
+pub mod relu;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,181 @@
+//! The non-convex networks read back out of a convex solution (MATH.md §2–3), their predictions and
+//! their weight-decay objectives (M5), (M38).
+//!
+//! - ReLU: f(x) = Σ_j (xᵀu_j)₊ α_j. From (M6): each v_i ≠ 0 gives (u, α) = (v_i/√‖v_i‖, √‖v_i‖), each
+//!   w_i ≠ 0 gives (w_i/√‖w_i‖, −√‖w_i‖) (Pilanci & Ergen 2020, eq. (6) of the report). Then
+//!   (λ/2)(‖u‖² + α²) = λ‖v_i‖ and, on the training data, (Xu)₊α = ±D_iXv_i, so the non-convex objective
+//!   equals the convex one.
+//! - Gated ReLU: f(x) = Σ_j 1[xᵀg_j ≥ 0] (xᵀw_j) α_j with fixed gates g_j; from (M11) w = u_i/√‖u_i‖,
+//!   α = √‖u_i‖.
+
+use faer::{Mat, MatRef};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::program::{Formulation, Loss};
+
+/// A two-layer network without output bias (a bias input column, if any, is part of x).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Network {
+    /// ReLU or gated ReLU.
+    pub kind: Formulation,
+    /// Hidden weights u_j, one vector of length d per neuron.
+    pub hidden: Vec<Vec<f64>>,
+    /// Output weights α_j.
+    pub output: Vec<f64>,
+    /// Gates g_j (gated ReLU only; `None` when the model was trained from masks without gates).
+    pub gates: Option<Vec<Vec<f64>>>,
+}
+
+fn dot(a: &[f64], x: MatRef<'_, f64>, row: usize) -> f64 {
+    a.iter().enumerate().map(|(k, w)| w * x[(row, k)]).sum()
+}
+
+fn norm(a: &[f64]) -> f64 {
+    a.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+impl Network {
+    /// Reads the network out of a convex solution: `weights` is d × P (gated) or d × 2P = [V | W]
+    /// (ReLU); `gates` (d × P) are the gates of the patterns. Zero groups give no neuron.
+    pub fn from_convex(
+        kind: Formulation,
+        weights: MatRef<'_, f64>,
+        gates: Option<MatRef<'_, f64>>,
+    ) -> Self {
+        let d = weights.nrows();
+        let p = match kind {
+            Formulation::Gated => weights.ncols(),
+            Formulation::Relu => weights.ncols() / 2,
+        };
+        let (mut hidden, mut output, mut gate_list) = (vec![], vec![], vec![]);
+        for c in 0..weights.ncols() {
+            let u: Vec<f64> = (0..d).map(|k| weights[(k, c)]).collect();
+            let nu = norm(&u);
+            if nu == 0.0 {
+                continue;
+            }
+            let s = nu.sqrt();
+            hidden.push(u.iter().map(|v| v / s).collect());
+            output.push(if c < p { s } else { -s });
+            if let Some(g) = gates {
+                gate_list.push((0..d).map(|k| g[(k, c % p)]).collect());
+            }
+        }
+        let gates = match kind {
+            Formulation::Gated if gates.is_some() => Some(gate_list),
+            _ => None,
+        };
+        Network {
+            kind,
+            hidden,
+            output,
+            gates,
+        }
+    }
+
+    /// Number of neurons m.
+    pub fn width(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Input dimension d (0 for an empty network).
+    pub fn input_dim(&self) -> usize {
+        self.hidden.first().map_or(0, |u| u.len())
+    }
+
+    /// Predictions f(x) for each row of `x`. A gated network needs its gates.
+    pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
+        if self.width() > 0 && x.ncols() != self.input_dim() {
+            return Err(Error::InvalidData(format!(
+                "the network takes {} inputs but the data has {} columns",
+                self.input_dim(),
+                x.ncols()
+            )));
+        }
+        let gates = match (self.kind, &self.gates) {
+            (Formulation::Gated, Some(g)) => Some(g),
+            (Formulation::Gated, None) if self.width() > 0 => {
+                return Err(Error::InvalidSetting(
+                    "this gated model was trained from pattern masks without gates, so it cannot \
+                     predict on data: train it with --gates or sampled patterns"
+                        .into(),
+                ))
+            }
+            _ => None,
+        };
+        Ok((0..x.nrows())
+            .map(|r| {
+                (0..self.width())
+                    .map(|j| {
+                        let z = dot(&self.hidden[j], x, r);
+                        let act = match gates {
+                            Some(g) => {
+                                if dot(&g[j], x, r) >= 0.0 {
+                                    z
+                                } else {
+                                    0.0
+                                }
+                            }
+                            None => z.max(0.0),
+                        };
+                        act * self.output[j]
+                    })
+                    .sum()
+            })
+            .collect())
+    }
+
+    /// The non-convex training objective (M5)/(M38): L(f(X), y) + (λ/2) Σ_j (‖u_j‖² + α_j²), with
+    /// the loss normalized as in [`crate::program`] (labels ±1 for the logistic loss).
+    pub fn objective(&self, x: MatRef<'_, f64>, y: &[f64], loss: Loss, lambda: f64) -> Result<f64> {
+        let yhat = self.predict(x)?;
+        let penalty: f64 = self
+            .hidden
+            .iter()
+            .zip(&self.output)
+            .map(|(u, a)| u.iter().map(|v| v * v).sum::<f64>() + a * a)
+            .sum();
+        Ok(loss.value(&yhat, y) + 0.5 * lambda * penalty)
+    }
+
+    /// Hidden weights as a d × m matrix.
+    pub fn hidden_matrix(&self) -> Mat<f64> {
+        Mat::from_fn(self.input_dim(), self.width(), |k, j| self.hidden[j][k])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relu_reconstruction_balances_layers() {
+        // One v column and one w column; d = 2.
+        let w = Mat::from_fn(
+            2,
+            2,
+            |k, c| if c == 0 { [3.0, 4.0][k] } else { [0.0, 1.0][k] },
+        );
+        let net = Network::from_convex(Formulation::Relu, w.as_ref(), None);
+        assert_eq!(net.width(), 2);
+        // (λ/2)(‖u‖² + α²) = λ‖v‖ for each neuron.
+        for (u, a) in net.hidden.iter().zip(&net.output) {
+            let nu2: f64 = u.iter().map(|v| v * v).sum();
+            assert!((nu2 - a * a).abs() < 1e-12);
+        }
+        assert!(net.output[0] > 0.0 && net.output[1] < 0.0);
+        let x = Mat::from_fn(1, 2, |_, k| [1.0, 1.0][k]);
+        // f(x) = (3+4)₊ − (0+1)₊ = 6
+        assert!((net.predict(x.as_ref()).unwrap()[0] - 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gated_without_gates_cannot_predict() {
+        let w = Mat::from_fn(2, 1, |_, _| 1.0);
+        let net = Network::from_convex(Formulation::Gated, w.as_ref(), None);
+        assert!(net.predict(Mat::<f64>::zeros(1, 2).as_ref()).is_err());
+        let e = net.predict(Mat::<f64>::zeros(1, 3).as_ref()).unwrap_err();
+        assert!(e.to_string().contains("takes 2 inputs"));
+    }
+}

@@ -1,0 +1,355 @@
+//! The ReLU program (MATH.md (M6)): min over v_i, w_i of
+//! L(Σ_i D_i X (v_i − w_i), y) + λ Σ_i (‖v_i‖₂ + ‖w_i‖₂) subject to X̃_i v_i ≥ 0, X̃_i w_i ≥ 0, with
+//! X̃_i = (2D_i − I) X. Weights are stored as one d × 2P matrix U = [V | W].
+//!
+//! Here: the augmented Lagrangian's smooth part (M20) and multiplier update (M21), feasibility
+//! restoration with interior gates (M10), the cone decomposition of a gated solution (M12), and the
+//! certified duality gap of the Lagrangian dual (M9).
+
+use faer::{Mat, MatMut, MatRef};
+
+use super::penalty::{col, col_mut, column_norm, group_norm_sum};
+use super::Loss;
+use crate::operator::{for_each_set_bit, MaskedOperator};
+use crate::real::Real;
+use crate::solver::fista::Smooth;
+
+/// The image `Z = X U` (n × 2P) of the weights and the predictions ŷ = Σ_i D_i (Z_i − Z_{P+i}).
+#[derive(Clone)]
+pub struct ReluCache<T: Real> {
+    /// X [V | W].
+    pub z: Mat<T>,
+    /// Predictions.
+    pub yhat: Vec<T>,
+}
+
+/// Sign `(S_i)_jj = 2(D_i)_jj − 1` as ±1.
+#[inline]
+fn sign<T: Real>(bit: bool) -> T {
+    if bit {
+        T::one()
+    } else {
+        -T::one()
+    }
+}
+
+/// Fills `yhat = Σ_i D_i (z_i − z_{P+i})` from `z` = X [V | W].
+pub fn predictions_from_z<T: Real>(op: &MaskedOperator<T>, z: MatRef<'_, T>, yhat: &mut [T]) {
+    let (n, p) = (op.nrows(), op.n_patterns());
+    yhat.fill(T::zero());
+    for i in 0..p {
+        let (zv, zw) = (col(z, i), col(z, p + i));
+        for_each_set_bit(op.patterns().column_words(i), n, |j| {
+            yhat[j] += zv[j] - zw[j]
+        });
+    }
+}
+
+/// The augmented Lagrangian's smooth part (M20):
+/// L(ŷ, y) + (δ/2) Σ_i ‖(γ_i/δ − X̃_i v_i)₊‖² + ‖(ξ_i/δ − X̃_i w_i)₊‖².
+pub struct ReluAlProblem<T: Real> {
+    /// The masked operator (its patterns define D_i and S_i).
+    pub op: MaskedOperator<T>,
+    y: Vec<T>,
+    loss: Loss,
+    /// Penalty parameter δ.
+    pub delta: f64,
+    /// Multipliers [Γ | Ξ], n × 2P, nonnegative.
+    pub mult: Mat<T>,
+    m: Mat<T>,
+    resid: Vec<T>,
+}
+
+impl<T: Real> ReluAlProblem<T> {
+    /// The program for targets `y`, with zero multipliers and penalty `delta`.
+    pub fn new(op: MaskedOperator<T>, y: &[f64], loss: Loss, delta: f64) -> Self {
+        let (n, p) = (op.nrows(), op.n_patterns());
+        ReluAlProblem {
+            op,
+            y: y.iter().map(|&v| T::lit(v)).collect(),
+            loss,
+            delta,
+            mult: Mat::zeros(n, 2 * p),
+            m: Mat::zeros(n, 2 * p),
+            resid: vec![T::zero(); n],
+        }
+    }
+
+    /// Targets in working precision.
+    pub fn targets(&self) -> &[T] {
+        &self.y
+    }
+
+    /// The loss of the datafit.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// Calls `f(j, i, s_ji, z_ji)` over every entry of the n × 2P cone matrix.
+    fn for_each_cone_entry(&self, z: MatRef<'_, T>, mut f: impl FnMut(usize, usize, T, T)) {
+        let (n, p) = (self.op.nrows(), self.op.n_patterns());
+        for c in 0..2 * p {
+            let pat = c % p;
+            let zc = col(z, c);
+            for (j, &zj) in zc.iter().enumerate().take(n) {
+                f(j, c, sign(self.op.patterns().get(j, pat)), zj);
+            }
+        }
+    }
+
+    /// Σ ‖(−X̃_i v_i)₊‖² + ‖(−X̃_i w_i)₊‖² and the largest single violation.
+    pub fn violation(&self, cache: &ReluCache<T>) -> (f64, f64) {
+        let (mut sq, mut mx) = (0.0f64, 0.0f64);
+        self.for_each_cone_entry(cache.z.as_ref(), |_, _, s, z| {
+            let v = (-(s * z)).as_f64().max(0.0);
+            sq += v * v;
+            mx = mx.max(v);
+        });
+        (sq, mx)
+    }
+
+    /// The multiplier update (M21): γ ← (γ − δ X̃ v)₊, ξ ← (ξ − δ X̃ w)₊.
+    pub fn update_multipliers(&mut self, cache: &ReluCache<T>) {
+        let delta = T::lit(self.delta);
+        let (n, p) = (self.op.nrows(), self.op.n_patterns());
+        for c in 0..2 * p {
+            let zc = col(cache.z.as_ref(), c);
+            let words = self.op.patterns().column_words(c % p);
+            let mc = self.mult.col_as_slice_mut(c);
+            for j in 0..n {
+                let s: T = sign((words[j / 64] >> (j % 64)) & 1 == 1);
+                let v = mc[j] - delta * s * zc[j];
+                mc[j] = if v > T::zero() { v } else { T::zero() };
+            }
+        }
+    }
+}
+
+impl<T: Real> Smooth<T> for ReluAlProblem<T> {
+    type Cache = ReluCache<T>;
+
+    fn dims(&self) -> (usize, usize) {
+        (self.op.ncols(), 2 * self.op.n_patterns())
+    }
+
+    fn new_cache(&self) -> ReluCache<T> {
+        let (n, p) = (self.op.nrows(), self.op.n_patterns());
+        ReluCache {
+            z: Mat::zeros(n, 2 * p),
+            yhat: vec![T::zero(); n],
+        }
+    }
+
+    fn forward(&mut self, u: MatRef<'_, T>, cache: &mut ReluCache<T>) {
+        self.op.linear(u, cache.z.as_mut());
+        predictions_from_z(&self.op, cache.z.as_ref(), &mut cache.yhat);
+    }
+
+    fn extrapolate(&self, out: &mut ReluCache<T>, new: &ReluCache<T>, old: &ReluCache<T>, b: T) {
+        for c in 0..out.z.ncols() {
+            let (a, o) = (new.z.col_as_slice(c), old.z.col_as_slice(c));
+            for ((t, a), o) in out.z.col_as_slice_mut(c).iter_mut().zip(a).zip(o) {
+                *t = *a + b * (*a - *o);
+            }
+        }
+        for ((t, a), o) in out.yhat.iter_mut().zip(&new.yhat).zip(&old.yhat) {
+            *t = *a + b * (*a - *o);
+        }
+    }
+
+    fn copy_cache(&self, dst: &mut ReluCache<T>, src: &ReluCache<T>) {
+        dst.z.copy_from(&src.z);
+        dst.yhat.copy_from_slice(&src.yhat);
+    }
+
+    fn value(&self, cache: &ReluCache<T>) -> f64 {
+        let delta = self.delta;
+        let mut pen = 0.0;
+        self.for_each_cone_entry(cache.z.as_ref(), |j, c, s, z| {
+            let v = (self.mult[(j, c)].as_f64() / delta - (s * z).as_f64()).max(0.0);
+            pen += v * v;
+        });
+        self.loss.value(&cache.yhat, &self.y) + 0.5 * delta * pen
+    }
+
+    fn gradient(&mut self, cache: &ReluCache<T>, grad: MatMut<'_, T>) {
+        self.loss.gradient(&cache.yhat, &self.y, &mut self.resid);
+        let (n, p) = (self.op.nrows(), self.op.n_patterns());
+        let delta = T::lit(self.delta);
+        for c in 0..2 * p {
+            let words = self.op.patterns().column_words(c % p);
+            let (zc, mc) = (col(cache.z.as_ref(), c), self.mult.col_as_slice(c));
+            let out = col_mut(self.m.as_mut(), c);
+            let data_sign = if c < p { T::one() } else { -T::one() };
+            for j in 0..n {
+                let bit = (words[j / 64] >> (j % 64)) & 1 == 1;
+                let s: T = sign(bit);
+                let hinge = mc[j] / delta - s * zc[j];
+                let cone = if hinge > T::zero() {
+                    delta * s * hinge
+                } else {
+                    T::zero()
+                };
+                let data = if bit {
+                    data_sign * self.resid[j]
+                } else {
+                    T::zero()
+                };
+                out[j] = data - cone;
+            }
+        }
+        self.op.linear_adjoint(self.m.as_ref(), grad);
+    }
+
+    fn lipschitz_estimate(&mut self) -> f64 {
+        let n = self.op.nrows() as f64;
+        let a2 = self.op.norm_squared_estimate(15);
+        // ‖X‖² ≤ ‖A‖² is false in general; bound it by the Frobenius norm squared.
+        let x2 = self.op.x().squared_norm_l2().as_f64();
+        2.0 * self.loss.curvature() * a2 / n + self.delta * x2
+    }
+}
+
+/// `X G` for gates `g` (d × P), in working precision.
+fn gate_image<T: Real>(op: &mut MaskedOperator<T>, gates: MatRef<'_, f64>) -> Mat<T> {
+    let g = Mat::from_fn(gates.nrows(), gates.ncols(), |k, i| T::lit(gates[(k, i)]));
+    let mut xg = Mat::zeros(op.nrows(), gates.ncols());
+    op.linear(g.as_ref(), xg.as_mut());
+    xg
+}
+
+/// Smallest τ ≥ 0 with X̃_i (z_i + τ X g_i) ≥ 0 given X̃_i g_i > 0 (M10, M12).
+fn shift_to_cone<T: Real>(op: &MaskedOperator<T>, i: usize, z: &[T], xg: &[T]) -> f64 {
+    let mut tau = 0.0f64;
+    for (j, (&zj, &gj)) in z.iter().zip(xg).enumerate() {
+        let s: T = sign(op.patterns().get(j, i));
+        let (a, b) = ((s * zj).as_f64(), (s * gj).as_f64());
+        if a < 0.0 && b > 0.0 {
+            tau = tau.max(-a / b);
+        }
+    }
+    tau
+}
+
+/// Feasibility restoration (M10): v_i += τ_i g_i, w_i += τ_i g_i with the smallest τ_i that puts
+/// both in the cone K_i; predictions are unchanged. `u` is d × 2P.
+pub fn restore_feasibility<T: Real>(
+    op: &mut MaskedOperator<T>,
+    u: &mut Mat<T>,
+    gates: MatRef<'_, f64>,
+) {
+    let p = op.n_patterns();
+    let xg = gate_image(op, gates);
+    let mut z = Mat::<T>::zeros(op.nrows(), 2 * p);
+    op.linear(u.as_ref(), z.as_mut());
+    for i in 0..p {
+        let gcol = xg.col_as_slice(i);
+        let tau = shift_to_cone(op, i, z.col_as_slice(i), gcol).max(shift_to_cone(
+            op,
+            i,
+            z.col_as_slice(p + i),
+            gcol,
+        ));
+        if tau > 0.0 {
+            let t = T::lit(tau);
+            for k in 0..u.nrows() {
+                let g = T::lit(gates[(k, i)]);
+                u[(k, i)] += t * g;
+                u[(k, p + i)] += t * g;
+            }
+        }
+    }
+}
+
+/// Cone decomposition of a gated solution (M12): v_i = u_i + t_i g_i, w_i = t_i g_i, feasible for
+/// (M6) with the same predictions. Returns [V | W] (d × 2P).
+pub fn cone_decomposition<T: Real>(
+    op: &mut MaskedOperator<T>,
+    u: MatRef<'_, T>,
+    gates: MatRef<'_, f64>,
+) -> Mat<T> {
+    let (d, p) = (u.nrows(), u.ncols());
+    let mut vw = Mat::zeros(d, 2 * p);
+    for i in 0..p {
+        for k in 0..d {
+            vw[(k, i)] = u[(k, i)];
+        }
+    }
+    restore_feasibility(op, &mut vw, gates);
+    vw
+}
+
+/// A certified evaluation of ReLU weights: objective, dual bound (M9) and the largest violation.
+#[derive(Clone, Copy, Debug)]
+pub struct ReluCertificate {
+    /// F(V, W) (M6's objective).
+    pub objective: f64,
+    /// Lagrangian dual value at the scaled (θ, Γ, Ξ).
+    pub dual: f64,
+    /// max_{i,j} (−X̃_i v_i)_j₊ and the same for w.
+    pub violation: f64,
+}
+
+/// Evaluates (M6) at `u` = [V | W] and bounds the optimum from below with the Lagrangian dual (M9):
+/// θ = −∇L(ŷ), c = max_i max(‖Xᵀ(D_iθ + S_iγ_i)‖, ‖Xᵀ(D_iθ − S_iξ_i)‖), s = min(1, λ/c), dual value at sθ.
+/// `mult` = [Γ | Ξ] (n × 2P) or `None` for zero multipliers (the weaker gated bound).
+pub fn certificate<T: Real>(
+    op: &mut MaskedOperator<T>,
+    y: &[T],
+    loss: Loss,
+    lambda: f64,
+    u: MatRef<'_, T>,
+    mult: Option<MatRef<'_, T>>,
+) -> ReluCertificate {
+    let (n, p) = (op.nrows(), op.n_patterns());
+    let mut z = Mat::<T>::zeros(n, 2 * p);
+    op.linear(u, z.as_mut());
+    let mut yhat = vec![T::zero(); n];
+    predictions_from_z(op, z.as_ref(), &mut yhat);
+    let mut violation = 0.0f64;
+    for c in 0..2 * p {
+        for (j, &zj) in z.col_as_slice(c).iter().enumerate() {
+            let s: T = sign(op.patterns().get(j, c % p));
+            violation = violation.max((-(s * zj)).as_f64());
+        }
+    }
+    let objective = loss.value(&yhat, y) + lambda * group_norm_sum(u);
+    let mut theta = vec![T::zero(); n];
+    loss.gradient(&yhat, y, &mut theta);
+    // M = [D∘θ + S∘Γ, D∘θ − S∘Ξ] with θ = −∇L (reuse z as storage).
+    for c in 0..2 * p {
+        let out = z.col_as_slice_mut(c);
+        for j in 0..n {
+            let bit = op.patterns().get(j, c % p);
+            let th = if bit { -theta[j] } else { T::zero() };
+            let g = mult.map_or(T::zero(), |m| m[(j, c)]);
+            let sg: T = sign::<T>(bit) * g;
+            out[j] = if c < p { th + sg } else { th - sg };
+        }
+    }
+    let mut g = Mat::<T>::zeros(op.ncols(), 2 * p);
+    op.linear_adjoint(z.as_ref(), g.as_mut());
+    // Any γ ≥ 0 gives a valid bound, so each block uses the better of its multipliers and zero
+    // (‖Xᵀ D_i θ‖, the gated bound).
+    let mut g0 = Mat::<T>::zeros(op.ncols(), p);
+    if mult.is_some() {
+        let neg: Vec<T> = theta.iter().map(|&t| -t).collect();
+        op.adjoint(&neg, g0.as_mut());
+    }
+    let c = (0..2 * p)
+        .map(|c| {
+            let with = column_norm(col(g.as_ref(), c));
+            if mult.is_some() {
+                with.min(column_norm(col(g0.as_ref(), c % p)))
+            } else {
+                with
+            }
+        })
+        .fold(0.0, f64::max);
+    let s = if c > lambda { lambda / c } else { 1.0 };
+    ReluCertificate {
+        objective,
+        dual: loss.dual_value(&yhat, y, s),
+        violation: violation.max(0.0),
+    }
+}
