@@ -1,3 +1,61 @@
-fn main() {
-    println!("Hello, world!");
+//! The `convexnn` command: train two-layer (gated) ReLU networks to global optimality by convex
+//! optimization, predict with them and evaluate them.
+
+mod demo;
+mod input;
+mod predict;
+mod progress;
+mod report;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use convexnn::Error;
+
+/// Train neural networks to their global optimum by solving their exact convex reformulation.
+#[derive(Parser, Debug)]
+#[command(name = "convexnn", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a network and print (or save) it with its optimality certificate.
+    Train(Box<train::TrainArgs>),
+    /// Predict with a saved model.
+    Predict(predict::PredictArgs),
+    /// Evaluate a saved model on labelled data.
+    Evaluate(predict::EvaluateArgs),
+    /// Run the main job on built-in data (no files needed).
+    Demo(demo::DemoArgs),
+}
+
+/// Exit codes: 0 success, 1 runtime failure, 2 bad input or settings, 3 out of memory budget,
+/// 130 interrupted (what was computed is still written).
+fn code_of(e: &Error) -> u8 {
+    match e {
+        Error::Parse { .. } | Error::InvalidData(_) | Error::InvalidSetting(_) => 2,
+        Error::Memory(_) => 3,
+        Error::Io { .. } | Error::Backend(_) => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Predict(a) => predict::run_predict(a),
+        Command::Evaluate(a) => predict::run_evaluate(a),
+        Command::Demo(a) => demo::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(code_of(&e))
+        }
+    }
 }

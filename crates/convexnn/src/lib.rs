@@ -22,4 +22,5 @@ pub mod rng;
 pub mod solver;
 
 pub use error::{Error, Result};
+pub use faer;
 pub use real::Real;

@@ -3,6 +3,7 @@
 //! Loaders keep the data exactly as the file holds it: no standardization, no bias column and no
 //! rescaling unless asked for ([`Dataset::standardize`], [`Dataset::add_bias`]).
 
+pub mod atomic;
 pub mod csv;
 pub mod idx;
 pub mod npy;

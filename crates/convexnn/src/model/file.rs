@@ -1,1 +1,133 @@
-//! Model files
+//! The model file: a JSON document holding everything needed to predict and to repeat the run —
+//! settings (including the seed), preprocessing, the network (with its gates), the certificate, and
+//! the format version. Written atomically.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Certificate, Precision, SolverChoice};
+use crate::data::atomic::write_atomic;
+use crate::data::Standardizer;
+use crate::error::{Error, Result};
+use crate::network::Network;
+use crate::program::{Formulation, Loss};
+
+/// The format name stored in every model file.
+pub const FORMAT: &str = "convexnn-model";
+/// The current format version.
+pub const VERSION: u32 = 1;
+
+/// The settings a model was trained with (enough to repeat the run on the same data).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    /// Program.
+    pub formulation: Formulation,
+    /// Loss.
+    pub loss: Loss,
+    /// λ (normalized, see [`crate::program`]).
+    pub lambda: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Where the patterns came from, e.g. "sample:100", "exact", "gates", "masks".
+    pub patterns: String,
+    /// Solver.
+    pub solver: SolverChoice,
+    /// Tolerance.
+    pub tol: f64,
+    /// Working precision.
+    pub precision: Precision,
+}
+
+/// How raw inputs are turned into the network's inputs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Standardization learned on the training data, applied first.
+    pub standardizer: Option<Standardizer>,
+    /// Whether a ones column is appended after standardization.
+    pub bias: bool,
+    /// Names of the raw input columns.
+    pub feature_names: Vec<String>,
+    /// For classifiers: the raw labels mapped to −1 and +1.
+    pub class_labels: Option<[f64; 2]>,
+}
+
+/// A trained model as saved on disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Format version ([`VERSION`]).
+    pub version: u32,
+    /// Version of convexnn that wrote it.
+    pub convexnn_version: String,
+    /// Training settings.
+    pub settings: Settings,
+    /// Input preprocessing.
+    pub preprocessing: Preprocessing,
+    /// The network.
+    pub network: Network,
+    /// The optimality certificate of the fit.
+    pub certificate: Certificate,
+}
+
+impl ModelFile {
+    /// Writes the model as JSON, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::InvalidData(format!("cannot serialize the model: {e}")))?;
+        write_atomic(path, |w| w.write_all(text.as_bytes()))
+    }
+
+    /// Reads a model, checking its format and version.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            Error::parse(path, format!("line {}, column {}", e.line(), e.column()), e.to_string())
+        })?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(Error::parse(path, "field \"format\"", format!("not a {FORMAT} file")));
+        }
+        let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != VERSION as u64 {
+            return Err(Error::parse(
+                path,
+                "field \"version\"",
+                format!("model format version {version} is not supported (this build reads {VERSION})"),
+            ));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| Error::parse(path, "model fields", e.to_string()))
+    }
+
+    /// Applies the preprocessing to raw inputs (n × raw d) and returns the network's inputs.
+    pub fn prepare_inputs(&self, x: &faer::Mat<f64>) -> Result<faer::Mat<f64>> {
+        let raw_d = self.preprocessing.feature_names.len();
+        if x.ncols() != raw_d {
+            return Err(Error::InvalidData(format!(
+                "the model was trained on {raw_d} input columns ({}) but the data has {}",
+                self.preprocessing.feature_names.join(", "),
+                x.ncols()
+            )));
+        }
+        let mut x = x.clone();
+        if let Some(s) = &self.preprocessing.standardizer {
+            s.apply(&mut x);
+        }
+        if self.preprocessing.bias {
+            let (n, d) = (x.nrows(), x.ncols());
+            x = faer::Mat::from_fn(n, d + 1, |i, k| if k < d { x[(i, k)] } else { 1.0 });
+        }
+        Ok(x)
+    }
+
+    /// Predictions on raw inputs: real values for the squared loss, class labels for the logistic loss.
+    pub fn predict(&self, x: &faer::Mat<f64>) -> Result<Vec<f64>> {
+        let z = self.network.predict(self.prepare_inputs(x)?.as_ref())?;
+        Ok(match (self.settings.loss, self.preprocessing.class_labels) {
+            (Loss::Logistic, Some([neg, pos])) => z.iter().map(|&v| if v >= 0.0 { pos } else { neg }).collect(),
+            (Loss::Logistic, None) => z.iter().map(|&v| if v >= 0.0 { 1.0 } else { -1.0 }).collect(),
+            (Loss::Squared, _) => z,
+        })
+    }
+}

@@ -38,6 +38,8 @@ pub enum PatternSource {
     Masks(Vec<Vec<bool>>),
     /// Every pattern of the data (1-D and 2-D data with a bias column); an error elsewhere.
     Exact,
+    /// A pattern set built beforehand (e.g. shared along a regularization path).
+    Set(PatternSet),
     /// Exact enumeration where feasible, else `count` sampled gates.
     Auto {
         /// Number of gates sampled when enumeration is not possible.
@@ -100,6 +102,9 @@ pub struct TrainOptions {
     pub memory_limit: Option<usize>,
     /// Report progress every this many iterations. Default 10.
     pub report_every: usize,
+    /// Initial convex weights (d × P gated, d × 2P ReLU) over the same patterns, e.g. the solution
+    /// at the previous λ of a path. Default none (zeros).
+    pub warm_start: Option<Mat<f64>>,
 }
 
 impl Default for TrainOptions {
@@ -119,6 +124,7 @@ impl Default for TrainOptions {
             threads: 0,
             memory_limit: None,
             report_every: 10,
+            warm_start: None,
         }
     }
 }
@@ -215,6 +221,15 @@ pub fn build_patterns(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Pattern
         PatternSource::Sample { count } => sample_patterns(x, *count, opts.seed)?,
         PatternSource::Gates(g) => PatternSet::from_gates(x, g.as_ref(), false)?,
         PatternSource::Masks(cols) => PatternSet::from_columns(n, cols, None, false)?,
+        PatternSource::Set(set) => {
+            if set.n_samples() != n {
+                return Err(Error::InvalidData(format!(
+                    "the pattern set covers {} samples but X has {n} rows",
+                    set.n_samples()
+                )));
+            }
+            set.clone()
+        }
         PatternSource::Exact => enumerate(x)?.ok_or_else(|| {
             Error::InvalidSetting(format!(
                 "exact enumeration is implemented for 1-D and 2-D data with a bias column \
@@ -275,6 +290,15 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
         Loss::Squared => Ok(y.to_vec()),
         Loss::Logistic => to_pm1_labels(y),
     }
+}
+
+/// λ_max of the gated program over the patterns `opts` builds (M15): the zero network is optimal for
+/// every λ ≥ λ_max (for ReLU this is a safe upper bound on the exact threshold (M25)).
+pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
+    let targets = validate(x, y, opts)?;
+    let patterns = build_patterns(x, opts)?;
+    let op = MaskedOperator::<f64>::new(x, patterns, opts.block_rows, opts.threads);
+    Ok(GatedProblem::new(op, &targets, opts.loss).lambda_max())
 }
 
 /// Trains a network by solving its convex program; see [`TrainOptions`] for the choices.
@@ -380,7 +404,7 @@ fn solve_iterative<T: Real>(
                     step: None,
                     outer: 0,
                 };
-                let out = fista(&mut gated, opts.lambda, Mat::zeros(d, p), run);
+                let out = fista(&mut gated, opts.lambda, initial::<T>(opts, d, p), run);
                 let calls = (gated.op.forward_calls, gated.op.adjoint_calls);
                 let dual = out.dual.unwrap_or(f64::NEG_INFINITY);
                 (
@@ -407,7 +431,7 @@ fn solve_iterative<T: Real>(
                     check_every: opts.report_every.max(1),
                     ..AlSettings::default()
                 };
-                let u0 = Mat::zeros(d, 2 * p);
+                let u0 = initial::<T>(opts, d, 2 * p);
                 let out = augmented_lagrangian(
                     &mut prob,
                     opts.lambda,
@@ -483,6 +507,14 @@ fn solve_iterative<T: Real>(
         seconds: 0.0,
     };
     (weights, info)
+}
+
+/// The warm start if it has the right shape, else zeros.
+fn initial<T: Real>(opts: &TrainOptions, d: usize, q: usize) -> Mat<T> {
+    match &opts.warm_start {
+        Some(w) if w.nrows() == d && w.ncols() == q => Mat::from_fn(d, q, |i, j| T::lit(w[(i, j)])),
+        _ => Mat::zeros(d, q),
+    }
 }
 
 /// Re-grades a solver's status against the f64 certificate.

@@ -1,0 +1,59 @@
+//! Progress display on stderr: a spinner line with iteration, objective, gap and violation, shown
+//! only when stderr is a terminal and the run is not quiet.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use convexnn::solver::{IterRecord, Observe};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Shows solver progress; never stops the solver itself (Ctrl-C goes through the stop flag).
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A progress line with `label`, hidden when `quiet` or when stderr is not a terminal.
+    pub fn new(label: &str, quiet: bool) -> Self {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(label.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress { bar: Some(bar) }
+    }
+
+    /// Removes the line.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Observe for Progress {
+    fn on_iter(&mut self, r: &IterRecord) -> bool {
+        if let Some(b) = &self.bar {
+            let outer = if r.outer > 0 {
+                format!("outer {:>3}  ", r.outer)
+            } else {
+                String::new()
+            };
+            let viol = if r.violation > 0.0 {
+                format!("  cone violation {:.2e}", r.violation)
+            } else {
+                String::new()
+            };
+            b.set_message(format!(
+                "{outer}iter {:>6}  objective {:.8e}  gap {:.2e}{viol}",
+                r.iteration, r.objective, r.gap
+            ));
+        }
+        true
+    }
+}

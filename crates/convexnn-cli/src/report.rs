@@ -1,0 +1,148 @@
+//! Metrics and the printed/JSON summaries of a fit.
+
+use convexnn::model::file::ModelFile;
+use convexnn::model::Certificate;
+use convexnn::program::Loss;
+use convexnn::Result;
+use serde_json::{json, Value};
+
+/// Quality of predictions on one data set.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Rows evaluated.
+    pub n: usize,
+    /// Mean squared error of the raw outputs (regression) or None.
+    pub mse: Option<f64>,
+    /// Coefficient of determination (regression).
+    pub r2: Option<f64>,
+    /// Fraction of correct labels (classification, or regression on binary targets).
+    pub accuracy: Option<f64>,
+}
+
+fn binary_labels(y: &[f64]) -> Option<[f64; 2]> {
+    let mut vals: Vec<f64> = y.to_vec();
+    vals.sort_by(f64::total_cmp);
+    vals.dedup();
+    (vals.len() == 2).then(|| [vals[0], vals[1]])
+}
+
+/// Evaluates `model` on raw inputs `x` with targets `y`.
+pub fn evaluate(model: &ModelFile, x: &convexnn::faer::Mat<f64>, y: &[f64]) -> Result<Metrics> {
+    let pred = model.predict(x)?;
+    let n = y.len();
+    let m = match model.settings.loss {
+        Loss::Logistic => Metrics {
+            n,
+            mse: None,
+            r2: None,
+            accuracy: Some(pred.iter().zip(y).filter(|(p, t)| p == t).count() as f64 / n as f64),
+        },
+        Loss::Squared => {
+            let mse = pred.iter().zip(y).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / n as f64;
+            let mean = y.iter().sum::<f64>() / n as f64;
+            let var = y.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / n as f64;
+            let accuracy = binary_labels(y).map(|[a, b]| {
+                let mid = 0.5 * (a + b);
+                pred.iter()
+                    .zip(y)
+                    .filter(|(p, t)| (**p >= mid) == (**t >= mid))
+                    .count() as f64
+                    / n as f64
+            });
+            Metrics {
+                n,
+                mse: Some(mse),
+                r2: (var > 0.0).then(|| 1.0 - mse / var),
+                accuracy,
+            }
+        }
+    };
+    Ok(m)
+}
+
+impl Metrics {
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        json!({"n": self.n, "mse": self.mse, "r2": self.r2, "accuracy": self.accuracy})
+    }
+
+    /// One line for people.
+    pub fn line(&self) -> String {
+        let mut parts = vec![format!("n = {}", self.n)];
+        if let Some(a) = self.accuracy {
+            parts.push(format!("accuracy {:.2}%", 100.0 * a));
+        }
+        if let Some(m) = self.mse {
+            parts.push(format!("MSE {m:.6}"));
+        }
+        if let Some(r) = self.r2 {
+            parts.push(format!("R² {r:.4}"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The contract's JSON summary of a fit (keys fixed: objective, status, iterations, solve_seconds,
+/// n_patterns, active_neurons, exhaustive, gap, lambda, normalization), plus more.
+pub fn certificate_json(c: &Certificate) -> Value {
+    json!({
+        "objective": c.info.objective,
+        "status": c.info.status.as_str(),
+        "iterations": c.info.iterations,
+        "solve_seconds": c.info.seconds,
+        "n_patterns": c.n_patterns,
+        "active_neurons": c.active_neurons,
+        "exhaustive": c.exhaustive,
+        "gap": c.info.gap,
+        "relative_gap": c.relative_gap,
+        "dual_objective": c.info.dual_objective,
+        "cone_violation": c.info.violation,
+        "outer_iterations": c.info.outer_iterations,
+        "forward_products": c.info.forward_calls,
+        "adjoint_products": c.info.adjoint_calls,
+        "lambda": c.lambda,
+        "lambda_unnormalized": c.lambda_unnormalized,
+        "lambda_max": c.lambda_max,
+        "network_objective": c.network_objective,
+        "normalization": c.normalization,
+    })
+}
+
+/// The human summary of a certificate.
+pub fn certificate_text(c: &Certificate) -> String {
+    let optimality = if c.exhaustive {
+        "all activation patterns of the data were used: the network is globally optimal among \
+         networks of any width (up to the gap)"
+    } else {
+        "sampled patterns: optimal for the convex program over these patterns (an upper bound on \
+         the non-convex optimum)"
+    };
+    let viol = if c.info.violation > 0.0 {
+        format!("  cone violation (solver iterate) {:.2e}\n", c.info.violation)
+    } else {
+        String::new()
+    };
+    format!(
+        "  status            {}\n  objective         {:.10e}\n  duality gap       {:.3e} (relative {:.2e})\n{viol}  \
+         network objective {:.10e} (non-convex, with weight decay)\n  iterations        {} ({} forward + {} adjoint products)\n  \
+         solve time        {:.3} s\n  patterns          {}{}\n  active neurons    {}\n  lambda            {} (papers' beta = n*lambda = {}; lambda_max = {:.4e})\n  \
+         optimality        {}\n  normalization     {}\n",
+        c.info.status,
+        c.info.objective,
+        c.info.gap,
+        c.relative_gap,
+        c.network_objective,
+        c.info.iterations,
+        c.info.forward_calls,
+        c.info.adjoint_calls,
+        c.info.seconds,
+        c.n_patterns,
+        if c.exhaustive { " (complete arrangement)" } else { " (sampled)" },
+        c.active_neurons,
+        c.lambda,
+        c.lambda_unnormalized,
+        c.lambda_max,
+        optimality,
+        c.normalization
+    )
+}

@@ -1,0 +1,432 @@
+//! `convexnn train`: load data, preprocess, build patterns, solve, save.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use convexnn::data::npy::{read_npy_matrix, write_npz, NpyData};
+use convexnn::data::Dataset;
+use convexnn::faer::Mat;
+use convexnn::model::file::{ModelFile, Preprocessing, Settings, FORMAT, VERSION};
+use convexnn::model::{train, Fit, PatternSource, Precision, SolverChoice, TrainOptions};
+use convexnn::program::{Formulation, Loss};
+use convexnn::solver::path::{lambda_grid, regularization_path};
+use convexnn::solver::{Status, StopFlag};
+use convexnn::{Error, Result};
+use serde_json::json;
+
+use crate::input::DataArgs;
+use crate::progress::Progress;
+use crate::report::{certificate_json, certificate_text, evaluate, Metrics};
+
+/// Program choice on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModelArg {
+    /// Gated ReLU network (unconstrained group lasso).
+    Gated,
+    /// ReLU network (cone-constrained group lasso; exact with all patterns).
+    Relu,
+}
+
+/// Loss choice.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LossArg {
+    /// Squared loss (regression).
+    Squared,
+    /// Logistic loss (binary labels 0/1 or -1/+1).
+    Logistic,
+}
+
+/// Solver choice.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SolverArg {
+    /// FISTA for gated, augmented Lagrangian for ReLU.
+    Auto,
+    /// Restarted FISTA (gated).
+    Fista,
+    /// Augmented Lagrangian (ReLU).
+    Al,
+    /// Interior-point backend (exact, small problems).
+    Clarabel,
+}
+
+/// Precision choice.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PrecisionArg {
+    /// Single precision.
+    F32,
+    /// Double precision.
+    F64,
+}
+
+/// Options of `convexnn train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Which network to train.
+    #[arg(long, value_enum, default_value = "gated", help_heading = "Program")]
+    pub model: ModelArg,
+    /// Loss.
+    #[arg(long, value_enum, default_value = "squared", help_heading = "Program")]
+    pub loss: LossArg,
+    /// Regularization λ in (1/(2n))‖ŷ − y‖² + λ Σ group norms.
+    #[arg(long, default_value_t = 1e-3, help_heading = "Program")]
+    pub lambda: f64,
+    /// Gates as a d × P .npy file: pattern i is 1[X g_i >= 0].
+    #[arg(long, value_name = "G.npy", conflicts_with_all = ["patterns", "sample", "exact"], help_heading = "Patterns")]
+    pub gates: Option<PathBuf>,
+    /// Patterns as an n × P .npy file of 0/1 (uint8, bool or float), used as given.
+    #[arg(long, value_name = "D.npy", conflicts_with_all = ["sample", "exact"], help_heading = "Patterns")]
+    pub patterns: Option<PathBuf>,
+    /// Sample P Gaussian gates (seeded by --seed).
+    #[arg(long, value_name = "P", conflicts_with = "exact", help_heading = "Patterns")]
+    pub sample: Option<usize>,
+    /// Enumerate every pattern (1-D or 2-D data with --bias); fails where not feasible.
+    #[arg(long, help_heading = "Patterns")]
+    pub exact: bool,
+    /// Seed for gates and the train/test split.
+    #[arg(long, default_value_t = 0, help_heading = "Patterns")]
+    pub seed: u64,
+    /// Standardize features (statistics of the training rows; saved with the model).
+    #[arg(long, help_heading = "Preprocessing")]
+    pub standardize: bool,
+    /// Append a ones column (a bias in every neuron).
+    #[arg(long, help_heading = "Preprocessing")]
+    pub bias: bool,
+    /// Hold out this fraction of rows (seeded) for testing.
+    #[arg(long, default_value_t = 0.0, help_heading = "Preprocessing")]
+    pub test_fraction: f64,
+    /// Solver.
+    #[arg(long, value_enum, default_value = "auto", help_heading = "Solver")]
+    pub solver: SolverArg,
+    /// Relative duality gap (and cone violation) at which to stop.
+    #[arg(long, default_value_t = 1e-6, help_heading = "Solver")]
+    pub tol: f64,
+    /// Iteration cap.
+    #[arg(long, default_value_t = 10_000, help_heading = "Solver")]
+    pub max_iter: usize,
+    /// Wall-clock limit in seconds.
+    #[arg(long, value_name = "SECONDS", help_heading = "Solver")]
+    pub time_limit: Option<f64>,
+    /// Working precision of the iterative solvers (certificates are computed in f64).
+    #[arg(long, value_enum, default_value = "f64", help_heading = "Solver")]
+    pub precision: PrecisionArg,
+    /// Rows per block of the operator (memory: block × P numbers).
+    #[arg(long, default_value_t = 4096, help_heading = "Solver")]
+    pub block_rows: usize,
+    /// Threads for the matrix products (0 = all cores).
+    #[arg(long, default_value_t = 0, help_heading = "Solver")]
+    pub threads: usize,
+    /// Refuse fits estimated to need more than this many GiB (default: 80% of available memory).
+    #[arg(long, value_name = "GIB", help_heading = "Solver")]
+    pub max_memory: Option<f64>,
+    /// Solve a regularization path of K values of λ from λ_max down to λ_max·--path-ratio.
+    #[arg(long, value_name = "K", help_heading = "Solver")]
+    pub path: Option<usize>,
+    /// Smallest λ of the path relative to λ_max.
+    #[arg(long, default_value_t = 1e-3, help_heading = "Solver")]
+    pub path_ratio: f64,
+    /// Write the model (JSON) here.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub out: Option<PathBuf>,
+    /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU), d × P each.
+    #[arg(long, value_name = "W.npz", help_heading = "Output")]
+    pub weights_out: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of the report.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+    /// No progress display.
+    #[arg(long, short, help_heading = "Output")]
+    pub quiet: bool,
+}
+
+/// Train, test and preprocessing of one run.
+pub struct Prepared {
+    /// Raw training rows (before preprocessing).
+    pub train_raw: Dataset,
+    /// Raw test rows, if any.
+    pub test_raw: Option<Dataset>,
+    /// Inputs the solver sees.
+    pub x: Mat<f64>,
+    /// Preprocessing saved with the model.
+    pub preprocessing: Preprocessing,
+}
+
+/// Splits and preprocesses the data.
+pub fn prepare(
+    data: &Dataset,
+    split: Option<(Vec<usize>, Vec<usize>)>,
+    test_fraction: f64,
+    seed: u64,
+    standardize: bool,
+    bias: bool,
+) -> Result<Prepared> {
+    let (train_raw, test_raw) = match split {
+        Some((tr, te)) => (data.subset(&tr), Some(data.subset(&te))),
+        None if test_fraction > 0.0 => {
+            let (a, b) = data.split(test_fraction, seed)?;
+            (a, Some(b))
+        }
+        None => (data.clone(), None),
+    };
+    let mut prepared = train_raw.clone();
+    let standardizer = standardize.then(|| prepared.standardize());
+    if bias {
+        prepared.add_bias();
+    }
+    Ok(Prepared {
+        x: prepared.x,
+        preprocessing: Preprocessing {
+            standardizer,
+            bias,
+            feature_names: train_raw.feature_names.clone(),
+            class_labels: None,
+        },
+        train_raw,
+        test_raw,
+    })
+}
+
+fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, String)> {
+    if let Some(path) = &a.gates {
+        let g = read_npy_matrix(path)?;
+        if g.nrows() != d {
+            return Err(Error::InvalidData(format!(
+                "{}: gates must be d × P with d = {d} (the columns of X after preprocessing), got {} × {}",
+                path.display(),
+                g.nrows(),
+                g.ncols()
+            )));
+        }
+        return Ok((PatternSource::Gates(g), format!("gates:{}", path.display())));
+    }
+    if let Some(path) = &a.patterns {
+        let m = read_npy_matrix(path)?;
+        if m.nrows() != n {
+            return Err(Error::InvalidData(format!(
+                "{}: patterns must be n × P with n = {n} rows, got {} × {}",
+                path.display(),
+                m.nrows(),
+                m.ncols()
+            )));
+        }
+        let mut cols = Vec::with_capacity(m.ncols());
+        for i in 0..m.ncols() {
+            let mut c = Vec::with_capacity(n);
+            for j in 0..n {
+                let v = m[(j, i)];
+                if v != 0.0 && v != 1.0 {
+                    return Err(Error::InvalidData(format!(
+                        "{}: entry [{j}, {i}] = {v} is not 0 or 1",
+                        path.display()
+                    )));
+                }
+                c.push(v == 1.0);
+            }
+            cols.push(c);
+        }
+        return Ok((PatternSource::Masks(cols), format!("masks:{}", path.display())));
+    }
+    if a.exact {
+        return Ok((PatternSource::Exact, "exact".into()));
+    }
+    if let Some(p) = a.sample {
+        return Ok((PatternSource::Sample { count: p }, format!("sample:{p}")));
+    }
+    Ok((PatternSource::Auto { count: 100 }, "auto:100".into()))
+}
+
+/// The library options from the command line.
+pub fn options(a: &TrainArgs, source: PatternSource) -> TrainOptions {
+    TrainOptions {
+        formulation: match a.model {
+            ModelArg::Gated => Formulation::Gated,
+            ModelArg::Relu => Formulation::Relu,
+        },
+        loss: match a.loss {
+            LossArg::Squared => Loss::Squared,
+            LossArg::Logistic => Loss::Logistic,
+        },
+        lambda: a.lambda,
+        patterns: source,
+        seed: a.seed,
+        solver: match a.solver {
+            SolverArg::Auto => SolverChoice::Auto,
+            SolverArg::Fista => SolverChoice::Fista,
+            SolverArg::Al => SolverChoice::Al,
+            SolverArg::Clarabel => SolverChoice::Clarabel,
+        },
+        tol: a.tol,
+        max_iter: a.max_iter,
+        time_limit: a.time_limit,
+        precision: match a.precision {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F64 => Precision::F64,
+        },
+        block_rows: a.block_rows,
+        threads: a.threads,
+        memory_limit: a.max_memory.map(|g| (g * (1u64 << 30) as f64) as usize),
+        ..TrainOptions::default()
+    }
+}
+
+/// Builds the model file of a fit.
+pub fn model_file(fit: &Fit, opts: &TrainOptions, patterns: &str, mut pre: Preprocessing, y: &[f64]) -> ModelFile {
+    if opts.loss == Loss::Logistic {
+        let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
+        pre.class_labels = Some(if zero_one { [0.0, 1.0] } else { [-1.0, 1.0] });
+    }
+    ModelFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        convexnn_version: env!("CARGO_PKG_VERSION").into(),
+        settings: Settings {
+            formulation: opts.formulation,
+            loss: opts.loss,
+            lambda: opts.lambda,
+            seed: opts.seed,
+            patterns: patterns.into(),
+            solver: opts.solver,
+            tol: opts.tol,
+            precision: opts.precision,
+        },
+        preprocessing: pre,
+        network: fit.network.clone(),
+        certificate: fit.certificate.clone(),
+    }
+}
+
+/// Writes the convex solution as .npz (the interop contract).
+pub fn write_weights(path: &std::path::Path, fit: &Fit, formulation: Formulation) -> Result<()> {
+    let (n, p) = (fit.patterns.n_samples(), fit.patterns.len());
+    let d = fit.weights.nrows();
+    let dmat = fit.patterns.to_u8_row_major();
+    let block = |c0: usize| -> Vec<f64> {
+        let mut v = Vec::with_capacity(d * p);
+        for k in 0..d {
+            for i in 0..p {
+                v.push(fit.weights[(k, c0 + i)]);
+            }
+        }
+        v
+    };
+    let mut arrays = vec![("D", NpyData::U8 { shape: vec![n, p], data: &dmat })];
+    let (v, w);
+    match formulation {
+        Formulation::Gated => {
+            w = block(0);
+            arrays.push(("W", NpyData::F64 { shape: vec![d, p], data: &w }));
+        }
+        Formulation::Relu => {
+            v = block(0);
+            w = block(p);
+            arrays.push(("V", NpyData::F64 { shape: vec![d, p], data: &v }));
+            arrays.push(("W", NpyData::F64 { shape: vec![d, p], data: &w }));
+        }
+    }
+    write_npz(path, &arrays)
+}
+
+/// Installs a Ctrl-C handler that sets the returned flag (once per process).
+pub fn stop_flag() -> StopFlag {
+    let flag = StopFlag::new();
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || f.stop());
+    flag
+}
+
+/// Runs `convexnn train`; returns the process exit code.
+pub fn run(a: &TrainArgs) -> Result<i32> {
+    let loaded = a.data.load()?;
+    let prep = prepare(&loaded.data, loaded.split.clone(), a.test_fraction, a.seed, a.standardize, a.bias)?;
+    let (n, d) = (prep.x.nrows(), prep.x.ncols());
+    let (source, source_name) = pattern_source(a, n, d)?;
+    let opts = options(a, source);
+    let stop = stop_flag();
+    let y = prep.train_raw.y.clone();
+    if let Some(k) = a.path {
+        return run_path(a, &prep, &opts, &y, k, &stop);
+    }
+    let mut progress = Progress::new("training", a.quiet || a.json);
+    let fit = train(prep.x.as_ref(), &y, &opts, &mut progress, &stop);
+    progress.finish();
+    let fit = fit?;
+    let model = model_file(&fit, &opts, &source_name, prep.preprocessing.clone(), &y);
+    if let Some(path) = &a.out {
+        model.save(path)?;
+    }
+    if let Some(path) = &a.weights_out {
+        write_weights(path, &fit, opts.formulation)?;
+    }
+    let train_m = evaluate(&model, &prep.train_raw.x, &prep.train_raw.y).ok();
+    let test_m = match &prep.test_raw {
+        Some(t) => Some(evaluate(&model, &t.x, &t.y)?),
+        None => None,
+    };
+    if a.json {
+        let mut j = certificate_json(&fit.certificate);
+        j["model"] = json!(opts.formulation.as_str());
+        j["loss"] = json!(opts.loss.as_str());
+        j["solver"] = json!(format!("{:?}", opts.solver).to_lowercase());
+        j["precision"] = json!(format!("{:?}", opts.precision).to_lowercase());
+        j["seed"] = json!(opts.seed);
+        j["patterns_source"] = json!(source_name);
+        j["n"] = json!(n);
+        j["d"] = json!(d);
+        j["train"] = train_m.as_ref().map_or(json!(null), Metrics::to_json);
+        j["test"] = test_m.as_ref().map_or(json!(null), Metrics::to_json);
+        println!("{j}");
+    } else {
+        println!(
+            "convexnn: {} network, {} loss, on {} (n = {n}, d = {d})",
+            opts.formulation.as_str(),
+            opts.loss.as_str(),
+            loaded.description
+        );
+        print!("{}", certificate_text(&fit.certificate));
+        if let Some(m) = &train_m {
+            println!("  train             {}", m.line());
+        }
+        if let Some(m) = &test_m {
+            println!("  test              {}", m.line());
+        }
+        if let Some(p) = &a.out {
+            println!("  model saved to    {}", p.display());
+        }
+    }
+    Ok(exit_code(fit.certificate.info.status))
+}
+
+/// 130 for an interrupted run (what was computed is still saved), 0 otherwise.
+pub fn exit_code(status: Status) -> i32 {
+    if status == Status::Interrupted {
+        130
+    } else {
+        0
+    }
+}
+
+fn run_path(a: &TrainArgs, prep: &Prepared, opts: &TrainOptions, y: &[f64], k: usize, stop: &StopFlag) -> Result<i32> {
+    let lmax = convexnn::model::lambda_max(prep.x.as_ref(), y, opts)?;
+    let grid = lambda_grid(lmax, a.path_ratio, k);
+    let mut progress = Progress::new("path", a.quiet || a.json);
+    let points = regularization_path(prep.x.as_ref(), y, opts, &grid, &mut progress, stop);
+    progress.finish();
+    let points = points?;
+    if a.json {
+        let arr: Vec<_> = points.iter().map(|p| certificate_json(&p.certificate)).collect();
+        println!("{}", json!({ "lambda_max": lmax, "path": arr }));
+    } else {
+        println!("regularization path: {} values of lambda from {lmax:.4e}", points.len());
+        println!("{:>12} {:>16} {:>10} {:>8} {:>10}", "lambda", "objective", "rel. gap", "neurons", "status");
+        for p in &points {
+            let c = &p.certificate;
+            println!(
+                "{:>12.4e} {:>16.8e} {:>10.2e} {:>8} {:>10}",
+                p.lambda, c.info.objective, c.relative_gap, c.active_neurons, c.info.status
+            );
+        }
+    }
+    let interrupted = points.len() < grid.len() || stop.is_set();
+    Ok(if interrupted { 130 } else { 0 })
+}
