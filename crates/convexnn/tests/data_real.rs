@@ -52,7 +52,7 @@ fn mnist_test_set_zero_vs_one() {
     assert_eq!(d.y.iter().filter(|&&v| v == 0.0).count(), 980);
     assert_eq!(d.y.iter().filter(|&&v| v == 1.0).count(), 1135);
     let (lo, hi) = (0..d.d())
-        .flat_map(|k| d.x.col_as_slice(k).iter().copied().collect::<Vec<_>>())
+        .flat_map(|k| d.x.col_as_slice(k).to_vec())
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     assert!(lo >= 0.0 && hi <= 1.0 && hi > 0.99, "{lo} {hi}");
 }
