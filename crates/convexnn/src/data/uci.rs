@@ -40,7 +40,8 @@ pub fn load_uci_dir(dir: &Path) -> Result<UciData> {
     let name = folder_name(dir)?;
     let dataset = load_uci_dat(&dir.join(format!("{name}_R.dat")))?;
     let n = dataset.n();
-    let n_classes = dataset.y.iter().fold(0.0f64, |m, &v| m.max(v)) as usize + 1;
+    let largest = dataset.y.iter().fold(0.0f64, |m, &v| m.max(v));
+    let n_classes = (largest as usize).saturating_add(1);
     let validation = match read_index_lines(&dir.join("conxuntos.dat"), n, Some(2))? {
         Some(mut lines) => {
             let validation = lines.pop().unwrap_or_default();
