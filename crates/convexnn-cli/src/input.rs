@@ -93,11 +93,6 @@ fn find(dir: &std::path::Path, stem: &str) -> PathBuf {
 }
 
 impl DataArgs {
-    /// Whether any source was given.
-    pub fn given(&self) -> bool {
-        self.x.is_some() || self.csv.is_some() || self.uci.is_some() || self.mnist.is_some()
-    }
-
     /// Loads the data set.
     pub fn load(&self) -> Result<Loaded> {
         let mut loaded = if let (Some(x), Some(y)) = (&self.x, &self.y) {

@@ -9,6 +9,9 @@ pub mod idx;
 pub mod npy;
 pub mod uci;
 
+use std::io::Read;
+use std::path::Path;
+
 use faer::Mat;
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +174,22 @@ pub fn check_finite_matrix(x: &Mat<f64>, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Reads a whole file, decompressing it when it is gzipped (a `.gz` name or the gzip magic bytes).
+pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let gz_name = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    if !gz_name && !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(raw.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| Error::parse(path, "gzip stream", format!("cannot decompress: {e}")))?;
+    Ok(out)
+}
+
 /// Maps binary labels in {0, 1} or {−1, +1} to ±1 for the logistic loss (MATH.md §4d).
 pub fn to_pm1_labels(y: &[f64]) -> Result<Vec<f64>> {
     let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
@@ -188,6 +207,43 @@ pub fn to_pm1_labels(y: &[f64]) -> Result<Vec<f64>> {
         Err(Error::InvalidData(format!(
             "the logistic loss needs binary labels in {{0, 1}} or {{-1, +1}}; found {bad}"
         )))
+    }
+}
+
+/// Helpers shared by the loaders' tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+    /// A fresh, empty directory under the system temporary directory.
+    pub fn temp_dir(tag: &str) -> PathBuf {
+        let k = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("convexnn-{tag}-{}-{k}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Writes `bytes` to `name` inside a fresh temporary directory and returns its path.
+    pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let path = temp_dir("file").join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Gzip-compresses `bytes`.
+    pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
     }
 }
 
