@@ -12,6 +12,12 @@
 //! the bit 1, as 1[0 >= 0] gives under the project's `>=` convention (docs/math.md §1). Such rows
 //! contribute a zero row to D X either way.
 //!
+//! Floating point: a margin must exceed 16 ε Σ_k |x_jk g_k| (ε the unit roundoff). Values of 1-D
+//! data closer than about 32 ε relative cannot be split by such a gate, and the 1-D and 2-D methods
+//! then return an error rather than a set that silently misses patterns. In the 2-D method a point
+//! whose orientation with respect to two others is within rounding error of zero is taken to lie on
+//! their line; a cell that exists only because it is off the line by that much is not found.
+//!
 //! Methods:
 //! - [`enumerate_1d_bias`]: X = [x, 1], thresholds between sorted distinct values (docs/math.md (M26)).
 //! - [`enumerate_2d_bias`]: X = [p, 1] for points p in the plane, the pair method with collinear and
@@ -36,6 +42,10 @@ pub const LOW_RANK_MAX_PATTERNS: usize = 5_000;
 
 /// Largest number of columns for which [`enumerate`] tries the LP method.
 pub const LOW_RANK_MAX_COLUMNS: usize = 6;
+
+/// Largest n · min(2 Σ_{k<d} C(n−1, k), [`LOW_RANK_MAX_PATTERNS`]), an upper bound on the number of
+/// linear programs, for which [`enumerate`] tries the LP method.
+pub const LOW_RANK_MAX_LPS: f64 = 2e5;
 
 /// Multiple of the unit roundoff times Σ_k |x_jk g_k| that a row's margin must exceed.
 const ROUNDING_FACTOR: f64 = 16.0;
@@ -514,8 +524,9 @@ pub fn enumerate_low_rank(x: MatRef<'_, f64>, max_patterns: usize) -> Result<Opt
 /// - two columns, one constant and nonzero (a bias of any value, in any position): the 1-D method
 ///   (docs/math.md (M26));
 /// - three columns, one constant and nonzero: the 2-D pair method (docs/math.md (M27));
-/// - otherwise, at most [`LOW_RANK_MAX_COLUMNS`] columns and at most [`LOW_RANK_MAX_PATTERNS`]
-///   patterns: the incremental LP method ([`enumerate_low_rank`]).
+/// - otherwise, at most [`LOW_RANK_MAX_COLUMNS`] columns and an LP count bounded by
+///   [`LOW_RANK_MAX_LPS`]: the incremental LP method ([`enumerate_low_rank`]), `Ok(None)` if it
+///   finds more than [`LOW_RANK_MAX_PATTERNS`] cells.
 ///
 /// Gates refer to X's own columns in X's order. Errors on empty or non-finite X, and when an exact
 /// method cannot give some pattern a verified gate (nearly coincident or collinear data).
@@ -536,7 +547,9 @@ pub fn enumerate(x: MatRef<'_, f64>) -> Result<Option<PatternSet>> {
             return core_2d_bias(x, ix, iy, ib).map(Some);
         }
     }
-    if d <= LOW_RANK_MAX_COLUMNS && count_upper_bound(x.nrows(), d) <= 1e9 {
+    let n = x.nrows();
+    let lps = n as f64 * count_upper_bound(n, d).min(LOW_RANK_MAX_PATTERNS as f64);
+    if d <= LOW_RANK_MAX_COLUMNS && lps <= LOW_RANK_MAX_LPS {
         return enumerate_low_rank(x, LOW_RANK_MAX_PATTERNS);
     }
     Ok(None)
@@ -740,6 +753,36 @@ mod tests {
         assert_eq!(pair_search(&pts, &p, 22, 60), p.len());
         let lp = enumerate_low_rank(x.as_ref(), 10_000).unwrap().unwrap();
         assert_eq!(set_of(&lp), set_of(&p));
+    }
+
+    #[test]
+    fn two_dim_offset_scaled_and_near_collinear() {
+        // Far from the origin, tiny spread, and a point just off the line through two others: all
+        // in general position, so the count is exact.
+        let base = uniform_points(10, 31);
+        let far: Vec<[f64; 2]> = base.iter().map(|p| [1e6 + p[0], -3e5 + p[1]]).collect();
+        let tiny: Vec<[f64; 2]> = base.iter().map(|p| [1e-9 * p[0], 1e-9 * p[1]]).collect();
+        let mut near = base.clone();
+        near[2] = [
+            (near[0][0] + near[1][0]) / 2.0,
+            (near[0][1] + near[1][1]) / 2.0 + 1e-7,
+        ];
+        for pts in [far, tiny, near] {
+            let p = enumerate_2d_bias(&pts).unwrap();
+            assert_eq!(p.len(), 10 * 10 - 10 + 1);
+            check_verified(x2(&pts).as_ref(), &p);
+        }
+    }
+
+    #[test]
+    fn one_dim_close_values() {
+        let x = [1.0, 1.0 + 256.0 * f64::EPSILON, 1e8, 1e8 + 1e-5];
+        let p = enumerate_1d_bias(&x).unwrap();
+        assert_eq!(p.len(), 7);
+        let m = Mat::from_fn(4, 2, |j, k| if k == 0 { x[j] } else { 1.0 });
+        check_verified(m.as_ref(), &p);
+        // Adjacent floating-point numbers cannot be split by a verified gate.
+        assert!(enumerate_1d_bias(&[1.0, 1.0 + f64::EPSILON]).is_err());
     }
 
     #[test]
