@@ -856,8 +856,12 @@ mod tests {
         let a = enumerate_1d_bias(&xs).unwrap();
         let b = enumerate_low_rank(x.as_ref(), 100_000).unwrap().unwrap();
         assert_eq!(set_of(&a), set_of(&b));
-        // The cap gives None.
+        // The cap gives None, and so do shapes beyond the LP method's limits.
         let x = Mat::from_fn(30, 4, |_, _| rng.normal());
         assert!(enumerate_low_rank(x.as_ref(), 100).unwrap().is_none());
+        let x = Mat::from_fn(200, 5, |_, _| rng.normal());
+        assert!(enumerate(x.as_ref()).unwrap().is_none());
+        let x = Mat::from_fn(5, 7, |_, _| rng.normal());
+        assert!(enumerate(x.as_ref()).unwrap().is_none());
     }
 }
