@@ -116,11 +116,7 @@ impl PatternSet {
 
     /// Number of distinct nonzero patterns P.
     pub fn len(&self) -> usize {
-        if self.words == 0 {
-            0
-        } else {
-            self.bits.len() / self.words
-        }
+        self.bits.len().checked_div(self.words).unwrap_or(0)
     }
 
     /// Whether there are no patterns.
@@ -220,11 +216,11 @@ mod tests {
         // gate 0 and gate 2 give the same pattern; gate 1 gives all-zero.
         let g = Mat::from_fn(2, 3, |k, c| match (k, c) {
             (0, 0) => 1.0,
-            (1, 0) => 0.1,
+            (1, 0) => 0.6,
             (0, 1) => 0.0,
             (1, 1) => -1.0,
             (0, 2) => 2.0,
-            _ => 0.3,
+            _ => 1.2,
         });
         let p = PatternSet::from_gates(x.as_ref(), g.as_ref(), false).unwrap();
         assert_eq!(p.len(), 1);
