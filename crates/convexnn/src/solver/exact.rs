@@ -428,6 +428,9 @@ pub fn solve_exact(
         .tol_gap_abs(settings.tol)
         .tol_gap_rel(settings.tol)
         .tol_feas(settings.tol)
+        .iterative_refinement_reltol(1e-15)
+        .iterative_refinement_abstol(1e-15)
+        .iterative_refinement_max_iter(30)
         .build()
         .map_err(|e| Error::Backend(format!("settings: {e}")))?;
     let mut solver = DefaultSolver::new(&p_mat, &q, &a_mat, &b, &cones, clarabel_settings)
@@ -820,8 +823,9 @@ mod tests {
     }
 
     /// The optimality conditions of (M11) / (M9): for each group k with correlation vector c_k,
-    /// c_k = ±λ x_k/‖x_k‖ when x_k is active and ‖c_k‖ ≤ λ(1 + 1e-6) always.
-    fn check_kkt(pb: &Problem, sol: &ExactSolution, loss: Loss, lambda: f64) {
+    /// c_k = ±λ x_k/‖x_k‖ when x_k is active and ‖c_k‖ ≤ λ(1 + 1e-6) always. Returns the number of
+    /// active groups.
+    fn kkt_active(pb: &Problem, sol: &ExactSolution, loss: Loss, lambda: f64, tol: f64) -> usize {
         let th = theta(pb, &sol.weights, loss);
         let p = pb.patterns.len();
         let n = pb.x.nrows();
@@ -846,7 +850,7 @@ mod tests {
             let u = col(&sol.weights, k);
             let nu = norm(&u);
             assert!(
-                norm(&c) <= lambda * (1.0 + 1e-6),
+                norm(&c) <= lambda * (1.0 + tol),
                 "group {k}: ‖c‖ = {} > λ = {lambda}",
                 norm(&c)
             );
@@ -855,14 +859,21 @@ mod tests {
                 for a in 0..u.len() {
                     let target = sign * lambda * u[a] / nu;
                     assert!(
-                        (c[a] - target).abs() <= 1e-6 * (1.0 + lambda),
-                        "group {k}, coordinate {a}: {} vs {target}",
+                        (c[a] - target).abs() <= tol * (1.0 + lambda),
+                        "group {k} (norm {nu}), coordinate {a}: {} vs {target}",
                         c[a]
                     );
                 }
             }
         }
-        assert!(active > 0, "expected an active group");
+        active
+    }
+
+    fn check_kkt(pb: &Problem, sol: &ExactSolution, loss: Loss, lambda: f64) {
+        assert!(
+            kkt_active(pb, sol, loss, lambda, 1e-6) > 0,
+            "expected an active group"
+        );
     }
 
     fn lambda_max(pb: &Problem) -> f64 {
@@ -1143,5 +1154,50 @@ mod tests {
             exact_memory_estimate(usize::MAX, 2, 2, Formulation::Relu, Loss::Logistic),
             usize::MAX
         );
+    }
+
+    /// Certificates and optimality conditions on many random problems at the default tolerance.
+    /// The weights of an interior-point solution are accurate to about the square root of its gap
+    /// where groups sit on the boundary ‖c_k‖ = λ, so the conditions are checked to 1e-4 here
+    /// (the fixed problems above check them to 1e-6); a wrong sign or scale of the multipliers
+    /// fails by orders of magnitude more.
+    #[test]
+    fn random_problems_satisfy_kkt() {
+        let settings = ExactSettings::default();
+        for seed in 100..120u64 {
+            let n = 8 + (seed as usize % 13);
+            let d = 2 + (seed as usize % 3);
+            let m = 4 + (seed as usize % 7);
+            for loss in [Loss::Squared, Loss::Logistic] {
+                let pb = problem(seed, n, d, m, loss == Loss::Logistic);
+                for frac in [0.3, 0.03] {
+                    let lam = frac * lambda_max(&pb);
+                    for f in [Formulation::Gated, Formulation::Relu] {
+                        let sol = solve_exact(
+                            pb.x.as_ref(),
+                            &pb.y,
+                            &pb.patterns,
+                            f,
+                            loss,
+                            lam,
+                            &settings,
+                        )
+                        .unwrap();
+                        assert!(
+                            matches!(sol.info.status, Status::Converged | Status::ReducedAccuracy),
+                            "seed {seed}: {:?}",
+                            sol.info
+                        );
+                        assert!(
+                            sol.info.gap <= 1e3 * settings.tol * sol.info.objective.abs().max(1.0),
+                            "seed {seed}: {:?}",
+                            sol.info
+                        );
+                        assert!(sol.info.violation <= 1e-9);
+                        kkt_active(&pb, &sol, loss, lam, 1e-4);
+                    }
+                }
+            }
+        }
     }
 }
