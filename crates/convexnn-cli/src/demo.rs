@@ -39,8 +39,14 @@ pub fn run(a: &DemoArgs) -> Result<i32> {
         target: TargetColumn::Name("benign".into()),
         ..CsvOptions::default()
     };
-    let data = parse_csv(BREAST_CANCER, Path::new("breast_cancer.csv (built in)"), &opts)?;
-    println!("== 1. Breast cancer diagnosis: a two-layer ReLU network trained by convex optimization ==");
+    let data = parse_csv(
+        BREAST_CANCER,
+        Path::new("breast_cancer.csv (built in)"),
+        &opts,
+    )?;
+    println!(
+        "== 1. Breast cancer diagnosis: a two-layer ReLU network trained by convex optimization =="
+    );
     println!(
         "   {} samples, {} features, labels benign (1) / malignant (0); standardized, bias added, 20% held out",
         data.n(),
@@ -58,14 +64,32 @@ pub fn run(a: &DemoArgs) -> Result<i32> {
         ..TrainOptions::default()
     };
     let mut progress = Progress::new("demo 1/2", a.quiet);
-    let fit = train(prep.x.as_ref(), &prep.train_raw.y, &opts, &mut progress, &stop);
+    let fit = train(
+        prep.x.as_ref(),
+        &prep.train_raw.y,
+        &opts,
+        &mut progress,
+        &stop,
+    );
     progress.finish();
     let fit = fit?;
-    let model = model_file(&fit, &opts, "sample:60", prep.preprocessing.clone(), &prep.train_raw.y);
+    let model = model_file(
+        &fit,
+        &opts,
+        "sample:60",
+        prep.preprocessing.clone(),
+        &prep.train_raw.y,
+    );
     print!("{}", certificate_text(&fit.certificate));
-    println!("  train             {}", evaluate(&model, &prep.train_raw.x, &prep.train_raw.y)?.line());
+    println!(
+        "  train             {}",
+        evaluate(&model, &prep.train_raw.x, &prep.train_raw.y)?.line()
+    );
     if let Some(t) = &prep.test_raw {
-        println!("  test              {}", evaluate(&model, &t.x, &t.y)?.line());
+        println!(
+            "  test              {}",
+            evaluate(&model, &t.x, &t.y)?.line()
+        );
     }
     if stop.is_set() {
         return Ok(130);
@@ -74,9 +98,14 @@ pub fn run(a: &DemoArgs) -> Result<i32> {
     println!("== 2. 1-D regression with every activation pattern: a certified global optimum ==");
     let n = 40;
     let mut rng = Rng::new(a.seed);
-    let xs: Vec<f64> = (0..n).map(|i| -2.0 + 4.0 * i as f64 / (n - 1) as f64).collect();
+    let xs: Vec<f64> = (0..n)
+        .map(|i| -2.0 + 4.0 * i as f64 / (n - 1) as f64)
+        .collect();
     let x = Mat::from_fn(n, 2, |i, k| if k == 0 { xs[i] } else { 1.0 });
-    let y: Vec<f64> = xs.iter().map(|&t| (2.0 * t).sin() + 0.1 * rng.normal()).collect();
+    let y: Vec<f64> = xs
+        .iter()
+        .map(|&t| (2.0 * t).sin() + 0.1 * rng.normal())
+        .collect();
     println!("   y = sin(2x) + noise at {n} points in [-2, 2]; inputs [x, 1]");
     let opts = TrainOptions {
         formulation: Formulation::Relu,
@@ -97,13 +126,19 @@ pub fn run(a: &DemoArgs) -> Result<i32> {
         ..opts
     };
     let reference = train(x.as_ref(), &y, &exact, &mut convexnn::solver::Silent, &stop)?;
-    let (ours, theirs) = (fit.certificate.info.objective, reference.certificate.info.objective);
+    let (ours, theirs) = (
+        fit.certificate.info.objective,
+        reference.certificate.info.objective,
+    );
     println!(
         "  interior-point reference objective {theirs:.10e} (relative difference {:.1e}, {:.3} s)",
         (ours - theirs).abs() / theirs.abs(),
         reference.certificate.info.seconds
     );
-    println!("  knots of the fitted function (x where a neuron switches): {}", knots(&fit.network));
+    println!(
+        "  knots of the fitted function (x where a neuron switches): {}",
+        knots(&fit.network)
+    );
     Ok(if stop.is_set() { 130 } else { 0 })
 }
 
@@ -116,5 +151,8 @@ fn knots(net: &convexnn::network::Network) -> String {
         .collect();
     k.sort_by(f64::total_cmp);
     k.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
-    k.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ")
+    k.iter()
+        .map(|v| format!("{v:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -143,11 +143,15 @@ impl DataArgs {
             Loaded {
                 data: load_idx(&images, &labels, &opts)?,
                 split: None,
-                description: format!("MNIST {prefix} {}", self.classes.as_deref().unwrap_or("all digits")),
+                description: format!(
+                    "MNIST {prefix} {}",
+                    self.classes.as_deref().unwrap_or("all digits")
+                ),
             }
         } else {
             return Err(Error::InvalidSetting(
-                "no data given: use --x X.npy --y y.npy, --csv FILE, --uci DIR or --mnist DIR".into(),
+                "no data given: use --x X.npy --y y.npy, --csv FILE, --uci DIR or --mnist DIR"
+                    .into(),
             ));
         };
         if let Some(limit) = self.limit {

@@ -38,7 +38,12 @@ pub fn evaluate(model: &ModelFile, x: &convexnn::faer::Mat<f64>, y: &[f64]) -> R
             accuracy: Some(pred.iter().zip(y).filter(|(p, t)| p == t).count() as f64 / n as f64),
         },
         Loss::Squared => {
-            let mse = pred.iter().zip(y).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / n as f64;
+            let mse = pred
+                .iter()
+                .zip(y)
+                .map(|(p, t)| (p - t).powi(2))
+                .sum::<f64>()
+                / n as f64;
             let mean = y.iter().sum::<f64>() / n as f64;
             let var = y.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / n as f64;
             let accuracy = binary_labels(y).map(|[a, b]| {
@@ -118,7 +123,10 @@ pub fn certificate_text(c: &Certificate) -> String {
          the non-convex optimum)"
     };
     let viol = if c.info.violation > 0.0 {
-        format!("  cone violation (solver iterate) {:.2e}\n", c.info.violation)
+        format!(
+            "  cone violation (solver iterate) {:.2e}\n",
+            c.info.violation
+        )
     } else {
         String::new()
     };

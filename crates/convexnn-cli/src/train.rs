@@ -79,7 +79,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "D.npy", conflicts_with_all = ["sample", "exact"], help_heading = "Patterns")]
     pub patterns: Option<PathBuf>,
     /// Sample P Gaussian gates (seeded by --seed).
-    #[arg(long, value_name = "P", conflicts_with = "exact", help_heading = "Patterns")]
+    #[arg(
+        long,
+        value_name = "P",
+        conflicts_with = "exact",
+        help_heading = "Patterns"
+    )]
     pub sample: Option<usize>,
     /// Enumerate every pattern (1-D or 2-D data with --bias); fails where not feasible.
     #[arg(long, help_heading = "Patterns")]
@@ -225,7 +230,10 @@ fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, S
             }
             cols.push(c);
         }
-        return Ok((PatternSource::Masks(cols), format!("masks:{}", path.display())));
+        return Ok((
+            PatternSource::Masks(cols),
+            format!("masks:{}", path.display()),
+        ));
     }
     if a.exact {
         return Ok((PatternSource::Exact, "exact".into()));
@@ -271,7 +279,13 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> TrainOptions {
 }
 
 /// Builds the model file of a fit.
-pub fn model_file(fit: &Fit, opts: &TrainOptions, patterns: &str, mut pre: Preprocessing, y: &[f64]) -> ModelFile {
+pub fn model_file(
+    fit: &Fit,
+    opts: &TrainOptions,
+    patterns: &str,
+    mut pre: Preprocessing,
+    y: &[f64],
+) -> ModelFile {
     if opts.loss == Loss::Logistic {
         let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
         pre.class_labels = Some(if zero_one { [0.0, 1.0] } else { [-1.0, 1.0] });
@@ -310,18 +324,42 @@ pub fn write_weights(path: &std::path::Path, fit: &Fit, formulation: Formulation
         }
         v
     };
-    let mut arrays = vec![("D", NpyData::U8 { shape: vec![n, p], data: &dmat })];
+    let mut arrays = vec![(
+        "D",
+        NpyData::U8 {
+            shape: vec![n, p],
+            data: &dmat,
+        },
+    )];
     let (v, w);
     match formulation {
         Formulation::Gated => {
             w = block(0);
-            arrays.push(("W", NpyData::F64 { shape: vec![d, p], data: &w }));
+            arrays.push((
+                "W",
+                NpyData::F64 {
+                    shape: vec![d, p],
+                    data: &w,
+                },
+            ));
         }
         Formulation::Relu => {
             v = block(0);
             w = block(p);
-            arrays.push(("V", NpyData::F64 { shape: vec![d, p], data: &v }));
-            arrays.push(("W", NpyData::F64 { shape: vec![d, p], data: &w }));
+            arrays.push((
+                "V",
+                NpyData::F64 {
+                    shape: vec![d, p],
+                    data: &v,
+                },
+            ));
+            arrays.push((
+                "W",
+                NpyData::F64 {
+                    shape: vec![d, p],
+                    data: &w,
+                },
+            ));
         }
     }
     write_npz(path, &arrays)
@@ -338,7 +376,14 @@ pub fn stop_flag() -> StopFlag {
 /// Runs `convexnn train`; returns the process exit code.
 pub fn run(a: &TrainArgs) -> Result<i32> {
     let loaded = a.data.load()?;
-    let prep = prepare(&loaded.data, loaded.split.clone(), a.test_fraction, a.seed, a.standardize, a.bias)?;
+    let prep = prepare(
+        &loaded.data,
+        loaded.split.clone(),
+        a.test_fraction,
+        a.seed,
+        a.standardize,
+        a.bias,
+    )?;
     let (n, d) = (prep.x.nrows(), prep.x.ncols());
     let (source, source_name) = pattern_source(a, n, d)?;
     let opts = options(a, source);
@@ -406,7 +451,14 @@ pub fn exit_code(status: Status) -> i32 {
     }
 }
 
-fn run_path(a: &TrainArgs, prep: &Prepared, opts: &TrainOptions, y: &[f64], k: usize, stop: &StopFlag) -> Result<i32> {
+fn run_path(
+    a: &TrainArgs,
+    prep: &Prepared,
+    opts: &TrainOptions,
+    y: &[f64],
+    k: usize,
+    stop: &StopFlag,
+) -> Result<i32> {
     let lmax = convexnn::model::lambda_max(prep.x.as_ref(), y, opts)?;
     let grid = lambda_grid(lmax, a.path_ratio, k);
     let mut progress = Progress::new("path", a.quiet || a.json);
@@ -414,11 +466,20 @@ fn run_path(a: &TrainArgs, prep: &Prepared, opts: &TrainOptions, y: &[f64], k: u
     progress.finish();
     let points = points?;
     if a.json {
-        let arr: Vec<_> = points.iter().map(|p| certificate_json(&p.certificate)).collect();
+        let arr: Vec<_> = points
+            .iter()
+            .map(|p| certificate_json(&p.certificate))
+            .collect();
         println!("{}", json!({ "lambda_max": lmax, "path": arr }));
     } else {
-        println!("regularization path: {} values of lambda from {lmax:.4e}", points.len());
-        println!("{:>12} {:>16} {:>10} {:>8} {:>10}", "lambda", "objective", "rel. gap", "neurons", "status");
+        println!(
+            "regularization path: {} values of lambda from {lmax:.4e}",
+            points.len()
+        );
+        println!(
+            "{:>12} {:>16} {:>10} {:>8} {:>10}",
+            "lambda", "objective", "rel. gap", "neurons", "status"
+        );
         for p in &points {
             let c = &p.certificate;
             println!(

@@ -118,7 +118,7 @@ impl Dataset {
         Ok((self.subset(train), self.subset(test)))
     }
 
-    /// Appends a column of ones (the bias; its weight is penalized like the others, MATH.md §1).
+    /// Appends a column of ones (the bias; its weight is penalized like the others, docs/programs.md §1).
     pub fn add_bias(&mut self) {
         let (n, d) = (self.n(), self.d());
         let x = &self.x;
@@ -190,7 +190,7 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Maps binary labels in {0, 1} or {−1, +1} to ±1 for the logistic loss (MATH.md §4d).
+/// Maps binary labels in {0, 1} or {−1, +1} to ±1 for the logistic loss (docs/programs.md §4d).
 pub fn to_pm1_labels(y: &[f64]) -> Result<Vec<f64>> {
     let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
     let pm = y.iter().all(|&v| v == -1.0 || v == 1.0);

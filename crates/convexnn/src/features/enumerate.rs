@@ -1,15 +1,15 @@
-//! Exact enumeration of every activation pattern of low-dimensional data (docs/math.md §5).
+//! Exact enumeration of every activation pattern of low-dimensional data (docs/programs.md §5).
 //!
 //! The patterns 1[X g >= 0] over all gates g are the cells of the hyperplane arrangement
 //! {g : x_jᵀ g = 0}; with all of them the convex program is exact (Pilanci & Ergen 2020, Theorem 1).
 //! Their number is at most 2 Σ_{k<r} C(n−1, k), r = rank X, with equality for rows in general
-//! position (Cover 1965; docs/math.md (M7)).
+//! position (Cover 1965; docs/programs.md (M7)).
 //!
 //! Every pattern returned here is an *open cell* stored with an *interior gate*: with S = 2D − I,
 //! (S X g)_j is positive for every row j, by more than the rounding error of evaluating x_jᵀ g in any
 //! order (so re-evaluating 1[X g >= 0] with a different summation order gives the same bits). Rows of
 //! X that are identically zero have x_jᵀ g = 0 for every gate; no gate separates them, and they carry
-//! the bit 1, as 1[0 >= 0] gives under the project's `>=` convention (docs/math.md §1). Such rows
+//! the bit 1, as 1[0 >= 0] gives under the project's `>=` convention (docs/programs.md §1). Such rows
 //! contribute a zero row to D X either way.
 //!
 //! Floating point: a margin must exceed 16 ε Σ_k |x_jk g_k| (ε the unit roundoff). Values of 1-D
@@ -19,11 +19,11 @@
 //! their line; a cell that exists only because it is off the line by that much is not found.
 //!
 //! Methods:
-//! - [`enumerate_1d_bias`]: X = [x, 1], thresholds between sorted distinct values (docs/math.md (M26)).
+//! - [`enumerate_1d_bias`]: X = [x, 1], thresholds between sorted distinct values (docs/programs.md (M26)).
 //! - [`enumerate_2d_bias`]: X = [p, 1] for points p in the plane, the pair method with collinear and
-//!   duplicate points (docs/math.md (M27)).
+//!   duplicate points (docs/programs.md (M27)).
 //! - [`enumerate_low_rank`]: any X with few columns, by adding rows one at a time and splitting cells
-//!   with linear programs (docs/math.md §5, incremental construction).
+//!   with linear programs (docs/programs.md §5, incremental construction).
 //! - [`enumerate`]: picks the method from the shape of X.
 
 use std::collections::{HashMap, HashSet};
@@ -55,7 +55,7 @@ const ROUNDING_FACTOR: f64 = 16.0;
 const LP_MARGIN: f64 = 1e-9;
 
 /// Upper bound 2 Σ_{k=0}^{r−1} C(n−1, k) on the number of patterns (including the empty one) of n
-/// rows of rank r, attained in general position (docs/math.md (M7); Cover 1965). Returns 0 for
+/// rows of rank r, attained in general position (docs/programs.md (M7); Cover 1965). Returns 0 for
 /// n = 0 or r = 0, and saturates at `f64::INFINITY`.
 pub fn count_upper_bound(n: usize, r: usize) -> f64 {
     if n == 0 || r == 0 {
@@ -273,7 +273,7 @@ fn unique_rows(x: MatRef<'_, f64>, cols: &[usize]) -> (Vec<usize>, Vec<usize>) {
 
 /// 1-D gates (α, β) realizing every split of the values `t` by sign(α t + β): all, none, and for
 /// each gap between consecutive distinct values the two sides, thresholded at the midpoint
-/// (docs/math.md (M26)).
+/// (docs/programs.md (M26)).
 fn splits_1d(t: &[f64]) -> Vec<(f64, f64)> {
     let mut z: Vec<f64> = t.to_vec();
     z.sort_by(f64::total_cmp);
@@ -317,7 +317,7 @@ fn core_1d_bias(x: MatRef<'_, f64>, ix: usize, ib: usize) -> Result<PatternSet> 
 }
 
 /// All activation patterns of X = [x, 1] (column 0 the data, column 1 the bias), with interior
-/// gates (slope, intercept), docs/math.md (M26).
+/// gates (slope, intercept), docs/programs.md (M26).
 ///
 /// With q distinct values z_1 < … < z_q the result holds the 2q − 1 nonzero patterns 1[x ≥ z_k]
 /// (k = 1..q) and 1[x ≤ z_k] (k = 1..q−1); equal values always share their bit. The set is marked
@@ -431,12 +431,12 @@ fn core_2d_bias(x: MatRef<'_, f64>, ix: usize, iy: usize, ib: usize) -> Result<P
 }
 
 /// All activation patterns of X = [p, 1] for points p in the plane (columns: p₁, p₂, bias), with
-/// interior gates (w₁, w₂, b), by the pair method of docs/math.md §5.
+/// interior gates (w₁, w₂, b), by the pair method of docs/programs.md §5.
 ///
 /// For each line through two distinct points, the points strictly on one side together with any
 /// prefix or suffix of the points on the line (ordered along it, as 1-D data) form a pattern; every
 /// separable split arises this way. Duplicate points share their bit. In general position the
-/// result has n² − n + 1 nonzero patterns (docs/math.md (M27), n² − n + 2 with the empty one). The
+/// result has n² − n + 1 nonzero patterns (docs/programs.md (M27), n² − n + 2 with the empty one). The
 /// set is marked exhaustive; each gate is verified with a margin beyond rounding. Errors on empty or
 /// non-finite input, or if points are so close to collinear (or to each other) that some pattern
 /// cannot be given a verified gate.
@@ -468,7 +468,7 @@ fn core_1d(x: MatRef<'_, f64>) -> Result<PatternSet> {
 }
 
 /// All activation patterns of any X with few columns by the incremental LP construction of
-/// docs/math.md §5: cells (sign vector, interior gate) are refined one row at a time, and a cell is
+/// docs/programs.md §5: cells (sign vector, interior gate) are refined one row at a time, and a cell is
 /// split when a linear program finds a gate with margin on the other side of the new row.
 ///
 /// Returns `Ok(None)` as soon as more than `max_patterns` cells (including the empty pattern)
@@ -522,8 +522,8 @@ pub fn enumerate_low_rank(x: MatRef<'_, f64>, max_patterns: usize) -> Result<Opt
 ///
 /// - one column: the gates ±1 (patterns 1[x ≥ 0], 1[x ≤ 0]; zero entries carry the bit 1);
 /// - two columns, one constant and nonzero (a bias of any value, in any position): the 1-D method
-///   (docs/math.md (M26));
-/// - three columns, one constant and nonzero: the 2-D pair method (docs/math.md (M27));
+///   (docs/programs.md (M26));
+/// - three columns, one constant and nonzero: the 2-D pair method (docs/programs.md (M27));
 /// - otherwise, at most [`LOW_RANK_MAX_COLUMNS`] columns and an LP count bounded by
 ///   [`LOW_RANK_MAX_LPS`]: the incremental LP method ([`enumerate_low_rank`]), `Ok(None)` if it
 ///   finds more than [`LOW_RANK_MAX_PATTERNS`] cells.

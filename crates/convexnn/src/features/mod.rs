@@ -1,4 +1,4 @@
-//! Features: the activation patterns `D_i = diag(1[X g_i >= 0])` (MATH.md §1, §5) that the convex
+//! Features: the activation patterns `D_i = diag(1[X g_i >= 0])` (docs/programs.md §1, §5) that the convex
 //! programs work on, stored as bits.
 //!
 //! A [`PatternSet`] holds P distinct, nonzero 0/1 columns of length n, with the gate that realizes
@@ -25,7 +25,7 @@ pub struct PatternSet {
     exhaustive: bool,
 }
 
-/// Whether each row of `x` lies on the nonnegative side of `g`: the pattern 1[X g >= 0] (MATH.md §1).
+/// Whether each row of `x` lies on the nonnegative side of `g`: the pattern 1[X g >= 0] (docs/programs.md §1).
 pub fn pattern_of_gate(x: MatRef<'_, f64>, g: &[f64]) -> Vec<bool> {
     (0..x.nrows())
         .map(|j| (0..x.ncols()).map(|k| x[(j, k)] * g[k]).sum::<f64>() >= 0.0)
@@ -34,7 +34,7 @@ pub fn pattern_of_gate(x: MatRef<'_, f64>, g: &[f64]) -> Vec<bool> {
 
 impl PatternSet {
     /// Builds a set from 0/1 columns, dropping all-zero and duplicate columns (this leaves the optimum
-    /// unchanged, MATH.md §1). `gates`, if given, holds one gate per input column (d × columns); the
+    /// unchanged, docs/programs.md §1). `gates`, if given, holds one gate per input column (d × columns); the
     /// gates of kept columns are kept.
     pub fn from_columns(
         n: usize,

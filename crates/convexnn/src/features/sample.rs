@@ -1,4 +1,4 @@
-//! Seeded sampling of gate vectors (MATH.md §5): G ∈ ℝ^{d×m} with i.i.d. N(0, 1) entries from the
+//! Seeded sampling of gate vectors (docs/programs.md §5): G ∈ ℝ^{d×m} with i.i.d. N(0, 1) entries from the
 //! project's generator, patterns 1[X g_i ≥ 0], deduplicated, zero pattern dropped.
 
 use faer::{Mat, MatRef};

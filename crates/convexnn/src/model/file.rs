@@ -83,21 +83,30 @@ impl ModelFile {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            Error::parse(path, format!("line {}, column {}", e.line(), e.column()), e.to_string())
+            Error::parse(
+                path,
+                format!("line {}, column {}", e.line(), e.column()),
+                e.to_string(),
+            )
         })?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(Error::parse(path, "field \"format\"", format!("not a {FORMAT} file")));
+            return Err(Error::parse(
+                path,
+                "field \"format\"",
+                format!("not a {FORMAT} file"),
+            ));
         }
         let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
         if version != VERSION as u64 {
             return Err(Error::parse(
                 path,
                 "field \"version\"",
-                format!("model format version {version} is not supported (this build reads {VERSION})"),
+                format!(
+                    "model format version {version} is not supported (this build reads {VERSION})"
+                ),
             ));
         }
-        serde_json::from_value(value)
-            .map_err(|e| Error::parse(path, "model fields", e.to_string()))
+        serde_json::from_value(value).map_err(|e| Error::parse(path, "model fields", e.to_string()))
     }
 
     /// Applies the preprocessing to raw inputs (n × raw d) and returns the network's inputs.
@@ -124,10 +133,18 @@ impl ModelFile {
     /// Predictions on raw inputs: real values for the squared loss, class labels for the logistic loss.
     pub fn predict(&self, x: &faer::Mat<f64>) -> Result<Vec<f64>> {
         let z = self.network.predict(self.prepare_inputs(x)?.as_ref())?;
-        Ok(match (self.settings.loss, self.preprocessing.class_labels) {
-            (Loss::Logistic, Some([neg, pos])) => z.iter().map(|&v| if v >= 0.0 { pos } else { neg }).collect(),
-            (Loss::Logistic, None) => z.iter().map(|&v| if v >= 0.0 { 1.0 } else { -1.0 }).collect(),
-            (Loss::Squared, _) => z,
-        })
+        Ok(
+            match (self.settings.loss, self.preprocessing.class_labels) {
+                (Loss::Logistic, Some([neg, pos])) => z
+                    .iter()
+                    .map(|&v| if v >= 0.0 { pos } else { neg })
+                    .collect(),
+                (Loss::Logistic, None) => z
+                    .iter()
+                    .map(|&v| if v >= 0.0 { 1.0 } else { -1.0 })
+                    .collect(),
+                (Loss::Squared, _) => z,
+            },
+        )
     }
 }

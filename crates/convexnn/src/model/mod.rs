@@ -27,7 +27,7 @@ pub mod file;
 /// Where the activation patterns come from.
 #[derive(Clone, Debug)]
 pub enum PatternSource {
-    /// `count` Gaussian gates from the seed of [`TrainOptions`] (MATH.md §5).
+    /// `count` Gaussian gates from the seed of [`TrainOptions`] (docs/programs.md §5).
     Sample {
         /// Number of gates drawn (distinct patterns may be fewer).
         count: usize,

@@ -1,4 +1,4 @@
-//! The non-convex networks read back out of a convex solution (MATH.md §2–3), their predictions and
+//! The non-convex networks read back out of a convex solution (docs/programs.md §2–3), their predictions and
 //! their weight-decay objectives (M5), (M38).
 //!
 //! - ReLU: f(x) = Σ_j (xᵀu_j)₊ α_j. From (M6): each v_i ≠ 0 gives (u, α) = (v_i/√‖v_i‖, √‖v_i‖), each

@@ -1,4 +1,4 @@
-//! The masked operator, the hot loop of every solver (MATH.md (M1), (M2)):
+//! The masked operator, the hot loop of every solver (docs/programs.md (M1), (M2)):
 //!
 //! ```text
 //! A(U)  = Σ_i D_i X u_i = rowsum(D ∘ (X U))      (n × d) · (d × P) → n
@@ -171,7 +171,7 @@ impl<T: Real> MaskedOperator<T> {
         );
     }
 
-    /// Estimates ‖A‖₂² by power iteration on A*A (MATH.md (M19)); a lower bound that the line search
+    /// Estimates ‖A‖₂² by power iteration on A*A (docs/programs.md (M19)); a lower bound that the line search
     /// corrects.
     pub fn norm_squared_estimate(&mut self, iterations: usize) -> f64 {
         let (n, d, p) = (self.nrows(), self.ncols(), self.n_patterns());

@@ -1,5 +1,5 @@
 //! Datafits: losses on the prediction vector ŷ, their gradients, and the dual values used by the
-//! duality gap (MATH.md (M13), (M23)). Values are accumulated in `f64` whatever the working precision.
+//! duality gap (docs/programs.md (M13), (M23)). Values are accumulated in `f64` whatever the working precision.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +11,7 @@ use crate::real::Real;
 pub enum Loss {
     /// (1/(2n))‖ŷ − y‖².
     Squared,
-    /// (1/n) Σ_j log(1 + exp(−y_j ŷ_j)), labels ±1 (MATH.md (M23)).
+    /// (1/n) Σ_j log(1 + exp(−y_j ŷ_j)), labels ±1 (docs/programs.md (M23)).
     Logistic,
 }
 

@@ -1,4 +1,4 @@
-//! The gated ReLU program (MATH.md (M11)): min_U L(Σ_i D_i X u_i, y) + λ Σ_i ‖u_i‖₂, with its dual
+//! The gated ReLU program (docs/programs.md (M11)): min_U L(Σ_i D_i X u_i, y) + λ Σ_i ‖u_i‖₂, with its dual
 //! bound (M13)/(M23) and λ_max (M15).
 
 use faer::{Mat, MatMut, MatRef};

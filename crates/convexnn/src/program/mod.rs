@@ -3,7 +3,7 @@
 //!
 //! # Normalization (the one place it is defined)
 //!
-//! For one output, every program is written in the normalization of scnn (MATH.md (M3)):
+//! For one output, every program is written in the normalization of scnn (docs/programs.md (M3)):
 //!
 //! ```text
 //! F(U) = L(ŷ, y) + λ · R(U),   L = (1/(2n))‖ŷ − y‖²  (squared)  or  (1/n) Σ_j log(1 + exp(−y_j ŷ_j))  (logistic)
@@ -30,9 +30,9 @@ pub const NORMALIZATION: &str = "(1/(2n))||yhat - y||^2 + lambda * sum of group 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Formulation {
-    /// Gated ReLU network, unconstrained group lasso (MATH.md (M11)).
+    /// Gated ReLU network, unconstrained group lasso (docs/programs.md (M11)).
     Gated,
-    /// ReLU network, cone-constrained group lasso (MATH.md (M6)); exact for the non-convex problem
+    /// ReLU network, cone-constrained group lasso (docs/programs.md (M6)); exact for the non-convex problem
     /// (M5) when the pattern set is complete.
     Relu,
 }

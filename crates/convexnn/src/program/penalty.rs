@@ -1,5 +1,5 @@
 //! The group penalty R(U) = Σ_i ‖u_i‖₂ over the columns of U (one group per neuron), its proximal
-//! operator (MATH.md (M17)) and the min-norm subgradient distance (M14).
+//! operator (docs/programs.md (M17)) and the min-norm subgradient distance (M14).
 
 use faer::{MatMut, MatRef};
 

@@ -1,4 +1,4 @@
-//! The ReLU program (MATH.md (M6)): min over v_i, w_i of
+//! The ReLU program (docs/programs.md (M6)): min over v_i, w_i of
 //! L(Σ_i D_i X (v_i − w_i), y) + λ Σ_i (‖v_i‖₂ + ‖w_i‖₂) subject to X̃_i v_i ≥ 0, X̃_i w_i ≥ 0, with
 //! X̃_i = (2D_i − I) X. Weights are stored as one d × 2P matrix U = [V | W].
 //!

@@ -1,4 +1,4 @@
-//! Augmented Lagrangian for the cone-constrained ReLU program (MATH.md §4b, (M20), (M21)).
+//! Augmented Lagrangian for the cone-constrained ReLU program (docs/programs.md §4b, (M20), (M21)).
 //!
 //! Outer loop: minimize the augmented Lagrangian (M20) in (V, W) by warm-started FISTA, then update the
 //! multipliers (M21). A first phase tunes the penalty δ without updating the multipliers. After every
@@ -29,7 +29,7 @@ pub struct AlSettings {
     pub max_outer: usize,
     /// Cap on inner (FISTA) iterations over the whole solve. Default 20 000.
     pub max_inner_total: usize,
-    /// Initial penalty δ; `None` uses 1000/n scaled by the data (scnn's default, MATH.md §4b).
+    /// Initial penalty δ; `None` uses 1000/n scaled by the data (scnn's default, docs/programs.md §4b).
     pub delta0: Option<f64>,
     /// Wall-clock limit in seconds.
     pub time_limit: Option<f64>,

@@ -1,6 +1,6 @@
 //! The exact backend: the convex programs written as conic programs (second-order and exponential
 //! cones) and solved to high accuracy by the interior-point solver Clarabel (Goulart & Chen, 2024),
-//! following docs/math.md (M22).
+//! following docs/programs.md (M22).
 //!
 //! Clarabel solves `min ½xᵀQx + qᵀx  s.t.  Ax + s = b, s ∈ K`. The variables are, in this order,
 //!
@@ -22,7 +22,7 @@
 //!
 //! Objective: `Q = (1/n) I` on `r` and `q = λ` on `t` (squared loss), or `Q = 0`, `q = λ` on `t` and
 //! `1/n` on `e` (logistic). The conic objective is therefore exactly `F` in the normalization of
-//! docs/math.md (M3), so Clarabel's dual variables need no rescaling: the multipliers `z` of the
+//! docs/programs.md (M3), so Clarabel's dual variables need no rescaling: the multipliers `z` of the
 //! nonnegative rows are the `γ_i, ξ_i ≥ 0` of the Lagrangian `F − Σ_i (γ_iᵀ X̃_i v_i + ξ_iᵀ X̃_i w_i)`,
 //! which enter the dual (M9) of Pilanci & Ergen (ICML 2020).
 
@@ -66,7 +66,7 @@ pub struct ExactSolution {
     /// Gated: d × P (`u_i` in column i). ReLU: d × 2P, `[V | W]` (`v_i` in column i, `w_i` in
     /// column P + i).
     pub weights: Mat<f64>,
-    /// ReLU only: the nonnegative-cone multipliers n × 2P, `[Γ | Ξ]` (`γ_i`, `ξ_i` of docs/math.md
+    /// ReLU only: the nonnegative-cone multipliers n × 2P, `[Γ | Ξ]` (`γ_i`, `ξ_i` of docs/programs.md
     /// (M9)), in the normalization of (M3) so that they can be plugged into the dual (M9): at the
     /// optimum, `Xᵀ(D_iθ + S_iγ_i) = λ v_i/‖v_i‖` and `Xᵀ(D_iθ − S_iξ_i) = −λ w_i/‖w_i‖` for nonzero
     /// `v_i`, `w_i`, with `θ = (y − ŷ)/n` (squared loss) or `y∘σ(−y∘ŷ)/n` (logistic). `None` for
@@ -85,7 +85,7 @@ pub struct ExactSolution {
     pub info: Info,
 }
 
-/// Sizes of the conic program of docs/math.md (M22).
+/// Sizes of the conic program of docs/programs.md (M22).
 struct Layout {
     n: usize,
     d: usize,
@@ -157,7 +157,7 @@ impl Layout {
 /// Upper estimate of the bytes Clarabel needs for a problem of this size (the constraint matrix, its
 /// scaled copy, the KKT matrix and an LDLᵀ factor whose fill is bounded by the dense coupling of the
 /// `n` data rows and of each group's `d + 1` second-order rows), for refusing huge problems up front.
-/// The ReLU program has about `3ndP` nonzeros (docs/math.md (M22)).
+/// The ReLU program has about `3ndP` nonzeros (docs/programs.md (M22)).
 pub fn exact_memory_estimate(
     n: usize,
     d: usize,
@@ -296,7 +296,7 @@ fn check_inputs(
 }
 
 /// Solves the gated (M11) or ReLU (M6) program over `patterns` with the squared or logistic loss
-/// exactly (to `settings.tol`) by the conic form docs/math.md (M22).
+/// exactly (to `settings.tol`) by the conic form docs/programs.md (M22).
 ///
 /// `x` is n × d (bias column included if wanted), `y` has length n (labels ±1 for the logistic
 /// loss), `λ ≥ 0` (`λ > 0` for the logistic loss). Bad input is an error; how the interior-point
@@ -590,7 +590,7 @@ fn predictions(
     yhat
 }
 
-/// The objective of docs/math.md (M3) of `weights`, the dual point `θ = (y − ŷ)/n` (squared loss) or
+/// The objective of docs/programs.md (M3) of `weights`, the dual point `θ = (y − ŷ)/n` (squared loss) or
 /// `y∘σ(−y∘ŷ)/n` (logistic, (M23)) it induces, and the largest cone violation `max (−X̃_i v_i)_j₊`
 /// (ReLU; 0 for gated ReLU).
 fn evaluate(
@@ -641,7 +641,7 @@ fn evaluate(
     }
 }
 
-/// A certified lower bound on the optimum: the dual objective of docs/math.md (M9) (squared loss)
+/// A certified lower bound on the optimum: the dual objective of docs/programs.md (M9) (squared loss)
 /// or (M23) (logistic) at the point `s·(θ, γ, ξ)`, where `s = min(1, λ / max_k ‖Xᵀ(D_iθ ± S_iγ_k)‖)`
 /// makes it dual feasible (for gated ReLU there are no multipliers, (M13)). Any `θ` is accepted; for
 /// the logistic loss it is first clipped to `n y_j θ_j ∈ [0, 1]`, the domain of the conjugate.

@@ -1,4 +1,4 @@
-//! Restarted FISTA with backtracking line search (MATH.md §4a, (M16)–(M18)) for
+//! Restarted FISTA with backtracking line search (docs/programs.md §4a, (M16)–(M18)) for
 //! `min_U f(U) + λ Σ_i ‖u_i‖₂` where f is smooth.
 //!
 //! The smooth part is a [`Smooth`] problem: f(U) = h(𝓛(U)) for a *linear* map 𝓛 (the predictions

@@ -1,10 +1,10 @@
 //! Solvers for the convex programs, and what every solver returns.
 //!
-//! - [`fista`]: restarted FISTA with backtracking line search (MATH.md §4a), for unconstrained
+//! - [`fista`]: restarted FISTA with backtracking line search (docs/programs.md §4a), for unconstrained
 //!   programs (gated ReLU, and the inner problems of the augmented Lagrangian).
-//! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (MATH.md §4b).
-//! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (MATH.md §4c).
-//! - [`path`]: a regularization path of decreasing λ with warm starts (MATH.md §4f).
+//! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (docs/programs.md §4b).
+//! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
+//! - [`path`]: a regularization path of decreasing λ with warm starts (docs/programs.md §4f).
 //!
 //! Every solver stops on a certified optimality measure (a duality gap, and for ReLU also the cone
 //! violation), never on an iteration count alone, and reports how it ended as a [`Status`].
@@ -67,7 +67,7 @@ pub struct IterRecord {
     pub iteration: usize,
     /// Outer iteration (augmented Lagrangian), 0 otherwise.
     pub outer: usize,
-    /// Objective of the current (feasible where it matters) iterate, in the normalization of MATH.md (M3).
+    /// Objective of the current (feasible where it matters) iterate, in the normalization of docs/programs.md (M3).
     pub objective: f64,
     /// Duality gap of the current iterate (an upper bound on objective − optimum).
     pub gap: f64,
@@ -117,7 +117,7 @@ impl StopFlag {
 pub struct Info {
     /// How the solve ended.
     pub status: Status,
-    /// Objective (MATH.md (M3)) of the returned, feasible solution.
+    /// Objective (docs/programs.md (M3)) of the returned, feasible solution.
     pub objective: f64,
     /// Dual objective of the certificate; `objective − dual_objective = gap ≥ 0`.
     pub dual_objective: f64,

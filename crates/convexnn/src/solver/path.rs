@@ -1,4 +1,4 @@
-//! Regularization path (MATH.md §4f): a decreasing sequence λ_k = λ_max ε^{k/(K−1)} solved with warm
+//! Regularization path (docs/programs.md §4f): a decreasing sequence λ_k = λ_max ε^{k/(K−1)} solved with warm
 //! starts over one shared pattern set.
 
 use faer::MatRef;
@@ -79,23 +79,51 @@ mod tests {
         assert!((g[1] - 0.1).abs() < 1e-12 && (g[2] - 0.01).abs() < 1e-12);
         let mut r = Rng::new(4);
         let x = Mat::from_fn(40, 3, |_, k| if k == 2 { 1.0 } else { r.normal() });
-        let y: Vec<f64> = (0..40).map(|i| x[(i, 0)].max(0.0) + 0.1 * r.normal()).collect();
+        let y: Vec<f64> = (0..40)
+            .map(|i| x[(i, 0)].max(0.0) + 0.1 * r.normal())
+            .collect();
         let opts = TrainOptions {
             patterns: PatternSource::Sample { count: 15 },
             tol: 1e-8,
             ..TrainOptions::default()
         };
-        let pts = regularization_path(x.as_ref(), &y, &opts, &lambda_grid(0.5, 1e-3, 6), &mut Silent, &StopFlag::new()).unwrap();
+        let pts = regularization_path(
+            x.as_ref(),
+            &y,
+            &opts,
+            &lambda_grid(0.5, 1e-3, 6),
+            &mut Silent,
+            &StopFlag::new(),
+        )
+        .unwrap();
         assert_eq!(pts.len(), 6);
         for w in pts.windows(2) {
             assert!(w[1].certificate.info.objective <= w[0].certificate.info.objective + 1e-12);
         }
-        assert!(pts.iter().all(|p| p.certificate.info.status == Status::Converged));
+        assert!(pts
+            .iter()
+            .all(|p| p.certificate.info.status == Status::Converged));
         // at λ ≥ λ_max the network is empty
         let lmax = pts[0].certificate.lambda_max;
-        let top = regularization_path(x.as_ref(), &y, &opts, &[lmax * 1.01], &mut Silent, &StopFlag::new()).unwrap();
+        let top = regularization_path(
+            x.as_ref(),
+            &y,
+            &opts,
+            &[lmax * 1.01],
+            &mut Silent,
+            &StopFlag::new(),
+        )
+        .unwrap();
         assert_eq!(top[0].network.width(), 0);
-        let below = regularization_path(x.as_ref(), &y, &opts, &[lmax * 0.9], &mut Silent, &StopFlag::new()).unwrap();
+        let below = regularization_path(
+            x.as_ref(),
+            &y,
+            &opts,
+            &[lmax * 0.9],
+            &mut Silent,
+            &StopFlag::new(),
+        )
+        .unwrap();
         assert!(below[0].network.width() > 0);
     }
 }

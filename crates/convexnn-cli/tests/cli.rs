@@ -1,0 +1,303 @@
+//! End-to-end tests of the `convexnn` command: the interop contract, the model file round trip,
+//! errors and exit codes, and the demo.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use convexnn::data::npy::{write_npy, NpyData};
+use convexnn::rng::Rng;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_convexnn"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("convexnn-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Writes X (n × d with a bias column), y, gates G (d × P) and masks D (n × P) like the contract checker.
+fn write_problem(dir: &Path) -> (usize, usize) {
+    let (n, d, p) = (40, 3, 12);
+    let mut r = Rng::new(0);
+    let x: Vec<f64> = (0..n).flat_map(|_| [r.normal(), r.normal(), 1.0]).collect();
+    let y: Vec<f64> = (0..n)
+        .map(|i| (x[3 * i] - 0.3 * x[3 * i + 1]).max(0.0) + 0.1 * r.normal())
+        .collect();
+    let g: Vec<f64> = (0..d * p).map(|_| r.normal()).collect();
+    let mut masks = vec![0u8; n * p];
+    for i in 0..n {
+        for j in 0..p {
+            let z: f64 = (0..d).map(|k| x[3 * i + k] * g[k * p + j]).sum();
+            masks[i * p + j] = u8::from(z >= 0.0);
+        }
+    }
+    write_npy(
+        &dir.join("X.npy"),
+        &NpyData::F64 {
+            shape: vec![n, d],
+            data: &x,
+        },
+    )
+    .unwrap();
+    write_npy(
+        &dir.join("y.npy"),
+        &NpyData::F64 {
+            shape: vec![n],
+            data: &y,
+        },
+    )
+    .unwrap();
+    write_npy(
+        &dir.join("G.npy"),
+        &NpyData::F64 {
+            shape: vec![d, p],
+            data: &g,
+        },
+    )
+    .unwrap();
+    write_npy(
+        &dir.join("D.npy"),
+        &NpyData::U8 {
+            shape: vec![n, p],
+            data: &masks,
+        },
+    )
+    .unwrap();
+    (n, p)
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    bin().current_dir(dir).args(args).output().unwrap()
+}
+
+fn stdout_json(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
+}
+
+/// The names of the arrays in an uncompressed .npz (zip) archive.
+fn npz_names(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut names = vec![];
+    let mut i = 0;
+    while i + 30 <= bytes.len() && bytes[i..i + 4] == [0x50, 0x4b, 0x03, 0x04] {
+        let size = u32::from_le_bytes(bytes[i + 18..i + 22].try_into().unwrap()) as usize;
+        let nlen = u16::from_le_bytes(bytes[i + 26..i + 28].try_into().unwrap()) as usize;
+        let elen = u16::from_le_bytes(bytes[i + 28..i + 30].try_into().unwrap()) as usize;
+        names.push(String::from_utf8_lossy(&bytes[i + 30..i + 30 + nlen]).into_owned());
+        i += 30 + nlen + elen + size;
+    }
+    names
+}
+
+#[test]
+fn interop_contract() {
+    let dir = tmpdir("contract");
+    write_problem(&dir);
+    let keys = [
+        "objective",
+        "status",
+        "iterations",
+        "solve_seconds",
+        "n_patterns",
+        "active_neurons",
+        "exhaustive",
+        "gap",
+        "lambda",
+        "normalization",
+    ];
+    for model in ["gated", "relu"] {
+        let mut objectives = vec![];
+        for source in [["--gates", "G.npy"], ["--patterns", "D.npy"]] {
+            let _ = std::fs::remove_file(dir.join("W.npz"));
+            let o = run(
+                &dir,
+                &[
+                    "train",
+                    "--x",
+                    "X.npy",
+                    "--y",
+                    "y.npy",
+                    source[0],
+                    source[1],
+                    "--model",
+                    model,
+                    "--lambda",
+                    "0.01",
+                    "--json",
+                    "--weights-out",
+                    "W.npz",
+                    "--tol",
+                    "1e-8",
+                ],
+            );
+            let j = stdout_json(&o);
+            for k in keys {
+                assert!(j.get(k).is_some(), "{model} {}: missing {k}", source[0]);
+            }
+            assert!(j["objective"].as_f64().unwrap().is_finite());
+            assert_eq!(j["lambda"].as_f64().unwrap(), 0.01);
+            let mut names = npz_names(&dir.join("W.npz"));
+            names.sort();
+            let expected: Vec<&str> = if model == "gated" {
+                vec!["D.npy", "W.npy"]
+            } else {
+                vec!["D.npy", "V.npy", "W.npy"]
+            };
+            assert_eq!(names, expected);
+            objectives.push(j["objective"].as_f64().unwrap());
+        }
+        // Gates and the masks they define describe the same program.
+        assert!(
+            (objectives[0] - objectives[1]).abs() <= 1e-6 * objectives[0],
+            "{objectives:?}"
+        );
+    }
+}
+
+#[test]
+fn model_round_trip_predict_and_evaluate() {
+    let dir = tmpdir("roundtrip");
+    write_problem(&dir);
+    let o = run(
+        &dir,
+        &[
+            "train", "--x", "X.npy", "--y", "y.npy", "--sample", "20", "--model", "relu", "--out",
+            "m.json", "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("duality gap") && text.contains("active neurons"),
+        "{text}"
+    );
+    let o = run(
+        &dir,
+        &[
+            "predict", "--model", "m.json", "--input", "X.npy", "--out", "p.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let preds = std::fs::read_to_string(dir.join("p.csv")).unwrap();
+    assert_eq!(preds.lines().count(), 41);
+    let o = run(
+        &dir,
+        &[
+            "evaluate", "--model", "m.json", "--x", "X.npy", "--y", "y.npy", "--json",
+        ],
+    );
+    let j = stdout_json(&o);
+    assert!(j["mse"].as_f64().unwrap() < 0.1);
+}
+
+#[test]
+fn errors_name_the_file_and_exit_nonzero() {
+    let dir = tmpdir("errors");
+    write_problem(&dir);
+    std::fs::write(dir.join("bad.csv"), "a,b,y\n1,2,3\n4,x,6\n").unwrap();
+    let o = run(&dir, &["train", "--csv", "bad.csv"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.csv") && err.contains("line 3") && err.contains("\"x\""),
+        "{err}"
+    );
+    let o = run(&dir, &["train", "--x", "X.npy", "--y", "missing.npy"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.npy"));
+    let o = run(
+        &dir,
+        &["train", "--x", "X.npy", "--y", "y.npy", "--lambda", "-1"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(
+        &dir,
+        &["train", "--x", "X.npy", "--y", "y.npy", "--gates", "D.npy"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(
+        &dir,
+        &[
+            "train",
+            "--x",
+            "X.npy",
+            "--y",
+            "y.npy",
+            "--model",
+            "relu",
+            "--sample",
+            "50",
+            "--max-memory",
+            "0.000001",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--sample"));
+    // A failed run writes no model file.
+    let o = run(
+        &dir,
+        &[
+            "train",
+            "--x",
+            "X.npy",
+            "--y",
+            "y.npy",
+            "--lambda",
+            "nan",
+            "--out",
+            "never.json",
+        ],
+    );
+    assert_ne!(o.status.code(), Some(0));
+    assert!(!dir.join("never.json").exists());
+}
+
+#[test]
+fn exact_enumeration_on_one_dimensional_csv() {
+    let dir = tmpdir("exact");
+    let mut csv = String::from("x,y\n");
+    for i in 0..15 {
+        let t = -1.0 + i as f64 / 7.0;
+        csv.push_str(&format!("{t},{}\n", (3.0 * t).sin()));
+    }
+    std::fs::write(dir.join("d.csv"), csv).unwrap();
+    let o = run(
+        &dir,
+        &[
+            "train", "--csv", "d.csv", "--target", "y", "--bias", "--exact", "--model", "relu",
+            "--solver", "clarabel", "--json",
+        ],
+    );
+    let j = stdout_json(&o);
+    assert_eq!(j["exhaustive"], serde_json::json!(true));
+    assert_eq!(j["n_patterns"].as_u64().unwrap(), 2 * 15 - 1);
+}
+
+#[test]
+fn demo_runs_and_explains_itself() {
+    let o = bin().args(["demo", "--quiet"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for word in [
+        "objective",
+        "duality gap",
+        "accuracy",
+        "active neurons",
+        "globally optimal",
+    ] {
+        assert!(text.contains(word), "demo output lacks {word:?}:\n{text}");
+    }
+}

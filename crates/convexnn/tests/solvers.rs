@@ -1,0 +1,267 @@
+//! Cross-checks of the iterative solvers against the interior-point backend, and the invariants of
+//! the convex reformulation: reconstruction, ordering of programs, λ_max, duality.
+
+use convexnn::faer::Mat;
+use convexnn::model::{train, Fit, PatternSource, SolverChoice, TrainOptions};
+use convexnn::program::{Formulation, Loss};
+use convexnn::rng::Rng;
+use convexnn::solver::{Silent, Status, StopFlag};
+
+/// A random problem: n × d Gaussian features with a bias column, a ReLU-ish target.
+fn problem(seed: u64, loss: Loss) -> (Mat<f64>, Vec<f64>) {
+    let mut r = Rng::new(seed);
+    let n = 20 + (seed as usize * 7) % 40;
+    let d = 2 + seed as usize % 4;
+    let x = Mat::from_fn(n, d, |_, k| if k == d - 1 { 1.0 } else { r.normal() });
+    let y = (0..n)
+        .map(|i| {
+            let t = (x[(i, 0)] - 0.5 * x[(i, d - 1)]).max(0.0) - 0.3 * x[(i, 0)] + 0.2 * r.normal();
+            match loss {
+                Loss::Squared => t,
+                Loss::Logistic => f64::from(t > 0.1),
+            }
+        })
+        .collect();
+    (x, y)
+}
+
+fn fit(x: &Mat<f64>, y: &[f64], opts: &TrainOptions) -> Fit {
+    train(x.as_ref(), y, opts, &mut Silent, &StopFlag::new()).expect("training succeeds")
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-300)
+}
+
+fn compare_with_exact(formulation: Formulation, loss: Loss) {
+    for seed in 0..10u64 {
+        let (x, y) = problem(seed, loss);
+        let opts = TrainOptions {
+            formulation,
+            loss,
+            lambda: 10f64.powf(-1.0 - (seed % 3) as f64),
+            patterns: PatternSource::Sample {
+                count: 8 + seed as usize,
+            },
+            seed,
+            tol: 1e-8,
+            max_iter: 100_000,
+            ..TrainOptions::default()
+        };
+        let ours = fit(&x, &y, &opts).certificate;
+        let exact = fit(
+            &x,
+            &y,
+            &TrainOptions {
+                solver: SolverChoice::Clarabel,
+                ..opts
+            },
+        )
+        .certificate;
+        let (a, b) = (ours.info.objective, exact.info.objective);
+        assert!(
+            rel(a, b) <= 1e-6,
+            "{formulation:?} {loss:?} seed {seed}: iterative {a} vs interior point {b}"
+        );
+        // Both certificates are valid: each objective is above the other's dual bound.
+        assert!(
+            a >= exact.info.dual_objective - 1e-9 * b.abs(),
+            "seed {seed}"
+        );
+        assert!(
+            b >= ours.info.dual_objective - 1e-9 * b.abs(),
+            "seed {seed}"
+        );
+        assert!(
+            ours.info.gap >= 0.0
+                && matches!(
+                    ours.info.status,
+                    Status::Converged | Status::ReducedAccuracy
+                )
+        );
+    }
+}
+
+#[test]
+fn fista_matches_interior_point_squared() {
+    compare_with_exact(Formulation::Gated, Loss::Squared);
+}
+
+#[test]
+fn fista_matches_interior_point_logistic() {
+    compare_with_exact(Formulation::Gated, Loss::Logistic);
+}
+
+#[test]
+fn augmented_lagrangian_matches_interior_point_squared() {
+    compare_with_exact(Formulation::Relu, Loss::Squared);
+}
+
+#[test]
+fn augmented_lagrangian_matches_interior_point_logistic() {
+    compare_with_exact(Formulation::Relu, Loss::Logistic);
+}
+
+/// Gated ≤ ReLU on the same patterns (p(M11) ≤ p(M6)); a sampled subset can only raise the optimum.
+#[test]
+fn ordering_of_programs() {
+    let mut r = Rng::new(11);
+    let n = 14;
+    let x = Mat::from_fn(n, 3, |_, k| if k == 2 { 1.0 } else { r.normal() });
+    let y: Vec<f64> = (0..n)
+        .map(|i| x[(i, 0)].abs() - 0.5 + 0.1 * r.normal())
+        .collect();
+    let base = TrainOptions {
+        lambda: 1e-2,
+        solver: SolverChoice::Clarabel,
+        patterns: PatternSource::Exact,
+        ..TrainOptions::default()
+    };
+    let gated = fit(&x, &y, &base).certificate.info.objective;
+    let relu_opts = TrainOptions {
+        formulation: Formulation::Relu,
+        ..base.clone()
+    };
+    let relu = fit(&x, &y, &relu_opts);
+    assert!(relu.certificate.exhaustive);
+    assert!(gated <= relu.certificate.info.objective * (1.0 + 1e-9));
+    let sampled = fit(
+        &x,
+        &y,
+        &TrainOptions {
+            patterns: PatternSource::Sample { count: 10 },
+            ..relu_opts
+        },
+    );
+    assert!(sampled.certificate.info.objective >= relu.certificate.info.objective * (1.0 - 1e-8));
+}
+
+/// λ ≥ λ_max gives the zero network; slightly below, a nonzero one.
+#[test]
+fn lambda_max_threshold() {
+    let (x, y) = problem(3, Loss::Squared);
+    for loss in [Loss::Squared, Loss::Logistic] {
+        let (_, yl) = problem(3, loss);
+        let y = if loss == Loss::Squared { y.clone() } else { yl };
+        let opts = TrainOptions {
+            loss,
+            patterns: PatternSource::Sample { count: 12 },
+            tol: 1e-9,
+            ..TrainOptions::default()
+        };
+        let lmax = convexnn::model::lambda_max(x.as_ref(), &y, &opts).unwrap();
+        let above = fit(
+            &x,
+            &y,
+            &TrainOptions {
+                lambda: lmax * 1.001,
+                ..opts.clone()
+            },
+        );
+        assert_eq!(above.network.width(), 0, "{loss:?}");
+        let below = fit(
+            &x,
+            &y,
+            &TrainOptions {
+                lambda: lmax * 0.95,
+                ..opts
+            },
+        );
+        assert!(below.network.width() > 0, "{loss:?}");
+    }
+}
+
+/// n·F equals the papers' ½‖r‖² + βR with β = nλ.
+#[test]
+fn normalization_matches_the_papers() {
+    let (x, y) = problem(5, Loss::Squared);
+    let opts = TrainOptions {
+        patterns: PatternSource::Sample { count: 9 },
+        lambda: 0.01,
+        tol: 1e-9,
+        ..TrainOptions::default()
+    };
+    let f = fit(&x, &y, &opts);
+    let n = x.nrows() as f64;
+    let yhat = f.network.predict(x.as_ref()).unwrap();
+    let half_sq: f64 = yhat
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| 0.5 * (a - b).powi(2))
+        .sum();
+    let r: f64 = (0..f.weights.ncols())
+        .map(|c| {
+            (0..f.weights.nrows())
+                .map(|k| f.weights[(k, c)].powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .sum();
+    let beta = f.certificate.lambda_unnormalized;
+    assert!((beta - n * 0.01).abs() < 1e-12);
+    assert!(rel(n * f.certificate.info.objective, half_sq + beta * r) < 1e-10);
+}
+
+/// Memory: a fit that cannot fit is refused up front, naming the knobs.
+#[test]
+fn refuses_fits_over_the_memory_budget() {
+    let (x, y) = problem(1, Loss::Squared);
+    let opts = TrainOptions {
+        formulation: Formulation::Relu,
+        patterns: PatternSource::Sample { count: 30 },
+        memory_limit: Some(1000),
+        ..TrainOptions::default()
+    };
+    let e = train(x.as_ref(), &y, &opts, &mut Silent, &StopFlag::new())
+        .err()
+        .expect("refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("--sample") && msg.contains("--precision f32"),
+        "{msg}"
+    );
+}
+
+/// A set stop flag ends the solve with status Interrupted and a usable network.
+#[test]
+fn interruption_returns_the_iterate() {
+    let (x, y) = problem(2, Loss::Squared);
+    let stop = StopFlag::new();
+    stop.stop();
+    let opts = TrainOptions {
+        patterns: PatternSource::Sample { count: 9 },
+        tol: 1e-12,
+        ..TrainOptions::default()
+    };
+    let f = train(x.as_ref(), &y, &opts, &mut Silent, &stop).unwrap();
+    assert_eq!(f.certificate.info.status, Status::Interrupted);
+    assert!(f.certificate.info.objective.is_finite());
+}
+
+/// f32 runs reach the f64 optimum to single-precision accuracy, certified in f64.
+#[test]
+fn single_precision_runs() {
+    let (x, y) = problem(4, Loss::Squared);
+    let opts = TrainOptions {
+        patterns: PatternSource::Sample { count: 9 },
+        tol: 1e-5,
+        ..TrainOptions::default()
+    };
+    let a = fit(&x, &y, &opts).certificate;
+    let b = fit(
+        &x,
+        &y,
+        &TrainOptions {
+            precision: convexnn::model::Precision::F32,
+            ..opts
+        },
+    )
+    .certificate;
+    assert!(
+        rel(a.info.objective, b.info.objective) < 1e-4,
+        "{} {}",
+        a.info.objective,
+        b.info.objective
+    );
+    assert!(b.info.gap >= 0.0);
+}
