@@ -2,7 +2,7 @@
 
 use convexnn::model::file::ModelFile;
 use convexnn::model::Certificate;
-use convexnn::program::Loss;
+use convexnn::program::{Formulation, Loss};
 use convexnn::Result;
 use serde_json::{json, Value};
 
@@ -109,18 +109,25 @@ pub fn certificate_json(c: &Certificate) -> Value {
         "lambda_unnormalized": c.lambda_unnormalized,
         "lambda_max": c.lambda_max,
         "network_objective": c.network_objective,
+        "solver": c.solver,
         "normalization": c.normalization,
     })
 }
 
 /// The human summary of a certificate.
 pub fn certificate_text(c: &Certificate) -> String {
-    let optimality = if c.exhaustive {
-        "all activation patterns of the data were used: the network is globally optimal among \
-         networks of any width (up to the gap)"
-    } else {
-        "sampled patterns: optimal for the convex program over these patterns (an upper bound on \
-         the non-convex optimum)"
+    let optimality = match (c.formulation, c.exhaustive) {
+        (Formulation::Relu, true) => {
+            "every activation pattern of the data was used: the network is globally optimal among \
+             ReLU networks of any width (up to the gap)"
+        }
+        (Formulation::Relu, false) => {
+            "sampled patterns: optimal for the convex program over these patterns, which is an upper \
+             bound on the best ReLU network"
+        }
+        (Formulation::Gated, _) => {
+            "globally optimal among gated ReLU networks with these gates (up to the gap)"
+        }
     };
     let viol = if c.info.violation > 0.0 {
         format!(
@@ -132,8 +139,8 @@ pub fn certificate_text(c: &Certificate) -> String {
     };
     format!(
         "  status            {}\n  objective         {:.10e}\n  duality gap       {:.3e} (relative {:.2e})\n{viol}  \
-         network objective {:.10e} (non-convex, with weight decay)\n  iterations        {} ({} forward + {} adjoint products)\n  \
-         solve time        {:.3} s\n  patterns          {}{}\n  active neurons    {}\n  lambda            {} (papers' beta = n*lambda = {}; lambda_max = {:.4e})\n  \
+         network objective {:.10e} (non-convex, with weight decay)\n  iterations        {} ({})\n  \
+         solve time        {:.3} s ({})\n  patterns          {}{}\n  active neurons    {}\n  lambda            {} (papers' beta = n*lambda = {}; lambda_max = {:.4e})\n  \
          optimality        {}\n  normalization     {}\n",
         c.info.status,
         c.info.objective,
@@ -141,9 +148,13 @@ pub fn certificate_text(c: &Certificate) -> String {
         c.relative_gap,
         c.network_objective,
         c.info.iterations,
-        c.info.forward_calls,
-        c.info.adjoint_calls,
+        if c.solver == "clarabel" {
+            "interior-point iterations".to_string()
+        } else {
+            format!("{} forward + {} adjoint products", c.info.forward_calls, c.info.adjoint_calls)
+        },
         c.info.seconds,
+        c.solver,
         c.n_patterns,
         if c.exhaustive { " (complete arrangement)" } else { " (sampled)" },
         c.active_neurons,

@@ -412,7 +412,6 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
         let mut j = certificate_json(&fit.certificate);
         j["model"] = json!(opts.formulation.as_str());
         j["loss"] = json!(opts.loss.as_str());
-        j["solver"] = json!(format!("{:?}", opts.solver).to_lowercase());
         j["precision"] = json!(format!("{:?}", opts.precision).to_lowercase());
         j["seed"] = json!(opts.seed);
         j["patterns_source"] = json!(source_name);

@@ -51,7 +51,8 @@ pub enum PatternSource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SolverChoice {
-    /// FISTA for gated ReLU, the augmented Lagrangian for ReLU.
+    /// FISTA for gated ReLU; for ReLU, the interior-point backend on small squared-loss problems
+    /// (n·P·d ≤ 200 000, where it is fast and exact) and the augmented Lagrangian otherwise.
     Auto,
     /// Restarted FISTA (gated ReLU only).
     Fista,
@@ -151,6 +152,10 @@ pub struct Certificate {
     pub lambda_max: f64,
     /// The objective's normalization, in words.
     pub normalization: String,
+    /// The solver that ran: "fista", "al" or "clarabel".
+    pub solver: String,
+    /// The program that was solved.
+    pub formulation: Formulation,
     /// The non-convex objective of the reconstructed network on the training data (M5)/(M38).
     pub network_objective: f64,
 }
@@ -178,6 +183,21 @@ fn available_memory() -> usize {
         .map_or(8 << 30, |kb| kb * 1024)
 }
 
+/// The solver `auto` stands for on a problem of this size (see [`SolverChoice::Auto`]).
+pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> SolverChoice {
+    match (opts.solver, opts.formulation) {
+        (SolverChoice::Auto, Formulation::Gated) => SolverChoice::Fista,
+        (SolverChoice::Auto, Formulation::Relu) => {
+            if opts.loss == Loss::Squared && n * p * d <= 200_000 {
+                SolverChoice::Clarabel
+            } else {
+                SolverChoice::Al
+            }
+        }
+        (s, _) => s,
+    }
+}
+
 /// Bytes a solve is estimated to allocate (operator, iterates, caches, multipliers).
 pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usize {
     let b = match opts.precision {
@@ -185,7 +205,7 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
         Precision::F64 => 8,
     };
     let op = operator_memory(n, d, p, opts.block_rows, b);
-    let solver = match (opts.solver, opts.formulation) {
+    let solver = match (resolve_solver(opts, n, d, p), opts.formulation) {
         (SolverChoice::Clarabel, f) => exact_memory_estimate(n, d, p, f, opts.loss),
         (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
@@ -313,7 +333,8 @@ pub fn train(
     let patterns = build_patterns(x, opts)?;
     check_memory(x.nrows(), x.ncols(), patterns.len(), opts)?;
     let start = Instant::now();
-    let (weights, mut info) = match (opts.solver, opts.precision) {
+    let solver = resolve_solver(opts, x.nrows(), x.ncols(), patterns.len());
+    let (weights, mut info) = match (solver, opts.precision) {
         (SolverChoice::Clarabel, _) => {
             let settings = ExactSettings {
                 time_limit: opts.time_limit,
@@ -328,7 +349,16 @@ pub fn train(
                 opts.lambda,
                 &settings,
             )?;
-            (sol.weights, sol.info)
+            let mult = sol.cone_multipliers.as_ref().map(|m| m.as_ref());
+            let (weights, (objective, dual, violation)) =
+                sparsify(x, &targets, &patterns, opts, sol.weights.clone(), mult);
+            let mut info = sol.info;
+            let dual = dual.max(info.dual_objective.min(objective));
+            info.gap = (objective - dual).max(0.0);
+            info.objective = objective;
+            info.dual_objective = dual;
+            info.violation = violation;
+            (weights, info)
         }
         (_, Precision::F64) => {
             solve_iterative::<f64>(x, &targets, &patterns, opts, observer, stop, start)
@@ -356,6 +386,8 @@ pub fn train(
         lambda_unnormalized: opts.lambda * x.nrows() as f64,
         lambda_max,
         normalization: NORMALIZATION.into(),
+        solver: format!("{solver:?}").to_lowercase(),
+        formulation: opts.formulation,
         network_objective,
         info,
     };
@@ -457,34 +489,14 @@ fn solve_iterative<T: Real>(
                 )
             }
         };
-    // Final certificate in f64.
-    let mut op64 = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
-    let (objective, dual, violation_now) = match opts.formulation {
-        Formulation::Gated => {
-            let mut prob = GatedProblem::new(op64, y, opts.loss);
-            let mut cache = vec![0.0; y.len()];
-            crate::solver::fista::Smooth::forward(&mut prob, weights.as_ref(), &mut cache);
-            let mut grad = Mat::zeros(d, p);
-            crate::solver::fista::Smooth::gradient(&mut prob, &cache, grad.as_mut());
-            let obj = crate::solver::fista::Smooth::value(&prob, &cache)
-                + opts.lambda * crate::program::penalty::group_norm_sum(weights.as_ref());
-            let dual =
-                crate::solver::fista::Smooth::dual_bound(&prob, &cache, grad.as_ref(), opts.lambda)
-                    .unwrap_or(f64::NEG_INFINITY);
-            (obj, dual, 0.0)
-        }
-        Formulation::Relu => {
-            let c = certificate(
-                &mut op64,
-                y,
-                opts.loss,
-                opts.lambda,
-                weights.as_ref(),
-                mult.as_ref().map(|m| m.as_ref()),
-            );
-            (c.objective, c.dual, c.violation)
-        }
-    };
+    let (objective, dual, violation_now) = certify_f64(
+        x,
+        y,
+        patterns,
+        opts,
+        weights.as_ref(),
+        mult.as_ref().map(|m| m.as_ref()),
+    );
     // Every dual value the solver certified along the way is a valid lower bound (for f32 runs it
     // was computed in f32, so only the f64 one is used).
     let dual = if T::NAME == "f64" {
@@ -507,6 +519,70 @@ fn solve_iterative<T: Real>(
         seconds: 0.0,
     };
     (weights, info)
+}
+
+/// Objective, dual bound and cone violation of convex weights, in f64 (M13 for gated, M9 for ReLU
+/// with the multipliers `mult` when given).
+fn certify_f64(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    weights: MatRef<'_, f64>,
+    mult: Option<MatRef<'_, f64>>,
+) -> (f64, f64, f64) {
+    use crate::solver::fista::Smooth;
+    let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
+    match opts.formulation {
+        Formulation::Gated => {
+            let mut prob = GatedProblem::new(op, y, opts.loss);
+            let mut cache = vec![0.0; y.len()];
+            prob.forward(weights, &mut cache);
+            let mut grad = Mat::zeros(weights.nrows(), weights.ncols());
+            prob.gradient(&cache, grad.as_mut());
+            let obj =
+                prob.value(&cache) + opts.lambda * crate::program::penalty::group_norm_sum(weights);
+            let dual = prob
+                .dual_bound(&cache, grad.as_ref(), opts.lambda)
+                .unwrap_or(f64::NEG_INFINITY);
+            (obj, dual, 0.0)
+        }
+        Formulation::Relu => {
+            let c = certificate(&mut op, y, opts.loss, opts.lambda, weights, mult);
+            (c.objective, c.dual, c.violation)
+        }
+    }
+}
+
+/// Interior-point solutions are not exactly sparse: groups whose norm is below `1e-6` of the largest
+/// are set to zero (zero is always feasible) when that does not raise the certified objective by
+/// more than a tenth of the tolerance. Returns the weights and their f64 certificate.
+fn sparsify(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    weights: Mat<f64>,
+    mult: Option<MatRef<'_, f64>>,
+) -> (Mat<f64>, (f64, f64, f64)) {
+    let norms: Vec<f64> = (0..weights.ncols())
+        .map(|c| crate::program::penalty::column_norm(weights.col_as_slice(c)))
+        .collect();
+    let top = norms.iter().cloned().fold(0.0, f64::max);
+    let before = certify_f64(x, y, patterns, opts, weights.as_ref(), mult);
+    let mut pruned = weights.clone();
+    for (c, &nrm) in norms.iter().enumerate() {
+        if nrm <= 1e-6 * top {
+            pruned.col_as_slice_mut(c).fill(0.0);
+        }
+    }
+    let after = certify_f64(x, y, patterns, opts, pruned.as_ref(), mult);
+    if after.0 <= before.0 + 0.1 * opts.tol * before.0.abs() {
+        let dual = after.1.max(before.1);
+        (pruned, (after.0, dual, after.2))
+    } else {
+        (weights, before)
+    }
 }
 
 /// The warm start if it has the right shape, else zeros.

@@ -29,6 +29,8 @@ pub struct AlSettings {
     pub max_outer: usize,
     /// Cap on inner (FISTA) iterations over the whole solve. Default 20 000.
     pub max_inner_total: usize,
+    /// Cap on inner iterations of one outer step. Default 500.
+    pub max_inner: usize,
     /// Initial penalty δ; `None` uses 1000/n scaled by the data (scnn's default, docs/programs.md §4b).
     pub delta0: Option<f64>,
     /// Wall-clock limit in seconds.
@@ -50,6 +52,7 @@ impl Default for AlSettings {
             constraint_tol: 1e-6,
             max_outer: 500,
             max_inner_total: 20_000,
+            max_inner: 2000,
             delta0: None,
             time_limit: None,
             check_every: 10,
@@ -126,7 +129,7 @@ pub fn augmented_lagrangian<T: Real>(
         let inner = FistaSettings {
             tol: 0.0,
             subgradient_tol: inner_tol,
-            max_iter: remaining.min(2000),
+            max_iter: remaining.min(settings.max_inner),
             check_every: settings.check_every,
             time_limit: settings.time_limit,
         };
@@ -143,11 +146,20 @@ pub fn augmented_lagrangian<T: Real>(
         u = out.u;
         step = Some(out.step);
         let (viol_sq, viol_max) = prob.violation(&out.cache);
+        if std::env::var("ALDBG").is_ok() {
+            eprintln!("  outer {outer}: inner it {} status {:?} subgrad {:.2e} tol {:.2e} delta {:.3e} viol_sq {:.2e} step {:.2e}", out.iterations, out.status, out.subgradient_sq, inner_tol, prob.delta, viol_sq, out.step);
+        }
         last_violation = viol_max;
         // Method of multipliers (M21); raise δ when the violation does not fall fast enough.
         prob.update_multipliers(&out.cache);
         if viol_sq > 0.25 * prev_viol_sq {
-            prob.delta = (prob.delta * settings.delta_growth).min(1e12);
+            // Far from feasible, δ was far too small: grow it fast.
+            let growth = if viol_max > 0.1 * scale_y {
+                4.0
+            } else {
+                settings.delta_growth
+            };
+            prob.delta = (prob.delta * growth).min(1e12);
         }
         prev_viol_sq = viol_sq;
         inner_tol = (inner_tol * settings.inner_tol_decay).max(1e-30);
