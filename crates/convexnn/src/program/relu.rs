@@ -58,12 +58,18 @@ pub struct ReluAlProblem<T: Real> {
     pub mult: Mat<T>,
     m: Mat<T>,
     resid: Vec<T>,
+    /// (S_i)_jj = ±1, n × P, precomputed so that the elementwise loops are branch-free.
+    signs: Mat<T>,
 }
 
 impl<T: Real> ReluAlProblem<T> {
     /// The program for targets `y`, with zero multipliers and penalty `delta`.
     pub fn new(op: MaskedOperator<T>, y: &[f64], loss: Loss, delta: f64) -> Self {
         let (n, p) = (op.nrows(), op.n_patterns());
+        let mut signs = Mat::zeros(n, p);
+        for i in 0..p {
+            fill_signs(op.patterns().column_words(i), signs.col_as_slice_mut(i));
+        }
         ReluAlProblem {
             op,
             y: y.iter().map(|&v| T::lit(v)).collect(),
@@ -72,6 +78,7 @@ impl<T: Real> ReluAlProblem<T> {
             mult: Mat::zeros(n, 2 * p),
             m: Mat::zeros(n, 2 * p),
             resid: vec![T::zero(); n],
+            signs,
         }
     }
 
@@ -85,25 +92,24 @@ impl<T: Real> ReluAlProblem<T> {
         self.loss
     }
 
-    /// Calls `f(j, i, s_ji, z_ji)` over every entry of the n × 2P cone matrix.
-    fn for_each_cone_entry(&self, z: MatRef<'_, T>, mut f: impl FnMut(usize, usize, T, T)) {
-        let (n, p) = (self.op.nrows(), self.op.n_patterns());
+    /// Calls `f(c, s, z)` for each column c of the n × 2P cone matrix, with `s` the signs (S_i)_jj
+    /// of its pattern and `z` the column of X [V | W].
+    fn for_each_cone_column(&self, z: MatRef<'_, T>, mut f: impl FnMut(usize, &[T], &[T])) {
+        let p = self.op.n_patterns();
         for c in 0..2 * p {
-            let pat = c % p;
-            let zc = col(z, c);
-            for (j, &zj) in zc.iter().enumerate().take(n) {
-                f(j, c, sign(self.op.patterns().get(j, pat)), zj);
-            }
+            f(c, self.signs.col_as_slice(c % p), col(z, c));
         }
     }
 
     /// Σ ‖(−X̃_i v_i)₊‖² + ‖(−X̃_i w_i)₊‖² and the largest single violation.
     pub fn violation(&self, cache: &ReluCache<T>) -> (f64, f64) {
         let (mut sq, mut mx) = (0.0f64, 0.0f64);
-        self.for_each_cone_entry(cache.z.as_ref(), |_, _, s, z| {
-            let v = (-(s * z)).as_f64().max(0.0);
-            sq += v * v;
-            mx = mx.max(v);
+        self.for_each_cone_column(cache.z.as_ref(), |_, s, z| {
+            for (&s, &z) in s.iter().zip(z) {
+                let v = (-(s * z)).as_f64().max(0.0);
+                sq += v * v;
+                mx = mx.max(v);
+            }
         });
         (sq, mx)
     }
@@ -164,10 +170,16 @@ impl<T: Real> Smooth<T> for ReluAlProblem<T> {
 
     fn value(&self, cache: &ReluCache<T>) -> f64 {
         let delta = self.delta;
-        let mut pen = 0.0;
-        self.for_each_cone_entry(cache.z.as_ref(), |j, c, s, z| {
-            let v = (self.mult[(j, c)].as_f64() / delta - (s * z).as_f64()).max(0.0);
-            pen += v * v;
+        let inv = T::lit(1.0 / delta);
+        let mut pen = 0.0f64;
+        self.for_each_cone_column(cache.z.as_ref(), |c, s, z| {
+            let m = self.mult.col_as_slice(c);
+            let mut acc = T::zero();
+            for ((&s, &z), &g) in s.iter().zip(z).zip(m) {
+                let v = (g * inv - s * z).max(T::zero());
+                acc += v * v;
+            }
+            pen += acc.as_f64();
         });
         self.loss.value(&cache.yhat, &self.y) + 0.5 * delta * pen
     }
@@ -176,26 +188,18 @@ impl<T: Real> Smooth<T> for ReluAlProblem<T> {
         self.loss.gradient(&cache.yhat, &self.y, &mut self.resid);
         let (n, p) = (self.op.nrows(), self.op.n_patterns());
         let delta = T::lit(self.delta);
+        let inv = T::lit(1.0 / self.delta);
+        let half = T::lit(0.5);
         for c in 0..2 * p {
-            let words = self.op.patterns().column_words(c % p);
+            let signs = self.signs.col_as_slice(c % p);
             let (zc, mc) = (col(cache.z.as_ref(), c), self.mult.col_as_slice(c));
             let out = col_mut(self.m.as_mut(), c);
-            let data_sign = if c < p { T::one() } else { -T::one() };
+            let data_sign = if c < p { half } else { -half };
             for j in 0..n {
-                let bit = (words[j / 64] >> (j % 64)) & 1 == 1;
-                let s: T = sign(bit);
-                let hinge = mc[j] / delta - s * zc[j];
-                let cone = if hinge > T::zero() {
-                    delta * s * hinge
-                } else {
-                    T::zero()
-                };
-                let data = if bit {
-                    data_sign * self.resid[j]
-                } else {
-                    T::zero()
-                };
-                out[j] = data - cone;
+                let s = signs[j];
+                let hinge = (mc[j] * inv - s * zc[j]).max(T::zero());
+                // (D_i)_jj = (1 + s)/2, so the data term is ±(1 + s)/2 · r_j.
+                out[j] = data_sign * (T::one() + s) * self.resid[j] - delta * s * hinge;
             }
         }
         self.op.linear_adjoint(self.m.as_ref(), grad);
@@ -207,6 +211,17 @@ impl<T: Real> Smooth<T> for ReluAlProblem<T> {
         // ‖X‖² ≤ ‖A‖² is false in general; bound it by the Frobenius norm squared.
         let x2 = self.op.x().squared_norm_l2().as_f64();
         2.0 * self.loss.curvature() * a2 / n + self.delta * x2
+    }
+}
+
+/// Writes (S_i)_jj = ±1 for the pattern with bits `words`.
+fn fill_signs<T: Real>(words: &[u64], signs: &mut [T]) {
+    for (j, s) in signs.iter_mut().enumerate() {
+        *s = if (words[j / 64] >> (j % 64)) & 1 == 1 {
+            T::one()
+        } else {
+            -T::one()
+        };
     }
 }
 

@@ -146,9 +146,6 @@ pub fn augmented_lagrangian<T: Real>(
         u = out.u;
         step = Some(out.step);
         let (viol_sq, viol_max) = prob.violation(&out.cache);
-        if std::env::var("ALDBG").is_ok() {
-            eprintln!("  outer {outer}: inner it {} status {:?} subgrad {:.2e} tol {:.2e} delta {:.3e} viol_sq {:.2e} step {:.2e}", out.iterations, out.status, out.subgradient_sq, inner_tol, prob.delta, viol_sq, out.step);
-        }
         last_violation = viol_max;
         // Method of multipliers (M21); raise δ when the violation does not fall fast enough.
         prob.update_multipliers(&out.cache);
