@@ -246,12 +246,22 @@ fn shift_to_cone<T: Real>(op: &MaskedOperator<T>, i: usize, z: &[T], xg: &[T]) -
     tau
 }
 
-/// Feasibility restoration (M10): v_i += τ_i g_i, w_i += τ_i g_i with the smallest τ_i that puts
-/// both in the cone K_i; predictions are unchanged. `u` is d × 2P.
+/// How [`restore_feasibility`] shifts a block pair along its gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restoration {
+    /// (M10): v_i and w_i move by the same τ_i, so the predictions are unchanged.
+    SamePredictions,
+    /// v_i and w_i move by their own smallest shifts: a smaller penalty, slightly other predictions.
+    SmallestShift,
+}
+
+/// Feasibility restoration (M10): v_i += τ_i g_i, w_i += τ'_i g_i with the smallest shifts that put
+/// both in the cone K_i (τ_i = τ'_i for [`Restoration::SamePredictions`]). `u` is d × 2P.
 pub fn restore_feasibility<T: Real>(
     op: &mut MaskedOperator<T>,
     u: &mut Mat<T>,
     gates: MatRef<'_, f64>,
+    how: Restoration,
 ) {
     let p = op.n_patterns();
     let xg = gate_image(op, gates);
@@ -259,18 +269,18 @@ pub fn restore_feasibility<T: Real>(
     op.linear(u.as_ref(), z.as_mut());
     for i in 0..p {
         let gcol = xg.col_as_slice(i);
-        let tau = shift_to_cone(op, i, z.col_as_slice(i), gcol).max(shift_to_cone(
-            op,
-            i,
-            z.col_as_slice(p + i),
-            gcol,
-        ));
-        if tau > 0.0 {
-            let t = T::lit(tau);
-            for k in 0..u.nrows() {
-                let g = T::lit(gates[(k, i)]);
-                u[(k, i)] += t * g;
-                u[(k, p + i)] += t * g;
+        let tv = shift_to_cone(op, i, z.col_as_slice(i), gcol);
+        let tw = shift_to_cone(op, i, z.col_as_slice(p + i), gcol);
+        let (tv, tw) = match how {
+            Restoration::SamePredictions => (tv.max(tw), tv.max(tw)),
+            Restoration::SmallestShift => (tv, tw),
+        };
+        for (c, tau) in [(i, tv), (p + i, tw)] {
+            if tau > 0.0 {
+                let t = T::lit(tau);
+                for k in 0..u.nrows() {
+                    u[(k, c)] += t * T::lit(gates[(k, i)]);
+                }
             }
         }
     }
@@ -290,7 +300,7 @@ pub fn cone_decomposition<T: Real>(
             vw[(k, i)] = u[(k, i)];
         }
     }
-    restore_feasibility(op, &mut vw, gates);
+    restore_feasibility(op, &mut vw, gates, Restoration::SamePredictions);
     vw
 }
 

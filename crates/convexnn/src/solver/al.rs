@@ -14,7 +14,9 @@ use faer::{Mat, MatRef};
 
 use super::fista::{fista, FistaRun, FistaSettings};
 use super::{IterRecord, Observe, Status, StopFlag};
-use crate::program::relu::{certificate, restore_feasibility, ReluAlProblem};
+use crate::program::relu::{
+    certificate, restore_feasibility, ReluAlProblem, ReluCertificate, Restoration,
+};
 use crate::real::Real;
 
 /// Settings of [`augmented_lagrangian`], with documented defaults.
@@ -149,7 +151,9 @@ pub fn augmented_lagrangian<T: Real>(
         last_violation = viol_max;
         // Method of multipliers (M21); raise δ when the violation does not fall fast enough.
         prob.update_multipliers(&out.cache);
-        if viol_sq > 0.25 * prev_viol_sq {
+        // Only an accurately solved inner problem shows that δ is too small: a stalled violation after
+        // an inexact inner solve calls for more inner iterations, not a worse-conditioned problem.
+        if viol_sq > 0.25 * prev_viol_sq && out.status == Status::Converged {
             // Far from feasible, δ was far too small: grow it fast.
             let growth = if viol_max > 0.1 * scale_y {
                 4.0
@@ -160,12 +164,30 @@ pub fn augmented_lagrangian<T: Real>(
         }
         prev_viol_sq = viol_sq;
         inner_tol = (inner_tol * settings.inner_tol_decay).max(1e-30);
+        let mult = Some(prob.mult.as_ref());
+        let mut cert = certificate(&mut prob.op, &y, loss, lambda, u.as_ref(), mult);
         let mut feasible = u.clone();
         if let Some(g) = gates {
-            restore_feasibility(&mut prob.op, &mut feasible, g);
+            // Two feasible candidates; the better one is kept (both are valid upper bounds).
+            let mut best_candidate: Option<(Mat<T>, ReluCertificate)> = None;
+            for how in [Restoration::SamePredictions, Restoration::SmallestShift] {
+                let mut cand = u.clone();
+                restore_feasibility(&mut prob.op, &mut cand, g, how);
+                let mult = Some(prob.mult.as_ref());
+                let c = certificate(&mut prob.op, &y, loss, lambda, cand.as_ref(), mult);
+                if best_candidate
+                    .as_ref()
+                    .is_none_or(|b| c.objective < b.1.objective)
+                {
+                    best_candidate = Some((cand, c));
+                }
+            }
+            if let Some((cand, c)) = best_candidate {
+                cert.dual = cert.dual.max(c.dual);
+                cert.objective = c.objective;
+                feasible = cand;
+            }
         }
-        let mult = Some(prob.mult.as_ref());
-        let cert = certificate(&mut prob.op, &y, loss, lambda, feasible.as_ref(), mult);
         best_dual = best_dual.max(cert.dual);
         let is_feasible = gates.is_some() || viol_max <= viol_tol;
         if is_feasible && best.as_ref().is_none_or(|b| cert.objective < b.1) {
