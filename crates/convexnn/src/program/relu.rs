@@ -378,3 +378,111 @@ pub fn certificate<T: Real>(
         violation: violation.max(0.0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::sample::sample_patterns;
+    use crate::rng::Rng;
+
+    fn setup(seed: u64) -> (MaskedOperator<f64>, Mat<f64>, Vec<f64>) {
+        let mut r = Rng::new(seed);
+        let x = Mat::from_fn(30, 3, |_, k| if k == 2 { 1.0 } else { r.normal() });
+        let pats = sample_patterns(x.as_ref(), 8, seed).unwrap();
+        let gates = pats.gates().unwrap().to_owned();
+        let y = (0..30).map(|_| r.normal()).collect();
+        (MaskedOperator::new(x.as_ref(), pats, 64, 1), gates, y)
+    }
+
+    fn predictions(op: &mut MaskedOperator<f64>, u: &Mat<f64>) -> Vec<f64> {
+        let mut z = Mat::zeros(op.nrows(), u.ncols());
+        op.linear(u.as_ref(), z.as_mut());
+        let mut yhat = vec![0.0; op.nrows()];
+        predictions_from_z(op, z.as_ref(), &mut yhat);
+        yhat
+    }
+
+    #[test]
+    fn cone_decomposition_is_feasible_and_keeps_predictions() {
+        for seed in 0..5 {
+            let (mut op, gates, _) = setup(seed);
+            let p = op.n_patterns();
+            let mut r = Rng::new(seed + 10);
+            let u = Mat::from_fn(3, p, |_, _| r.normal());
+            let mut gated = vec![0.0; op.nrows()];
+            op.apply(u.as_ref(), &mut gated);
+            let vw = cone_decomposition(&mut op, u.as_ref(), gates.as_ref());
+            let relu = predictions(&mut op, &vw);
+            for j in 0..op.nrows() {
+                assert!((gated[j] - relu[j]).abs() < 1e-10 * (1.0 + gated[j].abs()));
+            }
+            let y = vec![0.0; op.nrows()];
+            let c = certificate(&mut op, &y, Loss::Squared, 0.1, vw.as_ref(), None);
+            assert!(
+                c.violation < 1e-10,
+                "seed {seed}: violation {}",
+                c.violation
+            );
+        }
+    }
+
+    #[test]
+    fn restorations_are_feasible() {
+        let (mut op, gates, _) = setup(3);
+        let p = op.n_patterns();
+        let mut r = Rng::new(4);
+        let u = Mat::from_fn(3, 2 * p, |_, _| r.normal());
+        for how in [Restoration::SamePredictions, Restoration::SmallestShift] {
+            let mut f = u.clone();
+            restore_feasibility(&mut op, &mut f, gates.as_ref(), how);
+            let y = vec![0.0; op.nrows()];
+            let c = certificate(&mut op, &y, Loss::Squared, 0.1, f.as_ref(), None);
+            assert!(c.violation < 1e-10);
+            if how == Restoration::SamePredictions {
+                let (a, b) = (predictions(&mut op, &u), predictions(&mut op, &f));
+                assert!(a
+                    .iter()
+                    .zip(&b)
+                    .all(|(x, y)| (x - y).abs() < 1e-10 * (1.0 + x.abs())));
+            }
+        }
+    }
+
+    /// Weak duality holds for any nonnegative multipliers: the dual value (M9) never exceeds the
+    /// objective of any feasible point.
+    #[test]
+    fn dual_bound_is_valid_for_any_multipliers() {
+        for seed in 0..5 {
+            let (mut op, gates, y) = setup(seed);
+            let (n, p) = (op.nrows(), op.n_patterns());
+            let mut r = Rng::new(seed + 20);
+            let mut u = Mat::from_fn(3, 2 * p, |_, _| 0.3 * r.normal());
+            restore_feasibility(
+                &mut op,
+                &mut u,
+                gates.as_ref(),
+                Restoration::SamePredictions,
+            );
+            let feasible = certificate(&mut op, &y, Loss::Squared, 0.05, u.as_ref(), None);
+            for scale in [0.0, 0.01, 1.0] {
+                let mult = Mat::from_fn(n, 2 * p, |_, _| scale * r.uniform());
+                // The bound is evaluated at other weights (zero): still below every feasible objective.
+                let zero = Mat::zeros(3, 2 * p);
+                let c = certificate(
+                    &mut op,
+                    &y,
+                    Loss::Squared,
+                    0.05,
+                    zero.as_ref(),
+                    Some(mult.as_ref()),
+                );
+                assert!(
+                    c.dual <= feasible.objective + 1e-12,
+                    "seed {seed}: {} > {}",
+                    c.dual,
+                    feasible.objective
+                );
+            }
+        }
+    }
+}
