@@ -8,7 +8,7 @@ use std::path::Path;
 
 use faer::Mat;
 
-use super::{read_maybe_gzip, Dataset};
+use super::{read_text, Dataset};
 use crate::error::{Error, Result};
 
 /// Which column of a CSV file holds the target.
@@ -116,15 +116,7 @@ pub fn load_csv_matrix(path: &Path) -> Result<(Mat<f64>, Vec<String>)> {
 
 /// Reads and parses a whole file; `has_header: None` decides from the first line.
 fn read_table(path: &Path, has_header: Option<bool>, delimiter: Option<u8>) -> Result<Table> {
-    let bytes = read_maybe_gzip(path)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        Error::parse(
-            path,
-            format!("byte {at}"),
-            "the file is not valid UTF-8 text",
-        )
-    })?;
+    let text = read_text(path)?;
     parse_table(&text, path, has_header, delimiter)
 }
 

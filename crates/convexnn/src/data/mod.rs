@@ -190,6 +190,18 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Reads a whole (possibly gzipped) text file, naming the first byte that is not UTF-8.
+pub fn read_text(path: &Path) -> Result<String> {
+    String::from_utf8(read_maybe_gzip(path)?).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Error::parse(
+            path,
+            format!("byte {at}"),
+            "the file is not valid UTF-8 text",
+        )
+    })
+}
+
 /// Maps binary labels in {0, 1} or {−1, +1} to ±1 for the logistic loss (docs/programs.md §4d).
 pub fn to_pm1_labels(y: &[f64]) -> Result<Vec<f64>> {
     let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);

@@ -14,7 +14,7 @@ use std::path::Path;
 use faer::Mat;
 
 use super::csv::parse_cell;
-use super::{read_maybe_gzip, Dataset};
+use super::{read_text, Dataset};
 use crate::error::{Error, Result};
 
 /// A `(train, test)` pair of 0-based row indices.
@@ -85,15 +85,7 @@ fn folder_name(dir: &Path) -> Result<String> {
 
 /// Loads a `<name>_R.dat` file: features and the class label of every row.
 pub fn load_uci_dat(path: &Path) -> Result<Dataset> {
-    let bytes = read_maybe_gzip(path)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        Error::parse(
-            path,
-            format!("byte {at}"),
-            "the file is not valid UTF-8 text",
-        )
-    })?;
+    let text = read_text(path)?;
     let mut lines = text
         .lines()
         .enumerate()

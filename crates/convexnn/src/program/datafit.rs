@@ -33,7 +33,7 @@ pub fn sigmoid(t: f64) -> f64 {
 }
 
 /// Binary entropy −p ln p − (1−p) ln(1−p), with 0 ln 0 = 0.
-fn entropy(p: f64) -> f64 {
+pub fn entropy(p: f64) -> f64 {
     let h = |q: f64| if q > 0.0 { -q * q.ln() } else { 0.0 };
     h(p) + h(1.0 - p)
 }

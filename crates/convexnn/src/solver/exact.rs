@@ -36,6 +36,7 @@ use faer::{Mat, MatRef};
 
 use crate::error::{Error, Result};
 use crate::features::PatternSet;
+use crate::program::datafit::{entropy, sigmoid, softplus};
 use crate::program::{Formulation, Loss};
 use crate::solver::{Info, Status};
 
@@ -545,31 +546,6 @@ struct Evaluation {
     violation: f64,
 }
 
-/// `log(1 + exp(m))` without overflow.
-fn log1p_exp(m: f64) -> f64 {
-    if m > 0.0 {
-        m + (-m).exp().ln_1p()
-    } else {
-        m.exp().ln_1p()
-    }
-}
-
-/// The logistic function `1/(1 + exp(−m))` without overflow.
-fn sigmoid(m: f64) -> f64 {
-    if m >= 0.0 {
-        1.0 / (1.0 + (-m).exp())
-    } else {
-        let e = m.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// Binary entropy `−p ln p − (1 − p) ln(1 − p)`, 0 at the ends.
-fn entropy(p: f64) -> f64 {
-    let h = |t: f64| if t > 0.0 { -t * t.ln() } else { 0.0 };
-    h(p) + h(1.0 - p)
-}
-
 /// Predictions `ŷ = Σ_k ±D_{i(k)} X x_k` of the group weights.
 fn predictions(
     x: MatRef<'_, f64>,
@@ -613,7 +589,7 @@ fn evaluate(
         })
         .sum();
     let (loss, theta): (f64, Vec<f64>) = if l.logistic {
-        let loss = (0..n).map(|j| log1p_exp(-y[j] * yhat[j])).sum::<f64>() / nf;
+        let loss = (0..n).map(|j| softplus(-y[j] * yhat[j])).sum::<f64>() / nf;
         let theta = (0..n)
             .map(|j| y[j] * sigmoid(-y[j] * yhat[j]) / nf)
             .collect();
