@@ -15,7 +15,7 @@ use crate::network::Network;
 use crate::operator::{operator_memory, MaskedOperator, DEFAULT_BLOCK_ROWS};
 use crate::program::gated::GatedProblem;
 use crate::program::relu::{certificate, ReluAlProblem};
-use crate::program::{Formulation, Loss, NORMALIZATION};
+use crate::program::{normalization, Formulation, Loss};
 use crate::real::Real;
 use crate::solver::al::{augmented_lagrangian, AlSettings};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
@@ -385,7 +385,7 @@ pub fn train(
         lambda: opts.lambda,
         lambda_unnormalized: opts.lambda * x.nrows() as f64,
         lambda_max,
-        normalization: NORMALIZATION.into(),
+        normalization: normalization(opts.formulation, opts.loss),
         solver: format!("{solver:?}").to_lowercase(),
         formulation: opts.formulation,
         network_objective,

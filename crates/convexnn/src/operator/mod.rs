@@ -98,7 +98,8 @@ impl<T: Real> MaskedOperator<T> {
         self.par
     }
 
-    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> {
+    /// The row blocks (start, length); a plain range, so the loops allocate nothing.
+    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + use<T> {
         let (n, b) = (self.x.nrows(), self.block);
         (0..n.div_ceil(b)).map(move |k| (k * b, b.min(n - k * b)))
     }
@@ -107,7 +108,7 @@ impl<T: Real> MaskedOperator<T> {
     pub fn apply(&mut self, u: MatRef<'_, T>, out: &mut [T]) {
         self.forward_calls += 1;
         let p = self.patterns.len();
-        for (start, len) in self.blocks().collect::<Vec<_>>() {
+        for (start, len) in self.blocks() {
             let xb = self.x.as_ref().subrows(start, len);
             matmul(
                 self.scratch.as_mut().subrows_mut(0, len),
@@ -131,7 +132,7 @@ impl<T: Real> MaskedOperator<T> {
     pub fn adjoint(&mut self, r: &[T], mut out: MatMut<'_, T>) {
         self.adjoint_calls += 1;
         let p = self.patterns.len();
-        for (k, (start, len)) in self.blocks().collect::<Vec<_>>().into_iter().enumerate() {
+        for (k, (start, len)) in self.blocks().enumerate() {
             let rb = &r[start..start + len];
             for i in 0..p {
                 let words = &self.patterns.column_words(i)[start / 64..];

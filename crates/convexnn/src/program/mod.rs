@@ -22,9 +22,18 @@ use serde::{Deserialize, Serialize};
 
 pub use datafit::Loss;
 
-/// A short statement of the normalization, printed with every result.
-pub const NORMALIZATION: &str = "(1/(2n))||yhat - y||^2 + lambda * sum of group norms (squared loss); \
-(1/n) sum log(1 + exp(-y*yhat)) + lambda * sum of group norms (logistic); papers' beta = n * lambda";
+/// The objective's normalization in words, printed with every result (see the module docs).
+pub fn normalization(formulation: Formulation, loss: Loss) -> String {
+    let fit = match loss {
+        Loss::Squared => "(1/(2n))||yhat - y||^2",
+        Loss::Logistic => "(1/n) sum_j log(1 + exp(-y_j yhat_j))",
+    };
+    let penalty = match formulation {
+        Formulation::Gated => "sum_i ||u_i||",
+        Formulation::Relu => "sum_i (||v_i|| + ||w_i||)",
+    };
+    format!("{fit} + lambda * {penalty}; the papers' beta = n * lambda")
+}
 
 /// Which convex program (and so which network) is trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
