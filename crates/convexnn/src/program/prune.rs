@@ -99,7 +99,9 @@ pub fn prune_blocks(
             kept.push(next);
             next += 1;
         }
-        if !reduce(a.as_ref(), row_scale, &mut coef, &mut kept, dead_below) {
+        // A batch that could not be reduced (an SVD failure, or rounding that stalled the loop
+        // guard) ends the pruning; the coefficients are valid at every stage.
+        if !reduce(a.as_ref(), row_scale, &mut coef, &mut kept, dead_below) || kept.len() >= cap {
             break;
         }
     }
@@ -158,19 +160,22 @@ fn reduce(
     let rank = (0..s.nrows()).filter(|&i| s[i] > RANK_TOL * smax).count();
     let v = svd.V();
     // Orthonormal basis of the null space, m × r; rows of removed blocks are kept at zero.
-    let mut basis = Mat::from_fn(m, m - rank, |i, l| v[(i, rank + l)]);
+    let mut basis = Basis {
+        cols: Mat::from_fn(m, m - rank, |i, l| v[(i, rank + l)]),
+        first: 0,
+    };
     let mut alive = vec![true; m];
     for (slot, &b) in kept.iter().enumerate() {
         if coef[b] <= dead_below {
             coef[b] = 0.0;
             alive[slot] = false;
-            basis = eliminate_row(basis, slot);
+            basis.eliminate_row(slot);
         }
     }
     let mut guard = 0;
-    while basis.ncols() > 0 && guard <= m {
+    while basis.dim() > 0 && guard <= m {
         guard += 1;
-        let xi: Vec<f64> = basis.col_as_slice(0).to_vec();
+        let xi: Vec<f64> = basis.lead().to_vec();
         let big = xi
             .iter()
             .cloned()
@@ -190,7 +195,7 @@ fn reduce(
         }
         if arg == usize::MAX || !step.is_finite() {
             // The basis vector vanishes on the live blocks; drop it.
-            basis = Mat::from_fn(m, basis.ncols() - 1, |i, l| basis[(i, l + 1)]);
+            basis.drop_lead();
             continue;
         }
         let mut died = Vec::new();
@@ -212,7 +217,7 @@ fn reduce(
         }
         for slot in died {
             alive[slot] = false;
-            basis = eliminate_row(basis, slot);
+            basis.eliminate_row(slot);
         }
     }
     let mut slot = 0;
@@ -224,39 +229,62 @@ fn reduce(
     true
 }
 
-/// The orthonormal basis of {b ∈ span(basis) : b_row = 0}: a Householder reflection on the columns
-/// maps row `row` to a multiple of e_1, then the first column is dropped. A row that is already zero
-/// (to rounding) only has its entries cleared.
-fn eliminate_row(mut basis: Mat<f64>, row: usize) -> Mat<f64> {
-    let (m, r) = (basis.nrows(), basis.ncols());
-    if r == 0 {
-        return basis;
+/// An orthonormal basis stored in the columns `first..` of `cols`; dropping the leading column is
+/// `first += 1`.
+struct Basis {
+    cols: Mat<f64>,
+    first: usize,
+}
+
+impl Basis {
+    fn dim(&self) -> usize {
+        self.cols.ncols() - self.first
     }
-    let w: Vec<f64> = (0..r).map(|l| basis[(row, l)]).collect();
-    let nw = column_norm(&w);
-    if nw <= 1e-13 {
-        for l in 0..r {
-            basis[(row, l)] = 0.0;
+
+    /// The leading basis vector.
+    fn lead(&self) -> &[f64] {
+        self.cols.col_as_slice(self.first)
+    }
+
+    fn drop_lead(&mut self) {
+        self.first += 1;
+    }
+
+    /// Restricts the basis to {b ∈ span : b_row = 0}: a Householder reflection on the columns maps
+    /// row `row` to a multiple of e_1, then the leading column is dropped. A row that is already zero
+    /// (to rounding) only has its entries cleared. Cost O(m·dim).
+    fn eliminate_row(&mut self, row: usize) {
+        let (m, first, r) = (self.cols.nrows(), self.first, self.dim());
+        if r == 0 {
+            return;
         }
-        return basis;
-    }
-    // H = I − 2 h hᵀ / hᵀh with h = w − σ e_1, σ = −sign(w_0)‖w‖, so that H w = σ e_1.
-    let sigma = if w[0] >= 0.0 { -nw } else { nw };
-    let mut h = w;
-    h[0] -= sigma;
-    let hh: f64 = h.iter().map(|v| v * v).sum();
-    for i in 0..m {
-        let dot: f64 = (0..r).map(|l| basis[(i, l)] * h[l]).sum();
-        let f = 2.0 * dot / hh;
-        for (l, &hl) in h.iter().enumerate() {
-            basis[(i, l)] -= f * hl;
+        let w: Vec<f64> = (first..first + r).map(|l| self.cols[(row, l)]).collect();
+        let nw = column_norm(&w);
+        if nw > 1e-13 {
+            // H = I − 2 h hᵀ / hᵀh with h = w − σ e_1, σ = −sign(w_0)‖w‖, so that H w = σ e_1;
+            // the columns become B H = B − (2/hᵀh) (B h) hᵀ.
+            let sigma = if w[0] >= 0.0 { -nw } else { nw };
+            let mut h = w;
+            h[0] -= sigma;
+            let hh: f64 = h.iter().map(|v| v * v).sum();
+            let mut bh = vec![0.0; m];
+            for (l, &hl) in h.iter().enumerate() {
+                for (t, &b) in bh.iter_mut().zip(self.cols.col_as_slice(first + l)) {
+                    *t += hl * b;
+                }
+            }
+            for (l, &hl) in h.iter().enumerate() {
+                let f = 2.0 * hl / hh;
+                for (b, &t) in self.cols.col_as_slice_mut(first + l).iter_mut().zip(&bh) {
+                    *b -= f * t;
+                }
+            }
+            self.drop_lead();
+        }
+        for l in self.first..self.cols.ncols() {
+            self.cols[(row, l)] = 0.0;
         }
     }
-    let mut out = Mat::from_fn(m, r - 1, |i, l| basis[(i, l + 1)]);
-    for l in 0..r - 1 {
-        out[(row, l)] = 0.0;
-    }
-    out
 }
 
 #[cfg(test)]
