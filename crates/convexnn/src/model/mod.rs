@@ -14,6 +14,7 @@ use crate::features::PatternSet;
 use crate::network::Network;
 use crate::operator::{operator_memory, MaskedOperator, DEFAULT_BLOCK_ROWS};
 use crate::program::gated::GatedProblem;
+use crate::program::prune::prune_blocks;
 use crate::program::relu::{certificate, ReluAlProblem};
 use crate::program::{normalization, Formulation, Loss};
 use crate::real::Real;
@@ -106,6 +107,11 @@ pub struct TrainOptions {
     /// Initial convex weights (d × P gated, d × 2P ReLU) over the same patterns, e.g. the solution
     /// at the previous λ of a path. Default none (zeros).
     pub warm_start: Option<Mat<f64>>,
+    /// Prune the solution to at most n + 1 neurons when it has more nonzero blocks, keeping the
+    /// training predictions and the penalty, hence the objective (docs/programs.md (M6), Pilanci &
+    /// Ergen 2020, Theorem 1; see [`crate::program::prune::prune_blocks`]). The pruned weights are
+    /// kept only when their f64 objective is within 1e-9 (relative) of the unpruned one. Default true.
+    pub prune: bool,
 }
 
 impl Default for TrainOptions {
@@ -126,6 +132,7 @@ impl Default for TrainOptions {
             memory_limit: None,
             report_every: 10,
             warm_start: None,
+            prune: true,
         }
     }
 }
@@ -350,8 +357,9 @@ pub fn train(
                 &settings,
             )?;
             let mult = sol.cone_multipliers.as_ref().map(|m| m.as_ref());
+            let (weights, cert) = sparsify(x, &targets, &patterns, opts, sol.weights.clone(), mult);
             let (weights, (objective, dual, violation)) =
-                sparsify(x, &targets, &patterns, opts, sol.weights.clone(), mult);
+                maybe_prune(x, &targets, &patterns, opts, weights, mult, cert);
             let mut info = sol.info;
             let dual = dual.max(info.dual_objective.min(objective));
             info.gap = (objective - dual).max(0.0);
@@ -489,14 +497,10 @@ fn solve_iterative<T: Real>(
                 )
             }
         };
-    let (objective, dual, violation_now) = certify_f64(
-        x,
-        y,
-        patterns,
-        opts,
-        weights.as_ref(),
-        mult.as_ref().map(|m| m.as_ref()),
-    );
+    let mult = mult.as_ref().map(|m| m.as_ref());
+    let cert = certify_f64(x, y, patterns, opts, weights.as_ref(), mult);
+    let (weights, (objective, dual, violation_now)) =
+        maybe_prune(x, y, patterns, opts, weights, mult, cert);
     // Every dual value the solver certified along the way is a valid lower bound (for f32 runs it
     // was computed in f32, so only the f64 one is used).
     let dual = if T::NAME == "f64" {
@@ -585,6 +589,38 @@ fn sparsify(
     }
 }
 
+/// Prunes `weights` to at most n + 1 nonzero blocks when [`TrainOptions::prune`] is set and they have
+/// more (see [`prune_blocks`]), and recertifies them in f64. `cert` is the f64 certificate
+/// (objective, dual bound, violation) of `weights`. The pruned weights are kept when their objective
+/// is within 1e-9 (relative) of the unpruned one and they are no less feasible than the criterion of
+/// [`final_status`] requires; both dual bounds are valid, so the larger one is kept.
+fn maybe_prune(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    weights: Mat<f64>,
+    mult: Option<MatRef<'_, f64>>,
+    cert: (f64, f64, f64),
+) -> (Mat<f64>, (f64, f64, f64)) {
+    let active = (0..weights.ncols())
+        .filter(|&c| weights.col_as_slice(c).iter().any(|&v| v != 0.0))
+        .count();
+    if !opts.prune || active <= x.nrows() + 1 || !cert.0.is_finite() {
+        return (weights, cert);
+    }
+    let pruned = prune_blocks(x, patterns, opts.formulation, &weights);
+    let after = certify_f64(x, y, patterns, opts, pruned.as_ref(), mult);
+    let (obj, viol) = (cert.0, cert.2);
+    let objective_kept = after.0 <= obj + 1e-9 * obj.abs();
+    let feasible = after.2 <= viol || after.2 <= 1e-9 * obj.abs().max(1.0);
+    if objective_kept && feasible {
+        (pruned, (after.0, after.1.max(cert.1), after.2))
+    } else {
+        (weights, cert)
+    }
+}
+
 /// The warm start if it has the right shape, else zeros.
 fn initial<T: Real>(opts: &TrainOptions, d: usize, q: usize) -> Mat<T> {
     match &opts.warm_start {
@@ -665,6 +701,54 @@ mod tests {
                 assert!(c.relative_gap <= opts.tol);
                 assert!((c.network_objective - c.info.objective).abs() <= 1e-8 * c.info.objective);
             }
+        }
+    }
+
+    #[test]
+    fn pruned_fit_has_at_most_n_plus_one_neurons_and_the_same_objective() {
+        let n = 12;
+        let mut r = Rng::new(4);
+        let x = Mat::from_fn(n, 2, |i, k| {
+            if k == 1 {
+                1.0
+            } else {
+                -1.0 + 2.0 * i as f64 / (n - 1) as f64
+            }
+        });
+        let y: Vec<f64> = (0..n)
+            .map(|i| (3.0 * x[(i, 0)]).sin() + 0.3 * r.normal())
+            .collect();
+        for formulation in [Formulation::Relu, Formulation::Gated] {
+            let opts = TrainOptions {
+                formulation,
+                lambda: 1e-5,
+                patterns: PatternSource::Exact,
+                solver: SolverChoice::Clarabel,
+                ..TrainOptions::default()
+            };
+            let unpruned = TrainOptions {
+                prune: false,
+                ..opts.clone()
+            };
+            let full = train(x.as_ref(), &y, &unpruned, &mut Silent, &StopFlag::new()).unwrap();
+            let fit = train(x.as_ref(), &y, &opts, &mut Silent, &StopFlag::new()).unwrap();
+            let (a, b) = (&full.certificate, &fit.certificate);
+            eprintln!(
+                "{formulation:?}: width {} -> {}, objective {} -> {}, network {}, gap {:.1e}",
+                full.network.width(),
+                fit.network.width(),
+                a.info.objective,
+                b.info.objective,
+                b.network_objective,
+                b.relative_gap
+            );
+            assert!(full.network.width() > n + 1, "test setup: nothing to prune");
+            assert!(fit.network.width() <= n + 1);
+            assert_eq!(b.active_neurons, fit.network.width());
+            let obj = b.info.objective;
+            assert!((b.network_objective - obj).abs() <= 1e-9 * obj);
+            assert!((a.info.objective - obj).abs() <= 1e-9 * obj);
+            assert!(b.info.dual_objective <= obj && b.relative_gap <= 1e-6);
         }
     }
 }
