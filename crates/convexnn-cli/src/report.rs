@@ -125,6 +125,14 @@ pub fn certificate_text(c: &Certificate) -> String {
             "sampled patterns: optimal for the convex program over these patterns, which is an upper \
              bound on the best ReLU network"
         }
+        (Formulation::Threshold, true) => {
+            "every arrangement pattern of the data was used: the network is globally optimal among \
+             threshold networks of any width (up to the gap)"
+        }
+        (Formulation::Threshold, false) => {
+            "sampled arrangement columns: optimal for the Lasso over these columns, which is an \
+             upper bound on the best threshold network"
+        }
         (Formulation::Gated, _) => {
             "globally optimal among gated ReLU networks with these gates (up to the gap)"
         }

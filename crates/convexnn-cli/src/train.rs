@@ -25,6 +25,8 @@ pub enum ModelArg {
     Gated,
     /// ReLU network (cone-constrained group lasso; exact with all patterns).
     Relu,
+    /// Threshold (step) activation network (Lasso over the arrangement columns).
+    Threshold,
 }
 
 /// Loss choice.
@@ -134,7 +136,8 @@ pub struct TrainArgs {
     /// Write the model (JSON) here.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub out: Option<PathBuf>,
-    /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU), d × P each.
+    /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU), d × P each,
+    /// or z (P, threshold).
     #[arg(long, value_name = "W.npz", help_heading = "Output")]
     pub weights_out: Option<PathBuf>,
     /// Print one JSON object on stdout instead of the report.
@@ -250,6 +253,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> TrainOptions {
         formulation: match a.model {
             ModelArg::Gated => Formulation::Gated,
             ModelArg::Relu => Formulation::Relu,
+            ModelArg::Threshold => Formulation::Threshold,
         },
         loss: match a.loss {
             LossArg::Squared => Loss::Squared,
@@ -339,6 +343,16 @@ pub fn write_weights(path: &std::path::Path, fit: &Fit, formulation: Formulation
                 "W",
                 NpyData::F64 {
                     shape: vec![d, p],
+                    data: &w,
+                },
+            ));
+        }
+        Formulation::Threshold => {
+            w = block(0);
+            arrays.push((
+                "z",
+                NpyData::F64 {
+                    shape: vec![p],
                     data: &w,
                 },
             ));

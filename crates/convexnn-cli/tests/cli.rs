@@ -113,7 +113,7 @@ fn interop_contract() {
         "lambda",
         "normalization",
     ];
-    for model in ["gated", "relu"] {
+    for model in ["gated", "relu", "threshold"] {
         let mut objectives = vec![];
         for source in [["--gates", "G.npy"], ["--patterns", "D.npy"]] {
             let _ = std::fs::remove_file(dir.join("W.npz"));
@@ -146,10 +146,10 @@ fn interop_contract() {
             assert_eq!(j["lambda"].as_f64().unwrap(), 0.01);
             let mut names = npz_names(&dir.join("W.npz"));
             names.sort();
-            let expected: Vec<&str> = if model == "gated" {
-                vec!["D.npy", "W.npy"]
-            } else {
-                vec!["D.npy", "V.npy", "W.npy"]
+            let expected: Vec<&str> = match model {
+                "gated" => vec!["D.npy", "W.npy"],
+                "relu" => vec!["D.npy", "V.npy", "W.npy"],
+                _ => vec!["D.npy", "z.npy"],
             };
             assert_eq!(names, expected);
             objectives.push(j["objective"].as_f64().unwrap());

@@ -59,6 +59,7 @@ fn gradient_descent(x: MatRef<'_, f64>, y: &[f64], lambda: f64, m: usize, seed: 
             hidden: u.clone(),
             output: a.clone(),
             gates: None,
+            amplitude: None,
         };
         net.objective(x, y, Loss::Squared, lambda).unwrap()
     };

@@ -93,6 +93,16 @@ fn fista_matches_interior_point_logistic() {
 }
 
 #[test]
+fn threshold_lasso_matches_interior_point_squared() {
+    compare_with_exact(Formulation::Threshold, Loss::Squared);
+}
+
+#[test]
+fn threshold_lasso_matches_interior_point_logistic() {
+    compare_with_exact(Formulation::Threshold, Loss::Logistic);
+}
+
+#[test]
 fn augmented_lagrangian_matches_interior_point_squared() {
     compare_with_exact(Formulation::Relu, Loss::Squared);
 }
@@ -100,6 +110,53 @@ fn augmented_lagrangian_matches_interior_point_squared() {
 #[test]
 fn augmented_lagrangian_matches_interior_point_logistic() {
     compare_with_exact(Formulation::Relu, Loss::Logistic);
+}
+
+/// Threshold networks on enumerated 1-D data: the Lasso over all arrangement columns (M29), its
+/// network's objective (M28) equals the optimum, and x ∈ {−1, 0, 1} has the 6 monotone patterns of
+/// Example 3.1 (5 without the empty one).
+#[test]
+fn threshold_network_on_complete_arrangement() {
+    let x = Mat::from_fn(3, 2, |i, k| if k == 0 { i as f64 - 1.0 } else { 1.0 });
+    let p = convexnn::features::enumerate::enumerate(x.as_ref())
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.len(), 5);
+    let mut r = Rng::new(8);
+    let n = 15;
+    let x = Mat::from_fn(n, 2, |_, k| if k == 0 { r.normal() } else { 1.0 });
+    let y: Vec<f64> = (0..n)
+        .map(|i| f64::from(x[(i, 0)] > 0.3) - 0.5 * f64::from(x[(i, 0)] < -0.8))
+        .collect();
+    for solver in [SolverChoice::Clarabel, SolverChoice::Fista] {
+        let opts = TrainOptions {
+            formulation: Formulation::Threshold,
+            patterns: PatternSource::Exact,
+            lambda: 1e-3,
+            tol: 1e-10,
+            max_iter: 200_000,
+            solver,
+            ..TrainOptions::default()
+        };
+        let f = fit(&x, &y, &opts);
+        let c = &f.certificate;
+        assert!(c.exhaustive && c.n_patterns == 2 * n - 1);
+        assert!(
+            rel(c.network_objective, c.info.objective) <= 1e-8,
+            "{solver:?}"
+        );
+        // Predictions on the training data are K z.
+        let yhat = f.network.predict(x.as_ref()).unwrap();
+        let kz: Vec<f64> = (0..n)
+            .map(|j| {
+                (0..f.patterns.len())
+                    .filter(|&i| f.patterns.get(j, i))
+                    .map(|i| f.weights[(0, i)])
+                    .sum()
+            })
+            .collect();
+        assert!(yhat.iter().zip(&kz).all(|(a, b)| (a - b).abs() < 1e-10));
+    }
 }
 
 /// Gated ≤ ReLU on the same patterns (p(M11) ≤ p(M6)); a sampled subset can only raise the optimum.

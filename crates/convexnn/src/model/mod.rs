@@ -193,7 +193,7 @@ fn available_memory() -> usize {
 /// The solver `auto` stands for on a problem of this size (see [`SolverChoice::Auto`]).
 pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> SolverChoice {
     match (opts.solver, opts.formulation) {
-        (SolverChoice::Auto, Formulation::Gated) => SolverChoice::Fista,
+        (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
         (SolverChoice::Auto, Formulation::Relu) => {
             if opts.loss == Loss::Squared && n * p * d <= 200_000 {
                 SolverChoice::Clarabel
@@ -215,6 +215,7 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
     let solver = match (resolve_solver(opts, n, d, p), opts.formulation) {
         (SolverChoice::Clarabel, f) => exact_memory_estimate(n, d, p, f, opts.loss),
         (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
+        (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
         (_, Formulation::Relu) => 12 * n * p * b + n * p * b + 10 * d * p * b,
     };
@@ -306,7 +307,7 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
                 "FISTA solves the unconstrained gated program; use --solver al or clarabel for relu".into(),
             ))
         }
-        (SolverChoice::Al, Formulation::Gated) => {
+        (SolverChoice::Al, Formulation::Gated | Formulation::Threshold) => {
             return Err(Error::InvalidSetting(
                 "the augmented Lagrangian is for the constrained relu program; use --solver fista for gated".into(),
             ))
@@ -319,12 +320,20 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
     }
 }
 
+/// The data matrix of the convex program: X itself, or a column of ones for threshold networks,
+/// whose program is the Lasso over the arrangement columns K = [D_1 1, …, D_P 1] (M29).
+fn program_data(x: MatRef<'_, f64>, formulation: Formulation) -> Option<Mat<f64>> {
+    (formulation == Formulation::Threshold).then(|| Mat::from_fn(x.nrows(), 1, |_, _| 1.0))
+}
+
 /// λ_max of the gated program over the patterns `opts` builds (M15): the zero network is optimal for
 /// every λ ≥ λ_max (for ReLU this is a safe upper bound on the exact threshold (M25)).
 pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
     let targets = validate(x, y, opts)?;
     let patterns = build_patterns(x, opts)?;
-    let op = MaskedOperator::<f64>::new(x, patterns, opts.block_rows, opts.threads);
+    let ones = program_data(x, opts.formulation);
+    let px = ones.as_ref().map_or(x, |o| o.as_ref());
+    let op = MaskedOperator::<f64>::new(px, patterns, opts.block_rows, opts.threads);
     Ok(GatedProblem::new(op, &targets, opts.loss).lambda_max())
 }
 
@@ -341,38 +350,19 @@ pub fn train(
     check_memory(x.nrows(), x.ncols(), patterns.len(), opts)?;
     let start = Instant::now();
     let solver = resolve_solver(opts, x.nrows(), x.ncols(), patterns.len());
+    let ones = program_data(x, opts.formulation);
+    let px = ones.as_ref().map_or(x, |o| o.as_ref());
+    let program = TrainOptions {
+        formulation: opts.formulation.convex_program(),
+        ..opts.clone()
+    };
     let (weights, mut info) = match (solver, opts.precision) {
-        (SolverChoice::Clarabel, _) => {
-            let settings = ExactSettings {
-                time_limit: opts.time_limit,
-                ..ExactSettings::default()
-            };
-            let sol = solve_exact(
-                x,
-                &targets,
-                &patterns,
-                opts.formulation,
-                opts.loss,
-                opts.lambda,
-                &settings,
-            )?;
-            let mult = sol.cone_multipliers.as_ref().map(|m| m.as_ref());
-            let (weights, cert) = sparsify(x, &targets, &patterns, opts, sol.weights.clone(), mult);
-            let (weights, (objective, dual, violation)) =
-                maybe_prune(x, &targets, &patterns, opts, weights, mult, cert);
-            let mut info = sol.info;
-            let dual = dual.max(info.dual_objective.min(objective));
-            info.gap = (objective - dual).max(0.0);
-            info.objective = objective;
-            info.dual_objective = dual;
-            info.violation = violation;
-            (weights, info)
-        }
+        (SolverChoice::Clarabel, _) => solve_clarabel(px, &targets, &patterns, &program)?,
         (_, Precision::F64) => {
-            solve_iterative::<f64>(x, &targets, &patterns, opts, observer, stop, start)
+            solve_iterative::<f64>(px, &targets, &patterns, &program, observer, stop, start)
         }
         (_, Precision::F32) => {
-            solve_iterative::<f32>(x, &targets, &patterns, opts, observer, stop, start)
+            solve_iterative::<f32>(px, &targets, &patterns, &program, observer, stop, start)
         }
     };
     info.seconds = start.elapsed().as_secs_f64();
@@ -382,7 +372,7 @@ pub fn train(
         Err(_) => f64::NAN,
     };
     let lambda_max = {
-        let op = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
+        let op = MaskedOperator::<f64>::new(px, patterns.clone(), opts.block_rows, opts.threads);
         GatedProblem::new(op, &targets, opts.loss).lambda_max()
     };
     let certificate = Certificate {
@@ -434,7 +424,7 @@ fn solve_iterative<T: Real>(
     let (d, p) = (x.ncols(), patterns.len());
     let (weights, status, iterations, outer, violation, mult, fwd, adj, solver_dual) =
         match opts.formulation {
-            Formulation::Gated => {
+            Formulation::Gated | Formulation::Threshold => {
                 let mut gated = GatedProblem::<T>::new(op, y, opts.loss);
                 let run = FistaRun {
                     settings: &fista_settings,
@@ -525,6 +515,39 @@ fn solve_iterative<T: Real>(
     (weights, info)
 }
 
+/// The interior-point backend, its solution sparsified, pruned and certified in f64.
+fn solve_clarabel(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+) -> Result<(Mat<f64>, Info)> {
+    let settings = ExactSettings {
+        time_limit: opts.time_limit,
+        ..ExactSettings::default()
+    };
+    let sol = solve_exact(
+        x,
+        y,
+        patterns,
+        opts.formulation,
+        opts.loss,
+        opts.lambda,
+        &settings,
+    )?;
+    let mult = sol.cone_multipliers.as_ref().map(|m| m.as_ref());
+    let (weights, cert) = sparsify(x, y, patterns, opts, sol.weights.clone(), mult);
+    let (weights, (objective, dual, violation)) =
+        maybe_prune(x, y, patterns, opts, weights, mult, cert);
+    let mut info = sol.info;
+    let dual = dual.max(info.dual_objective.min(objective));
+    info.gap = (objective - dual).max(0.0);
+    info.objective = objective;
+    info.dual_objective = dual;
+    info.violation = violation;
+    Ok((weights, info))
+}
+
 /// Objective, dual bound and cone violation of convex weights, in f64 (M13 for gated, M9 for ReLU
 /// with the multipliers `mult` when given).
 fn certify_f64(
@@ -538,7 +561,7 @@ fn certify_f64(
     use crate::solver::fista::Smooth;
     let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
     match opts.formulation {
-        Formulation::Gated => {
+        Formulation::Gated | Formulation::Threshold => {
             let mut prob = GatedProblem::new(op, y, opts.loss);
             let mut cache = vec![0.0; y.len()];
             prob.forward(weights, &mut cache);

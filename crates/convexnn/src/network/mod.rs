@@ -7,6 +7,10 @@
 //!   equals the convex one.
 //! - Gated ReLU: f(x) = Σ_j 1[xᵀg_j ≥ 0] (xᵀw_j) α_j with fixed gates g_j; from (M11) w = u_i/√‖u_i‖,
 //!   α = √‖u_i‖.
+//! - Threshold: f(x) = Σ_j s_j 1[xᵀh_j ≥ 0] α_j with trainable amplitudes s_j (Ergen et al. 2023,
+//!   eq. (1)–(2)); from the Lasso (M29), a coefficient z_k ≠ 0 gives h = any gate realizing the k-th
+//!   column, s = √|z_k|, α = sign(z_k)√|z_k|, so that (λ/2)(s² + α²) = λ|z_k|. The hidden weights h are
+//!   not penalized (their scale does not change 1[·]).
 
 use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
@@ -25,6 +29,9 @@ pub struct Network {
     pub output: Vec<f64>,
     /// Gates g_j (gated ReLU only; `None` when the model was trained from masks without gates).
     pub gates: Option<Vec<Vec<f64>>>,
+    /// Amplitudes s_j of the threshold activations s·1[z ≥ 0] (threshold networks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amplitude: Option<Vec<f64>>,
 }
 
 fn dot(a: &[f64], x: MatRef<'_, f64>, row: usize) -> f64 {
@@ -43,10 +50,13 @@ impl Network {
         weights: MatRef<'_, f64>,
         gates: Option<MatRef<'_, f64>>,
     ) -> Self {
+        if kind == Formulation::Threshold {
+            return Self::threshold_from_lasso(weights, gates);
+        }
         let d = weights.nrows();
         let p = match kind {
-            Formulation::Gated => weights.ncols(),
             Formulation::Relu => weights.ncols() / 2,
+            _ => weights.ncols(),
         };
         let (mut hidden, mut output, mut gate_list) = (vec![], vec![], vec![]);
         for c in 0..weights.ncols() {
@@ -71,6 +81,33 @@ impl Network {
             hidden,
             output,
             gates,
+            amplitude: None,
+        }
+    }
+
+    /// A threshold network from Lasso coefficients `z` (1 × P) and the gates (d × P) of the columns.
+    /// Without gates the network has no hidden weights and cannot predict.
+    fn threshold_from_lasso(z: MatRef<'_, f64>, gates: Option<MatRef<'_, f64>>) -> Self {
+        let (mut hidden, mut output, mut amplitude) = (vec![], vec![], vec![]);
+        for c in 0..z.ncols() {
+            let v = z[(0, c)];
+            if v == 0.0 {
+                continue;
+            }
+            let s = v.abs().sqrt();
+            amplitude.push(s);
+            output.push(v.signum() * s);
+            if let Some(g) = gates {
+                hidden.push((0..g.nrows()).map(|k| g[(k, c)]).collect());
+            }
+        }
+        let complete = hidden.len() == output.len();
+        Network {
+            kind: Formulation::Threshold,
+            hidden: if complete { hidden } else { vec![] },
+            output,
+            gates: None,
+            amplitude: Some(amplitude),
         }
     }
 
@@ -84,8 +121,21 @@ impl Network {
         self.hidden.first().map_or(0, |u| u.len())
     }
 
-    /// Predictions f(x) for each row of `x`. A gated network needs its gates.
+    /// Predictions f(x) for each row of `x`. A gated network needs its gates, a threshold network
+    /// its hidden weights.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
+        let missing = match self.kind {
+            Formulation::Gated => self.gates.is_none(),
+            Formulation::Threshold => self.hidden.len() != self.width(),
+            Formulation::Relu => false,
+        };
+        if missing && self.width() > 0 {
+            return Err(Error::InvalidSetting(format!(
+                "this {} model was trained from pattern masks without gates, so it cannot \
+                 predict on data: train it with --gates or sampled patterns",
+                self.kind.as_str()
+            )));
+        }
         if self.width() > 0 && x.ncols() != self.input_dim() {
             return Err(Error::InvalidData(format!(
                 "the network takes {} inputs but the data has {} columns",
@@ -93,31 +143,29 @@ impl Network {
                 x.ncols()
             )));
         }
-        let gates = match (self.kind, &self.gates) {
-            (Formulation::Gated, Some(g)) => Some(g),
-            (Formulation::Gated, None) if self.width() > 0 => {
-                return Err(Error::InvalidSetting(
-                    "this gated model was trained from pattern masks without gates, so it cannot \
-                     predict on data: train it with --gates or sampled patterns"
-                        .into(),
-                ))
-            }
-            _ => None,
-        };
+        let ones = vec![1.0; self.width()];
+        let amp = self.amplitude.as_deref().unwrap_or(&ones);
         Ok((0..x.nrows())
             .map(|r| {
                 (0..self.width())
                     .map(|j| {
                         let z = dot(&self.hidden[j], x, r);
-                        let act = match gates {
-                            Some(g) => {
+                        let act = match (self.kind, &self.gates) {
+                            (Formulation::Gated, Some(g)) => {
                                 if dot(&g[j], x, r) >= 0.0 {
                                     z
                                 } else {
                                     0.0
                                 }
                             }
-                            None => z.max(0.0),
+                            (Formulation::Threshold, _) => {
+                                if z >= 0.0 {
+                                    amp[j]
+                                } else {
+                                    0.0
+                                }
+                            }
+                            _ => z.max(0.0),
                         };
                         act * self.output[j]
                     })
@@ -127,15 +175,23 @@ impl Network {
     }
 
     /// The non-convex training objective (M5)/(M38): L(f(X), y) + (λ/2) Σ_j (‖u_j‖² + α_j²), with
-    /// the loss normalized as in [`crate::program`] (labels ±1 for the logistic loss).
+    /// the loss normalized as in [`crate::program`] (labels ±1 for the logistic loss). For threshold
+    /// networks the penalty is (λ/2) Σ_j (s_j² + α_j²) (M28 without the free first layer).
     pub fn objective(&self, x: MatRef<'_, f64>, y: &[f64], loss: Loss, lambda: f64) -> Result<f64> {
         let yhat = self.predict(x)?;
-        let penalty: f64 = self
-            .hidden
-            .iter()
-            .zip(&self.output)
-            .map(|(u, a)| u.iter().map(|v| v * v).sum::<f64>() + a * a)
-            .sum();
+        let penalty: f64 = match &self.amplitude {
+            Some(amp) => amp
+                .iter()
+                .zip(&self.output)
+                .map(|(s, a)| s * s + a * a)
+                .sum(),
+            None => self
+                .hidden
+                .iter()
+                .zip(&self.output)
+                .map(|(u, a)| u.iter().map(|v| v * v).sum::<f64>() + a * a)
+                .sum(),
+        };
         Ok(loss.value(&yhat, y) + 0.5 * lambda * penalty)
     }
 
@@ -171,11 +227,31 @@ mod tests {
     }
 
     #[test]
+    fn threshold_network_from_lasso() {
+        let z = Mat::from_fn(1, 3, |_, c| [4.0, 0.0, -1.0][c]);
+        let g = Mat::from_fn(2, 3, |k, c| [[1.0, 0.0, -1.0], [0.0, 1.0, 0.5]][k][c]);
+        let net = Network::from_convex(Formulation::Threshold, z.as_ref(), Some(g.as_ref()));
+        assert_eq!(net.width(), 2);
+        // x = (2, 1): 1[2 ≥ 0]·4 + 1[−2 + 0.5 ≥ 0]·(−1) = 4; x = (−1, 1): 0 + 1·(−1) = −1
+        let x = Mat::from_fn(2, 2, |i, k| [[2.0, 1.0], [-1.0, 1.0]][i][k]);
+        assert_eq!(net.predict(x.as_ref()).unwrap(), vec![4.0, -1.0]);
+        // (λ/2)(s² + α²) = λ|z|: the penalty at λ = 2 is 2·(4 + 1).
+        let obj = net
+            .objective(x.as_ref(), &[4.0, -1.0], Loss::Squared, 2.0)
+            .unwrap();
+        assert!((obj - 10.0).abs() < 1e-12);
+        let no_gates = Network::from_convex(Formulation::Threshold, z.as_ref(), None);
+        assert!(no_gates.predict(x.as_ref()).is_err());
+    }
+
+    #[test]
     fn gated_without_gates_cannot_predict() {
         let w = Mat::from_fn(2, 1, |_, _| 1.0);
         let net = Network::from_convex(Formulation::Gated, w.as_ref(), None);
-        assert!(net.predict(Mat::<f64>::zeros(1, 2).as_ref()).is_err());
-        let e = net.predict(Mat::<f64>::zeros(1, 3).as_ref()).unwrap_err();
+        let e = net.predict(Mat::<f64>::zeros(1, 2).as_ref()).unwrap_err();
+        assert!(e.to_string().contains("without gates"));
+        let relu = Network::from_convex(Formulation::Relu, w.as_ref(), None);
+        let e = relu.predict(Mat::<f64>::zeros(1, 3).as_ref()).unwrap_err();
         assert!(e.to_string().contains("takes 2 inputs"));
     }
 }

@@ -32,6 +32,11 @@ pub fn normalization(formulation: Formulation, loss: Loss) -> String {
     let penalty = match formulation {
         Formulation::Gated => "sum_i ||u_i||",
         Formulation::Relu => "sum_i (||v_i|| + ||w_i||)",
+        Formulation::Threshold => "sum_i |z_i|",
+    };
+    let fit = match formulation {
+        Formulation::Threshold => fit.replace("yhat", "K z"),
+        _ => fit.to_string(),
     };
     format!("{fit} + lambda * {penalty}; the papers' beta = n * lambda")
 }
@@ -45,6 +50,9 @@ pub enum Formulation {
     /// ReLU network, cone-constrained group lasso (docs/programs.md (M6)); exact for the non-convex problem
     /// (M5) when the pattern set is complete.
     Relu,
+    /// Threshold (step) activation network, a Lasso over the 0/1 arrangement columns (M29): the
+    /// gated program with X replaced by a column of ones.
+    Threshold,
 }
 
 impl Formulation {
@@ -53,6 +61,16 @@ impl Formulation {
         match self {
             Formulation::Gated => "gated",
             Formulation::Relu => "relu",
+            Formulation::Threshold => "threshold",
+        }
+    }
+
+    /// The convex program solved for this network: threshold networks are solved as the gated
+    /// program over a column of ones (each group is one coefficient z_i, its norm |z_i|).
+    pub fn convex_program(&self) -> Formulation {
+        match self {
+            Formulation::Threshold => Formulation::Gated,
+            f => *f,
         }
     }
 }

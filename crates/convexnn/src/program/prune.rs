@@ -45,7 +45,7 @@ pub fn prune_blocks(
     let (n, d) = (x.nrows(), x.ncols());
     let p = patterns.len();
     let expected_cols = match formulation {
-        Formulation::Gated => p,
+        Formulation::Gated | Formulation::Threshold => p,
         Formulation::Relu => 2 * p,
     };
     if weights.nrows() != d

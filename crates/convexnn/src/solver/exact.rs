@@ -168,11 +168,11 @@ pub fn exact_memory_estimate(
 ) -> usize {
     let logistic = loss == Loss::Logistic;
     let g = match formulation {
-        Formulation::Gated => p,
+        Formulation::Gated | Formulation::Threshold => p,
         Formulation::Relu => p.saturating_mul(2),
     };
     let cone_rows = match formulation {
-        Formulation::Gated => 0,
+        Formulation::Gated | Formulation::Threshold => 0,
         Formulation::Relu => g.saturating_mul(n),
     };
     let extra = if logistic { n.saturating_mul(3) } else { 0 };
