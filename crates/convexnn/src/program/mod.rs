@@ -18,6 +18,7 @@ pub mod gated;
 pub mod penalty;
 pub mod prune;
 pub mod relu;
+pub mod threshold;
 
 use serde::{Deserialize, Serialize};
 
