@@ -6,6 +6,7 @@
 //! flag saying whether the set is the complete arrangement of the data (then the convex program is
 //! exact, 001 Theorem 1).
 
+pub mod deep;
 pub mod enumerate;
 pub mod sample;
 
