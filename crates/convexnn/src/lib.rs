@@ -8,7 +8,8 @@
 //! The pipeline, one module per step:
 //! data ([`data`]) → features ([`features`]: activation patterns) → convex program ([`program`]:
 //! datafit + penalty + cones) → solver ([`solver`]) → network ([`network`]: the non-convex weights).
-//! [`model`] ties them together in one call, [`train`].
+//! [`model`] ties them together in one call, [`model::train`]. The programs, their normalization
+//! and their certificates are stated in `docs/programs.md`.
 
 pub mod data;
 pub mod error;
@@ -24,3 +25,8 @@ pub mod solver;
 pub use error::{Error, Result};
 pub use faer;
 pub use real::Real;
+
+/// The mathematics behind every module: each program, its normalization, its dual and certificate,
+/// and the papers they come from (the project's `docs/programs.md`).
+#[doc = include_str!("../../../docs/programs.md")]
+pub mod math {}
