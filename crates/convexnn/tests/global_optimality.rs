@@ -5,7 +5,7 @@
 
 use convexnn::faer::{Mat, MatRef};
 use convexnn::model::{train, Fit, PatternSource, SolverChoice, TrainOptions};
-use convexnn::network::Network;
+use convexnn::network::sgd::{train_nonconvex, Optimizer, SgdSettings};
 use convexnn::program::{Formulation, Loss};
 use convexnn::rng::Rng;
 use convexnn::solver::{Silent, StopFlag};
@@ -44,63 +44,21 @@ fn solve(x: &Mat<f64>, y: &[f64], lambda: f64, solver: SolverChoice) -> Fit {
     train(x.as_ref(), y, &opts, &mut Silent, &StopFlag::new()).unwrap()
 }
 
-/// Plain gradient descent on (M5) with m neurons from a seeded random start; returns the final
-/// non-convex objective.
+/// Plain full-batch gradient descent on (M5) with m neurons from a seeded random start; returns the
+/// final non-convex objective.
 fn gradient_descent(x: MatRef<'_, f64>, y: &[f64], lambda: f64, m: usize, seed: u64) -> f64 {
-    let (n, d) = (x.nrows(), x.ncols());
-    let mut r = Rng::new(seed);
-    let mut u: Vec<Vec<f64>> = (0..m)
-        .map(|_| (0..d).map(|_| 0.5 * r.normal()).collect())
-        .collect();
-    let mut a: Vec<f64> = (0..m).map(|_| 0.5 * r.normal()).collect();
-    let objective = |u: &Vec<Vec<f64>>, a: &Vec<f64>| {
-        let net = Network {
-            kind: Formulation::Relu,
-            hidden: u.clone(),
-            output: a.clone(),
-            gates: None,
-            amplitude: None,
-        };
-        net.objective(x, y, Loss::Squared, lambda).unwrap()
+    let settings = SgdSettings {
+        width: m,
+        optimizer: Optimizer::Sgd { momentum: 0.0 },
+        learning_rate: 0.01,
+        epochs: 20_000,
+        seed,
+        log_every: 1000,
+        ..SgdSettings::default()
     };
-    let step = 0.005;
-    for _ in 0..20_000 {
-        let pre: Vec<Vec<f64>> = (0..m)
-            .map(|j| {
-                (0..n)
-                    .map(|i| (0..d).map(|k| x[(i, k)] * u[j][k]).sum())
-                    .collect()
-            })
-            .collect();
-        let resid: Vec<f64> = (0..n)
-            .map(|i| (0..m).map(|j| pre[j][i].max(0.0) * a[j]).sum::<f64>() - y[i])
-            .collect();
-        for j in 0..m {
-            let ga = (0..n).map(|i| pre[j][i].max(0.0) * resid[i]).sum::<f64>() / n as f64
-                + lambda * a[j];
-            let gu: Vec<f64> = (0..d)
-                .map(|k| {
-                    (0..n)
-                        .filter(|&i| pre[j][i] > 0.0)
-                        .map(|i| x[(i, k)] * resid[i])
-                        .sum::<f64>()
-                        * a[j]
-                        / n as f64
-                        + lambda * u[j][k]
-                })
-                .collect();
-            a[j] -= step * ga;
-            for k in 0..d {
-                u[j][k] -= step * gu[k];
-            }
-        }
-    }
-    let f = objective(&u, &a);
-    assert!(
-        f.is_finite(),
-        "gradient descent diverged from start {seed}: lower the step"
-    );
-    f
+    let (_, log) = train_nonconvex(x, y, Loss::Squared, lambda, &settings, &StopFlag::new())
+        .expect("gradient descent runs");
+    log.last().unwrap().objective
 }
 
 fn check(x: Mat<f64>, y: Vec<f64>, lambda: f64) {

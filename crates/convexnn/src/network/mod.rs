@@ -12,6 +12,8 @@
 //!   column, s = √|z_k|, α = sign(z_k)√|z_k|, so that (λ/2)(s² + α²) = λ|z_k|. The hidden weights h are
 //!   not penalized (their scale does not change 1[·]).
 
+pub mod sgd;
+
 use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,449 @@
+//! Non-convex baselines: a two-layer ReLU network f(x) = Σ_j (xᵀu_j)₊ α_j with weight decay, trained by
+//! SGD (with momentum) or Adam on the non-convex objective (M5), in the same normalization as the
+//! convex programs so that both sit on one axis:
+//!
+//! ```text
+//! L(f(X), y) + (λ/2) Σ_j (‖u_j‖² + α_j²)
+//! ```
+//!
+//! A mini-batch step uses the batch's loss (1/|B|) Σ_{j∈B} ℓ_j plus the same penalty; the logged
+//! objective is always the full one.
+
+use std::time::Instant;
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+
+use super::Network;
+use crate::error::{Error, Result};
+use crate::program::{Formulation, Loss};
+use crate::rng::Rng;
+use crate::solver::StopFlag;
+
+/// The update rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// Stochastic gradient descent with heavy-ball momentum (0 for plain SGD).
+    Sgd {
+        /// Momentum coefficient in [0, 1).
+        momentum: f64,
+    },
+    /// Adam (Kingma & Ba 2015) with the usual defaults β₁ = 0.9, β₂ = 0.999, ε = 1e-8; the weight
+    /// decay is part of the gradient (not decoupled), so the objective is (M5).
+    Adam,
+}
+
+/// How the learning rate changes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// Fixed.
+    Constant,
+    /// Multiplied by `factor` every `every` epochs.
+    Step {
+        /// Epochs between decays.
+        every: usize,
+        /// Decay factor.
+        factor: f64,
+    },
+    /// Multiplied by `factor` when the full objective has not improved for `patience` logs.
+    Plateau {
+        /// Logs without improvement before a decay.
+        patience: usize,
+        /// Decay factor.
+        factor: f64,
+    },
+}
+
+/// Settings of [`train_nonconvex`], with documented defaults.
+#[derive(Clone, Debug)]
+pub struct SgdSettings {
+    /// Hidden neurons m. Default 10.
+    pub width: usize,
+    /// Update rule. Default Adam.
+    pub optimizer: Optimizer,
+    /// Initial learning rate. Default 1e-2.
+    pub learning_rate: f64,
+    /// Learning-rate schedule. Default constant.
+    pub schedule: Schedule,
+    /// Mini-batch size; `None` for full-batch gradient descent. Default none.
+    pub batch_size: Option<usize>,
+    /// Passes over the data. Default 100.
+    pub epochs: usize,
+    /// Seed of the initialization and of the batch order. Default 0.
+    pub seed: u64,
+    /// Log the full objective every this many steps. Default 10.
+    pub log_every: usize,
+}
+
+impl Default for SgdSettings {
+    fn default() -> Self {
+        SgdSettings {
+            width: 10,
+            optimizer: Optimizer::Adam,
+            learning_rate: 1e-2,
+            schedule: Schedule::Constant,
+            batch_size: None,
+            epochs: 100,
+            seed: 0,
+            log_every: 10,
+        }
+    }
+}
+
+/// One logged point of a run.
+#[derive(Clone, Debug)]
+pub struct LogRecord {
+    /// Steps taken.
+    pub step: usize,
+    /// Seconds since the start.
+    pub seconds: f64,
+    /// The full objective (M5).
+    pub objective: f64,
+}
+
+/// The weights of the network being trained: U (d × m) and α (m).
+struct Weights {
+    u: Mat<f64>,
+    alpha: Vec<f64>,
+}
+
+impl Weights {
+    /// PyTorch's default initialization: U(±1/√fan_in) for both layers, seeded.
+    fn init(d: usize, m: usize, seed: u64) -> Self {
+        let mut r = Rng::new(seed);
+        let (a, b) = (1.0 / (d as f64).sqrt(), 1.0 / (m as f64).sqrt());
+        let u = Mat::from_fn(d, m, |_, _| a * (2.0 * r.uniform() - 1.0));
+        let alpha = (0..m).map(|_| b * (2.0 * r.uniform() - 1.0)).collect();
+        Weights { u, alpha }
+    }
+
+    fn network(&self) -> Network {
+        Network {
+            kind: Formulation::Relu,
+            hidden: (0..self.u.ncols())
+                .map(|j| self.u.col_as_slice(j).to_vec())
+                .collect(),
+            output: self.alpha.clone(),
+            gates: None,
+            amplitude: None,
+        }
+    }
+}
+
+/// Gradient of the batch objective (rows `rows` of x) at `w`; returns (gU, gα).
+fn gradient(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    rows: &[usize],
+    w: &Weights,
+    loss: Loss,
+    lambda: f64,
+) -> (Mat<f64>, Vec<f64>) {
+    let (d, m, b) = (x.ncols(), w.alpha.len(), rows.len());
+    let xb = Mat::from_fn(b, d, |i, k| x[(rows[i], k)]);
+    let yb: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
+    let mut h = Mat::<f64>::zeros(b, m);
+    matmul(
+        h.as_mut(),
+        Accum::Replace,
+        xb.as_ref(),
+        w.u.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    let yhat: Vec<f64> = (0..b)
+        .map(|i| (0..m).map(|j| h[(i, j)].max(0.0) * w.alpha[j]).sum())
+        .collect();
+    let mut r = vec![0.0; b];
+    loss.gradient(&yhat, &yb, &mut r);
+    let ga: Vec<f64> = (0..m)
+        .map(|j| (0..b).map(|i| h[(i, j)].max(0.0) * r[i]).sum::<f64>() + lambda * w.alpha[j])
+        .collect();
+    let g = Mat::from_fn(b, m, |i, j| {
+        if h[(i, j)] > 0.0 {
+            r[i] * w.alpha[j]
+        } else {
+            0.0
+        }
+    });
+    let mut gu = Mat::<f64>::zeros(d, m);
+    matmul(
+        gu.as_mut(),
+        Accum::Replace,
+        xb.transpose(),
+        g.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    for j in 0..m {
+        for k in 0..d {
+            gu[(k, j)] += lambda * w.u[(k, j)];
+        }
+    }
+    (gu, ga)
+}
+
+/// Trains a ReLU network of `settings.width` neurons on (M5) from a seeded random start; returns the
+/// final network and the log of the full objective.
+pub fn train_nonconvex(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    loss: Loss,
+    lambda: f64,
+    settings: &SgdSettings,
+    stop: &StopFlag,
+) -> Result<(Network, Vec<LogRecord>)> {
+    let (n, d) = (x.nrows(), x.ncols());
+    if n == 0 || n != y.len() || settings.width == 0 || !(settings.learning_rate > 0.0) {
+        return Err(Error::InvalidSetting(format!(
+            "non-convex training needs matching nonempty data (X has {n} rows, y {}), width ≥ 1 \
+             and a positive learning rate",
+            y.len()
+        )));
+    }
+    let start = Instant::now();
+    let mut w = Weights::init(d, settings.width, settings.seed);
+    let mut rng = Rng::new(settings.seed ^ 0x5eed);
+    let batch = settings.batch_size.unwrap_or(n).clamp(1, n);
+    let m = settings.width;
+    let (mut mu, mut ma) = (Mat::<f64>::zeros(d, m), vec![0.0; m]);
+    let (mut vu, mut va) = (Mat::<f64>::zeros(d, m), vec![0.0; m]);
+    let mut lr = settings.learning_rate;
+    let mut log = Vec::new();
+    let objective = |w: &Weights| w.network().objective(x, y, loss, lambda);
+    log.push(LogRecord {
+        step: 0,
+        seconds: 0.0,
+        objective: objective(&w)?,
+    });
+    let (mut best, mut since_best, mut step) = (f64::INFINITY, 0, 0usize);
+    let mut order: Vec<usize> = (0..n).collect();
+    for epoch in 0..settings.epochs {
+        if batch < n {
+            rng.shuffle(&mut order);
+        }
+        for rows in order.chunks(batch) {
+            if stop.is_set() {
+                return Ok((w.network(), log));
+            }
+            let (gu, ga) = gradient(x, y, rows, &w, loss, lambda);
+            step += 1;
+            apply_update(
+                settings.optimizer,
+                lr,
+                step,
+                &mut w,
+                (&gu, &ga),
+                (&mut mu, &mut ma),
+                (&mut vu, &mut va),
+            );
+            if step % settings.log_every.max(1) == 0 {
+                let f = objective(&w)?;
+                log.push(LogRecord {
+                    step,
+                    seconds: start.elapsed().as_secs_f64(),
+                    objective: f,
+                });
+                if let Schedule::Plateau { patience, factor } = settings.schedule {
+                    if f < best * (1.0 - 1e-6) {
+                        (best, since_best) = (f, 0);
+                    } else {
+                        since_best += 1;
+                        if since_best >= patience {
+                            lr *= factor;
+                            since_best = 0;
+                        }
+                    }
+                }
+                if !f.is_finite() {
+                    return Err(Error::InvalidSetting(format!(
+                        "the non-convex objective diverged at step {step}: lower the learning rate ({})",
+                        settings.learning_rate
+                    )));
+                }
+            }
+        }
+        if let Schedule::Step { every, factor } = settings.schedule {
+            if every > 0 && (epoch + 1) % every == 0 {
+                lr *= factor;
+            }
+        }
+    }
+    if log.last().is_none_or(|r| r.step != step) {
+        log.push(LogRecord {
+            step,
+            seconds: start.elapsed().as_secs_f64(),
+            objective: objective(&w)?,
+        });
+    }
+    Ok((w.network(), log))
+}
+
+/// One SGD-with-momentum or Adam update of (U, α) with gradients `g`, first moments `m1` and second
+/// moments `m2` (Adam only).
+fn apply_update(
+    opt: Optimizer,
+    lr: f64,
+    step: usize,
+    w: &mut Weights,
+    g: (&Mat<f64>, &[f64]),
+    m1: (&mut Mat<f64>, &mut [f64]),
+    m2: (&mut Mat<f64>, &mut [f64]),
+) {
+    let (d, m) = (w.u.nrows(), w.u.ncols());
+    let update = |p: &mut f64, g: f64, a: &mut f64, b: &mut f64| match opt {
+        Optimizer::Sgd { momentum } => {
+            *a = momentum * *a + g;
+            *p -= lr * *a;
+        }
+        Optimizer::Adam => {
+            let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
+            *a = b1 * *a + (1.0 - b1) * g;
+            *b = b2 * *b + (1.0 - b2) * g * g;
+            let ah = *a / (1.0 - b1.powi(step as i32));
+            let bh = *b / (1.0 - b2.powi(step as i32));
+            *p -= lr * ah / (bh.sqrt() + eps);
+        }
+    };
+    for j in 0..m {
+        for k in 0..d {
+            update(
+                &mut w.u[(k, j)],
+                g.0[(k, j)],
+                &mut m1.0[(k, j)],
+                &mut m2.0[(k, j)],
+            );
+        }
+        update(&mut w.alpha[j], g.1[j], &mut m1.1[j], &mut m2.1[j]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
+        let mut r = Rng::new(seed);
+        let x = Mat::from_fn(n, 3, |_, k| if k == 2 { 1.0 } else { r.normal() });
+        let y = (0..n)
+            .map(|i| (x[(i, 0)] - x[(i, 1)]).max(0.0) + 0.1 * r.normal())
+            .collect();
+        (x, y)
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let (x, y) = data(12, 1);
+        let rows: Vec<usize> = (0..12).collect();
+        for loss in [Loss::Squared, Loss::Logistic] {
+            let y: Vec<f64> = match loss {
+                Loss::Squared => y.clone(),
+                Loss::Logistic => y
+                    .iter()
+                    .map(|v| if *v > 0.3 { 1.0 } else { -1.0 })
+                    .collect(),
+            };
+            let w = Weights::init(3, 4, 7);
+            let (gu, ga) = gradient(x.as_ref(), &y, &rows, &w, loss, 0.1);
+            let f = |w: &Weights| w.network().objective(x.as_ref(), &y, loss, 0.1).unwrap();
+            let h = 1e-6;
+            for j in 0..4 {
+                for k in 0..3 {
+                    let (mut a, mut b) = (
+                        Weights {
+                            u: w.u.clone(),
+                            alpha: w.alpha.clone(),
+                        },
+                        Weights {
+                            u: w.u.clone(),
+                            alpha: w.alpha.clone(),
+                        },
+                    );
+                    a.u[(k, j)] += h;
+                    b.u[(k, j)] -= h;
+                    let fd = (f(&a) - f(&b)) / (2.0 * h);
+                    assert!(
+                        (fd - gu[(k, j)]).abs() < 1e-6,
+                        "{loss:?} u[{k},{j}]: {fd} vs {}",
+                        gu[(k, j)]
+                    );
+                }
+                let (mut a, mut b) = (
+                    Weights {
+                        u: w.u.clone(),
+                        alpha: w.alpha.clone(),
+                    },
+                    Weights {
+                        u: w.u.clone(),
+                        alpha: w.alpha.clone(),
+                    },
+                );
+                a.alpha[j] += h;
+                b.alpha[j] -= h;
+                let fd = (f(&a) - f(&b)) / (2.0 * h);
+                assert!((fd - ga[j]).abs() < 1e-6, "{loss:?} alpha[{j}]");
+            }
+        }
+    }
+
+    #[test]
+    fn small_steps_decrease_the_objective() {
+        let (x, y) = data(30, 2);
+        let s = SgdSettings {
+            optimizer: Optimizer::Sgd { momentum: 0.0 },
+            learning_rate: 1e-3,
+            epochs: 50,
+            log_every: 1,
+            ..SgdSettings::default()
+        };
+        let (_, log) =
+            train_nonconvex(x.as_ref(), &y, Loss::Squared, 1e-3, &s, &StopFlag::new()).unwrap();
+        for pair in log.windows(2) {
+            assert!(pair[1].objective <= pair[0].objective + 1e-15);
+        }
+        assert!(log.last().unwrap().objective < log[0].objective);
+    }
+
+    #[test]
+    fn wide_network_without_decay_interpolates() {
+        let (x, y) = data(8, 3);
+        let s = SgdSettings {
+            width: 64,
+            learning_rate: 1e-2,
+            epochs: 4000,
+            log_every: 100,
+            ..SgdSettings::default()
+        };
+        let (net, log) =
+            train_nonconvex(x.as_ref(), &y, Loss::Squared, 0.0, &s, &StopFlag::new()).unwrap();
+        assert!(
+            log.last().unwrap().objective < 1e-6,
+            "{}",
+            log.last().unwrap().objective
+        );
+        let pred = net.predict(x.as_ref()).unwrap();
+        assert!(pred.iter().zip(&y).all(|(p, t)| (p - t).abs() < 1e-2));
+    }
+
+    #[test]
+    fn seeded_runs_repeat_and_minibatches_run() {
+        let (x, y) = data(40, 4);
+        let s = SgdSettings {
+            batch_size: Some(8),
+            schedule: Schedule::Plateau {
+                patience: 3,
+                factor: 0.5,
+            },
+            epochs: 5,
+            ..SgdSettings::default()
+        };
+        let a = train_nonconvex(x.as_ref(), &y, Loss::Squared, 1e-3, &s, &StopFlag::new())
+            .unwrap()
+            .1;
+        let b = train_nonconvex(x.as_ref(), &y, Loss::Squared, 1e-3, &s, &StopFlag::new())
+            .unwrap()
+            .1;
+        assert_eq!(a.last().unwrap().objective, b.last().unwrap().objective);
+        assert!(a.len() > 2);
+    }
+}
