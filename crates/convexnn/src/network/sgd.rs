@@ -194,7 +194,11 @@ pub fn train_nonconvex(
     stop: &StopFlag,
 ) -> Result<(Network, Vec<LogRecord>)> {
     let (n, d) = (x.nrows(), x.ncols());
-    if n == 0 || n != y.len() || settings.width == 0 || !(settings.learning_rate > 0.0) {
+    if n == 0
+        || n != y.len()
+        || settings.width == 0
+        || settings.learning_rate.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+    {
         return Err(Error::InvalidSetting(format!(
             "non-convex training needs matching nonempty data (X has {n} rows, y {}), width ≥ 1 \
              and a positive learning rate",
