@@ -1,6 +1,7 @@
 //! The `convexnn` command: train two-layer (gated) ReLU networks to global optimality by convex
 //! optimization, predict with them and evaluate them.
 
+mod bench;
 mod demo;
 mod input;
 mod predict;
@@ -31,6 +32,8 @@ enum Command {
     Evaluate(predict::EvaluateArgs),
     /// Run the main job on built-in data (no files needed).
     Demo(demo::DemoArgs),
+    /// Measure the operator against plain GEMM, the memory of a fit and the solvers on generated data.
+    Bench(bench::BenchArgs),
 }
 
 /// Exit codes: 0 success, 1 runtime failure, 2 bad input or settings, 3 out of memory budget,
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => predict::run_predict(a),
         Command::Evaluate(a) => predict::run_evaluate(a),
         Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

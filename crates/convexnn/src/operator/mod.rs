@@ -5,33 +5,57 @@
 //! A*(r) = [Xᵀ D_1 r, …, Xᵀ D_P r] = Xᵀ (D ∘ r 1ᵀ)  n → d × P
 //! ```
 //!
-//! Both are one dense GEMM per block of rows: the n × P product is formed `block_rows` rows at a time
-//! in a scratch buffer allocated once, so it never lives in memory whole, and the patterns are read
-//! as bits. The plain products `X U` and `Xᵀ M` used by the cone terms of the ReLU program are here
-//! too, so that every solver goes through this one type.
+//! Both are one dense GEMM per tile of rows: the n × P product is formed a tile of rows at a time in
+//! scratch allocated once, so it never lives in memory whole, and the patterns are read as bits.
+//! The rows are split into one contiguous range per thread; each thread runs a sequential GEMM on a
+//! tile small enough to stay in its cache and applies the masks to the tile while it is there. The
+//! masks are expanded a byte at a time through a table of 0/1 values, so the masked sum and the
+//! masked copy are branch-free loops that the compiler vectorizes. The plain products `X U` and
+//! `Xᵀ M` used by the cone terms of the ReLU program are here too, so that every solver goes through
+//! this one type.
 
 pub mod reference;
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
 
 use crate::features::PatternSet;
 use crate::real::Real;
 
-/// Default number of rows per block (a multiple of 64, so blocks start on whole words of the bits).
+/// Default bound on the rows of scratch held at once, over all threads (a multiple of 64).
 pub const DEFAULT_BLOCK_ROWS: usize = 4096;
+
+/// Bytes of one thread's tile of the n × P product, aimed at its share of the cache.
+const TILE_BYTES: usize = 1 << 19;
 
 /// `rowsum(D ∘ XU)` and its adjoint `Xᵀ(D ∘ r1ᵀ)`, blocked over rows.
 pub struct MaskedOperator<T: Real> {
     x: Mat<T>,
     patterns: PatternSet,
-    block: usize,
+    tile: usize,
     par: Par,
-    scratch: Mat<T>,
+    workers: Vec<Worker<T>>,
+    /// Entry b holds bit k of the byte b as 0 or 1 in slot k.
+    byte_masks: Vec<[T; 8]>,
     /// Forward products computed so far (each one `X U` over all rows).
     pub forward_calls: usize,
     /// Adjoint products computed so far (each one `Xᵀ M` over all rows).
     pub adjoint_calls: usize,
+}
+
+/// One thread's buffers: a tile of the n × P product and its share of the adjoint.
+struct Worker<T: Real> {
+    scratch: Mat<T>,
+    partial: Mat<T>,
+}
+
+/// The shared, read-only parts of the operator that the threads use.
+struct Kernel<'a, T: Real> {
+    x: MatRef<'a, T>,
+    patterns: &'a PatternSet,
+    byte_masks: &'a [[T; 8]],
+    tile: usize,
 }
 
 /// Bytes the operator allocates for `n × d` data, `p` patterns and a given block size.
@@ -39,9 +63,20 @@ pub fn operator_memory(n: usize, d: usize, p: usize, block_rows: usize, bytes: u
     n * d * bytes + n.div_ceil(64) * 8 * p + block_rows.min(n) * p * bytes
 }
 
+/// Rows per tile: a multiple of 64 (tiles start on whole words of the bits), at most `block` rows
+/// over all `workers`, and about [`TILE_BYTES`] of scratch.
+fn tile_rows(n: usize, p: usize, block: usize, workers: usize, bytes: usize) -> usize {
+    let round = |r: usize| (r / 64).max(1) * 64;
+    let by_cache = round(TILE_BYTES / (p.max(1) * bytes));
+    let by_memory = round(block / workers);
+    let by_rows = n.div_ceil(workers).div_ceil(64) * 64;
+    by_cache.min(by_memory).min(by_rows.max(64))
+}
+
 impl<T: Real> MaskedOperator<T> {
     /// Builds the operator for `x` (n × d, converted to `T`) and the patterns (over the same n rows).
-    /// `block_rows` is rounded up to a multiple of 64; `threads` = 0 uses every core.
+    /// `block_rows` (rounded up to a multiple of 64) bounds the rows of scratch held at once over
+    /// all threads; `threads` = 0 uses every core.
     pub fn new(
         x: MatRef<'_, f64>,
         patterns: PatternSet,
@@ -49,20 +84,36 @@ impl<T: Real> MaskedOperator<T> {
         threads: usize,
     ) -> Self {
         assert_eq!(x.nrows(), patterns.n_samples(), "patterns over other rows");
-        let n = x.nrows();
+        let (n, d) = (x.nrows(), x.ncols());
         let block = block_rows.max(64).div_ceil(64) * 64;
-        let block = block.min(n.div_ceil(64) * 64);
         let p = patterns.len();
+        let par = if threads == 1 {
+            Par::Seq
+        } else {
+            Par::rayon(threads)
+        };
+        let workers = par
+            .degree()
+            .max(1)
+            .min(block / 64)
+            .min(n.div_ceil(64))
+            .max(1);
+        let tile = tile_rows(n, p, block, workers, std::mem::size_of::<T>());
+        let byte_masks = (0..256usize)
+            .map(|b| std::array::from_fn(|k| if b >> k & 1 == 1 { T::one() } else { T::zero() }))
+            .collect();
         MaskedOperator {
-            x: Mat::from_fn(n, x.ncols(), |i, k| T::lit(x[(i, k)])),
-            scratch: Mat::zeros(block, p),
+            x: Mat::from_fn(n, d, |i, k| T::lit(x[(i, k)])),
+            workers: (0..workers)
+                .map(|_| Worker {
+                    scratch: Mat::zeros(tile, p),
+                    partial: Mat::zeros(d, p),
+                })
+                .collect(),
             patterns,
-            block,
-            par: if threads == 1 {
-                Par::Seq
-            } else {
-                Par::rayon(threads)
-            },
+            tile,
+            par,
+            byte_masks,
             forward_calls: 0,
             adjoint_calls: 0,
         }
@@ -98,58 +149,63 @@ impl<T: Real> MaskedOperator<T> {
         self.par
     }
 
-    /// The row blocks (start, length); a plain range, so the loops allocate nothing.
-    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + use<T> {
-        let (n, b) = (self.x.nrows(), self.block);
-        (0..n.div_ceil(b)).map(move |k| (k * b, b.min(n - k * b)))
+    /// Rows per thread: whole tiles, as evenly as the tiles allow.
+    fn rows_per_worker(&self) -> usize {
+        let tiles = self.x.nrows().div_ceil(self.tile);
+        tiles.div_ceil(self.workers.len()) * self.tile
     }
 
     /// `out = A(U) = rowsum(D ∘ XU)` (M1); `u` is d × P, `out` has length n.
     pub fn apply(&mut self, u: MatRef<'_, T>, out: &mut [T]) {
+        assert_eq!(out.len(), self.x.nrows(), "output of length n");
         self.forward_calls += 1;
-        let p = self.patterns.len();
-        for (start, len) in self.blocks() {
-            let xb = self.x.as_ref().subrows(start, len);
-            matmul(
-                self.scratch.as_mut().subrows_mut(0, len),
-                Accum::Replace,
-                xb,
-                u,
-                T::one(),
-                self.par,
-            );
-            let ob = &mut out[start..start + len];
-            ob.fill(T::zero());
-            for i in 0..p {
-                let col = &self.scratch.col_as_slice(i)[..len];
-                let words = &self.patterns.column_words(i)[start / 64..];
-                for_each_set_bit(words, len, |j| ob[j] += col[j]);
-            }
+        let per = self.rows_per_worker();
+        let kernel = Kernel {
+            x: self.x.as_ref(),
+            patterns: &self.patterns,
+            byte_masks: &self.byte_masks,
+            tile: self.tile,
+        };
+        if self.workers.len() == 1 {
+            kernel.apply_rows(u, 0, out, self.workers[0].scratch.as_mut());
+        } else {
+            self.workers
+                .par_iter_mut()
+                .zip(out.par_chunks_mut(per))
+                .enumerate()
+                .for_each(|(w, (worker, ob))| {
+                    kernel.apply_rows(u, w * per, ob, worker.scratch.as_mut());
+                });
         }
     }
 
     /// `out = A*(r) = Xᵀ(D ∘ r1ᵀ)` (M2); `r` has length n, `out` is d × P.
     pub fn adjoint(&mut self, r: &[T], mut out: MatMut<'_, T>) {
+        assert_eq!(r.len(), self.x.nrows(), "residual of length n");
         self.adjoint_calls += 1;
-        let p = self.patterns.len();
-        for (k, (start, len)) in self.blocks().enumerate() {
-            let rb = &r[start..start + len];
-            for i in 0..p {
-                let words = &self.patterns.column_words(i)[start / 64..];
-                let col = &mut self.scratch.col_as_slice_mut(i)[..len];
-                col.fill(T::zero());
-                for_each_set_bit(words, len, |j| col[j] = rb[j]);
-            }
-            let xb = self.x.as_ref().subrows(start, len);
-            let accum = if k == 0 { Accum::Replace } else { Accum::Add };
-            matmul(
-                out.as_mut(),
-                accum,
-                xb.transpose(),
-                self.scratch.as_ref().subrows(0, len),
-                T::one(),
-                self.par,
-            );
+        let per = self.rows_per_worker();
+        let used = self.x.nrows().div_ceil(per);
+        let kernel = Kernel {
+            x: self.x.as_ref(),
+            patterns: &self.patterns,
+            byte_masks: &self.byte_masks,
+            tile: self.tile,
+        };
+        if used == 1 {
+            kernel.adjoint_rows(r, 0, out, self.workers[0].scratch.as_mut());
+            return;
+        }
+        self.workers[..used]
+            .par_iter_mut()
+            .zip(r.par_chunks(per))
+            .enumerate()
+            .for_each(|(w, (worker, rb))| {
+                let Worker { scratch, partial } = worker;
+                kernel.adjoint_rows(rb, w * per, partial.as_mut(), scratch.as_mut());
+            });
+        out.copy_from(&self.workers[0].partial);
+        for worker in &self.workers[1..used] {
+            out += &worker.partial;
         }
     }
 
@@ -195,6 +251,109 @@ impl<T: Real> MaskedOperator<T> {
             self.adjoint(&r, u.as_mut());
         }
         est
+    }
+}
+
+impl<T: Real> Kernel<'_, T> {
+    /// `ob = rowsum(D ∘ XU)` over the rows `start..start + ob.len()` (`start` a multiple of 64).
+    fn apply_rows(&self, u: MatRef<'_, T>, start: usize, ob: &mut [T], mut scratch: MatMut<'_, T>) {
+        let p = self.patterns.len();
+        for (t, obt) in ob.chunks_mut(self.tile).enumerate() {
+            let s0 = start + t * self.tile;
+            let len = obt.len();
+            let mut sc = scratch.as_mut().subrows_mut(0, len);
+            matmul(
+                sc.as_mut(),
+                Accum::Replace,
+                self.x.subrows(s0, len),
+                u,
+                T::one(),
+                Par::Seq,
+            );
+            obt.fill(T::zero());
+            let sc = sc.as_ref();
+            for i in 0..p {
+                let col = sc.col(i).try_as_col_major().expect("contiguous scratch");
+                let words = &self.patterns.column_words(i)[s0 / 64..];
+                masked_add(obt, col.as_slice(), words, self.byte_masks);
+            }
+        }
+    }
+
+    /// `out = Xᵀ(D ∘ r1ᵀ)` over the rows `start..start + rb.len()` (`start` a multiple of 64).
+    fn adjoint_rows(
+        &self,
+        rb: &[T],
+        start: usize,
+        mut out: MatMut<'_, T>,
+        mut scratch: MatMut<'_, T>,
+    ) {
+        let p = self.patterns.len();
+        for (t, rbt) in rb.chunks(self.tile).enumerate() {
+            let s0 = start + t * self.tile;
+            let len = rbt.len();
+            let mut sc = scratch.as_mut().subrows_mut(0, len);
+            for i in 0..p {
+                let col = sc
+                    .as_mut()
+                    .col_mut(i)
+                    .try_as_col_major_mut()
+                    .expect("contiguous scratch");
+                let words = &self.patterns.column_words(i)[s0 / 64..];
+                masked_copy(col.as_slice_mut(), rbt, words, self.byte_masks);
+            }
+            let accum = if t == 0 { Accum::Replace } else { Accum::Add };
+            matmul(
+                out.as_mut(),
+                accum,
+                self.x.subrows(s0, len).transpose(),
+                sc.as_ref(),
+                T::one(),
+                Par::Seq,
+            );
+        }
+    }
+}
+
+/// `acc[j] += col[j]` where bit j of `words` is set: a multiply by the 0/1 entries of the byte table,
+/// so the loop has no branches and vectorizes. For finite `col` this adds exactly what a sum over the
+/// set bits adds (a product by 0 is a signed zero, which leaves every sum as it is).
+#[inline]
+fn masked_add<T: Real>(acc: &mut [T], col: &[T], words: &[u64], table: &[[T; 8]]) {
+    let len = acc.len();
+    let col = &col[..len];
+    let full = len / 8;
+    for (k, (a, c)) in acc.chunks_exact_mut(8).zip(col.chunks_exact(8)).enumerate() {
+        let m = &table[(words[k / 8] >> (8 * (k % 8))) as usize & 0xff];
+        for q in 0..8 {
+            a[q] += c[q] * m[q];
+        }
+    }
+    for j in full * 8..len {
+        if words[j / 64] >> (j % 64) & 1 == 1 {
+            acc[j] += col[j];
+        }
+    }
+}
+
+/// `dst[j] = src[j]` where bit j of `words` is set, a zero elsewhere; branch-free like [`masked_add`].
+#[inline]
+fn masked_copy<T: Real>(dst: &mut [T], src: &[T], words: &[u64], table: &[[T; 8]]) {
+    let len = src.len();
+    let dst = &mut dst[..len];
+    let full = len / 8;
+    for (k, (o, s)) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)).enumerate() {
+        let m = &table[(words[k / 8] >> (8 * (k % 8))) as usize & 0xff];
+        for q in 0..8 {
+            o[q] = s[q] * m[q];
+        }
+    }
+    for j in full * 8..len {
+        dst[j] = if words[j / 64] >> (j % 64) & 1 == 1 {
+            src[j]
+        } else {
+            T::zero()
+        };
     }
 }
 
@@ -258,6 +417,35 @@ mod tests {
             for i in 0..p { for k in 0..d {
                 prop_assert!((atr[(k, i)] - atr_ref[(k, i)]).abs() <= 1e-12 * (1.0 + atr_ref[(k, i)].abs()));
             }}
+        }
+    }
+
+    /// Threads split the rows; the products agree with one thread for any tile and thread count.
+    #[test]
+    fn threads_match_sequential() {
+        for (n, block, threads) in [(1000, 4096, 2), (1000, 128, 3), (70, 64, 4), (513, 200, 2)] {
+            let x = random(n, 5, n as u64);
+            let pats = sample_patterns(x.as_ref(), 40, 7).unwrap();
+            let p = pats.len();
+            let mut seq = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), block, 1);
+            let mut par = MaskedOperator::<f64>::new(x.as_ref(), pats, block, threads);
+            let u = random(5, p, 1);
+            let r: Vec<f64> = random(n, 1, 2).col_as_slice(0).to_vec();
+            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+            seq.apply(u.as_ref(), &mut a);
+            par.apply(u.as_ref(), &mut b);
+            for j in 0..n {
+                assert!((a[j] - b[j]).abs() <= 1e-12 * (1.0 + a[j].abs()));
+            }
+            let (mut ga, mut gb) = (Mat::zeros(5, p), Mat::zeros(5, p));
+            seq.adjoint(&r, ga.as_mut());
+            par.adjoint(&r, gb.as_mut());
+            for i in 0..p {
+                for k in 0..5 {
+                    let (s, t) = (ga[(k, i)], gb[(k, i)]);
+                    assert!((s - t).abs() <= 1e-12 * (1.0 + s.abs()), "{s} vs {t}");
+                }
+            }
         }
     }
 
