@@ -71,6 +71,10 @@ pub struct TrainArgs {
     /// Loss.
     #[arg(long, value_enum, default_value = "squared", help_heading = "Program")]
     pub loss: LossArg,
+    /// Deep threshold networks: widths of the hidden layers below the last one, e.g. 2 or 3,2 (every
+    /// last-layer pattern is enumerated exactly: tiny data only).
+    #[arg(long, value_name = "M1,M2,...", help_heading = "Program")]
+    pub hidden_widths: Option<String>,
     /// Regularization λ in (1/(2n))‖ŷ − y‖² + λ Σ group norms.
     #[arg(long, default_value_t = 1e-3, help_heading = "Program")]
     pub lambda: f64,
@@ -248,8 +252,9 @@ fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, S
 }
 
 /// The library options from the command line.
-pub fn options(a: &TrainArgs, source: PatternSource) -> TrainOptions {
-    TrainOptions {
+pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
+    let deep_widths = parse_widths(&a.hidden_widths)?;
+    Ok(TrainOptions {
         formulation: match a.model {
             ModelArg::Gated => Formulation::Gated,
             ModelArg::Relu => Formulation::Relu,
@@ -278,8 +283,27 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> TrainOptions {
         block_rows: a.block_rows,
         threads: a.threads,
         memory_limit: a.max_memory.map(|g| (g * (1u64 << 30) as f64) as usize),
+        deep_widths,
         ..TrainOptions::default()
-    }
+    })
+}
+
+fn parse_widths(text: &Option<String>) -> Result<Option<Vec<usize>>> {
+    let Some(t) = text else { return Ok(None) };
+    t.split(',')
+        .map(|w| {
+            w.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| {
+                    Error::InvalidSetting(format!(
+                        "--hidden-widths expects positive integers like 2 or 3,2; got {t:?}"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// Builds the model file of a fit.
@@ -400,7 +424,7 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
     )?;
     let (n, d) = (prep.x.nrows(), prep.x.ncols());
     let (source, source_name) = pattern_source(a, n, d)?;
-    let opts = options(a, source);
+    let opts = options(a, source)?;
     let stop = stop_flag();
     let y = prep.train_raw.y.clone();
     if let Some(k) = a.path {

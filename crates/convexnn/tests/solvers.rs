@@ -322,3 +322,48 @@ fn single_precision_runs() {
     );
     assert!(b.info.gap >= 0.0);
 }
+
+/// A 3-layer threshold network (hidden width 2 below the last layer) has every pattern of
+/// x ∈ {−1, 0, 1} (Example 3.1), so it fits the bump y = (0, 1, 0) with one neuron where two layers
+/// need two: a lower optimum, attained by the reconstructed deep network.
+#[test]
+fn deep_threshold_network_beats_two_layers_on_a_bump() {
+    let x = Mat::from_fn(3, 2, |i, k| if k == 0 { i as f64 - 1.0 } else { 1.0 });
+    let y = [0.0, 1.0, 0.0];
+    let base = TrainOptions {
+        formulation: Formulation::Threshold,
+        patterns: PatternSource::Exact,
+        lambda: 1e-2,
+        solver: SolverChoice::Clarabel,
+        ..TrainOptions::default()
+    };
+    let two = fit(&x, &y, &base);
+    let three = fit(
+        &x,
+        &y,
+        &TrainOptions {
+            deep_widths: Some(vec![2]),
+            ..base
+        },
+    );
+    assert_eq!(three.certificate.n_patterns, 7);
+    let (p2, p3) = (
+        two.certificate.info.objective,
+        three.certificate.info.objective,
+    );
+    assert!(p3 < p2 * 0.8, "deep {p3} vs two-layer {p2}");
+    assert!(rel(three.certificate.network_objective, p3) < 1e-8);
+    let pred = three.network.predict(x.as_ref()).unwrap();
+    assert!(
+        pred[1] > 0.9 && pred[0].abs() < 0.05 && pred[2].abs() < 0.05,
+        "{pred:?}"
+    );
+    // The saved form predicts on new inputs too.
+    let text = serde_json::to_string(&three.network).unwrap();
+    let back: convexnn::network::Network = serde_json::from_str(&text).unwrap();
+    let x_new = Mat::from_fn(2, 2, |i, k| if k == 0 { [0.2, 5.0][i] } else { 1.0 });
+    assert_eq!(
+        back.predict(x_new.as_ref()).unwrap(),
+        three.network.predict(x_new.as_ref()).unwrap()
+    );
+}

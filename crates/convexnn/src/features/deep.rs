@@ -8,16 +8,82 @@
 //! where H(Z) = {1[Z w ≥ 0]} is the set of patterns of Z (the all-zero pattern included) and m_{l−1}
 //! is the width of hidden layer l − 1. Exact on tiny data only: the count grows like n^{r·Π m}.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use faer::{Mat, MatRef};
+use serde::{Deserialize, Serialize};
 
 use super::enumerate::enumerate;
 use crate::error::{Error, Result};
 
-/// Every pattern of `z`, the all-zero pattern included, or an error when exact enumeration does not
-/// apply to `z`'s shape.
-fn patterns_of(z: MatRef<'_, f64>) -> Result<BTreeSet<Vec<bool>>> {
+/// One threshold unit: 1[xᵀw ≥ 0] on the input (first hidden layer, `inputs` empty) or
+/// 1[Σ_k w_k h_{inputs[k]} + w_last ≥ 0] on units of the previous layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    /// Units of the previous layer it reads (empty for the first hidden layer).
+    pub inputs: Vec<usize>,
+    /// Weights on the input, or on [inputs…, 1].
+    pub weights: Vec<f64>,
+}
+
+/// The layers of a deep threshold arrangement: every unit of the last layer produces one pattern.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DeepArrangement {
+    /// Units per hidden layer, first to last.
+    pub layers: Vec<Vec<Unit>>,
+}
+
+impl DeepArrangement {
+    /// The 0/1 outputs of every unit of every layer on the rows of `x`.
+    pub fn evaluate(&self, x: MatRef<'_, f64>) -> Vec<Vec<Vec<bool>>> {
+        let n = x.nrows();
+        let mut out: Vec<Vec<Vec<bool>>> = Vec::with_capacity(self.layers.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let values = layer
+                .iter()
+                .map(|u| {
+                    (0..n)
+                        .map(|j| {
+                            let z: f64 = if l == 0 {
+                                u.weights
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(k, w)| w * x[(j, k)])
+                                    .sum()
+                            } else {
+                                let prev = &out[l - 1];
+                                let last = u.weights[u.inputs.len()];
+                                u.inputs
+                                    .iter()
+                                    .zip(&u.weights)
+                                    .map(|(&i, w)| if prev[i][j] { *w } else { 0.0 })
+                                    .sum::<f64>()
+                                    + last
+                            };
+                            z >= 0.0
+                        })
+                        .collect()
+                })
+                .collect();
+            out.push(values);
+        }
+        out
+    }
+
+    /// The patterns of the last layer on the training rows, aligned with its units.
+    pub fn last_patterns(&self, x: MatRef<'_, f64>) -> Vec<Vec<bool>> {
+        self.evaluate(x).pop().unwrap_or_default()
+    }
+}
+
+/// Every pattern of `z` with a unit realizing it (interior gates from exact enumeration), plus the
+/// all-zero pattern when `zero` gives a unit for it.
+fn units_of(
+    z: MatRef<'_, f64>,
+    inputs: &[usize],
+    zero: Option<Vec<f64>>,
+    into: &mut BTreeMap<Vec<bool>, Unit>,
+) -> Result<()> {
     let set = enumerate(z)?.ok_or_else(|| {
         Error::InvalidSetting(format!(
             "the arrangement of a {} × {} layer input is too large to enumerate exactly",
@@ -25,9 +91,23 @@ fn patterns_of(z: MatRef<'_, f64>) -> Result<BTreeSet<Vec<bool>>> {
             z.ncols()
         ))
     })?;
-    let mut out: BTreeSet<Vec<bool>> = (0..set.len()).map(|i| set.column(i)).collect();
-    out.insert(vec![false; z.nrows()]);
-    Ok(out)
+    let gates = set
+        .gates()
+        .ok_or_else(|| Error::InvalidData("enumeration returned no gates".into()))?;
+    for i in 0..set.len() {
+        let weights = (0..gates.nrows()).map(|k| gates[(k, i)]).collect();
+        into.entry(set.column(i)).or_insert(Unit {
+            inputs: inputs.to_vec(),
+            weights,
+        });
+    }
+    if let Some(weights) = zero {
+        into.entry(vec![false; z.nrows()]).or_insert(Unit {
+            inputs: inputs.to_vec(),
+            weights,
+        });
+    }
+    Ok(())
 }
 
 /// Calls `f` with every subset of `0..p` of size 1..=k (as sorted index lists).
@@ -55,34 +135,53 @@ fn for_each_subset(p: usize, k: usize, f: &mut dyn FnMut(&[usize]) -> Result<()>
     rec(0, p, k, &mut Vec::new(), f)
 }
 
-/// The last-hidden-layer arrangement H_L of a deep threshold network on `x` (bias column included
-/// by the caller) with hidden widths `widths` = [m_1, …, m_{L−2}] feeding the last hidden layer:
-/// `widths` empty gives H_2 = H(X). Fails with a clear error past `max_patterns` patterns.
+/// The weights of a first-layer unit that is 0 on every row: minus the bias direction, when `x`
+/// has a constant positive column.
+fn zero_unit_on_input(x: MatRef<'_, f64>) -> Option<Vec<f64>> {
+    (0..x.ncols())
+        .find(|&k| {
+            let c = x[(0, k)];
+            c > 0.0 && (0..x.nrows()).all(|j| x[(j, k)] == c)
+        })
+        .map(|k| {
+            (0..x.ncols())
+                .map(|i| if i == k { -1.0 } else { 0.0 })
+                .collect()
+        })
+}
+
+/// The arrangement H_L of a deep threshold network on `x` (bias column included by the caller) with
+/// hidden widths `widths` = [m_1, …, m_{L−2}] below the last hidden layer; `widths` empty gives
+/// H_2 = H(X). Every pattern comes with the units that compute it. Fails with a clear error past
+/// `max_patterns` patterns.
 pub fn deep_arrangement(
     x: MatRef<'_, f64>,
     widths: &[usize],
     max_patterns: usize,
-) -> Result<Vec<Vec<bool>>> {
+) -> Result<DeepArrangement> {
     let n = x.nrows();
-    let mut layer: Vec<Vec<bool>> = patterns_of(x)?.into_iter().collect();
+    let mut first = BTreeMap::new();
+    units_of(x, &[], zero_unit_on_input(x), &mut first)?;
+    let mut patterns: Vec<Vec<bool>> = first.keys().cloned().collect();
+    let mut layers = vec![first.into_values().collect::<Vec<_>>()];
     for &m in widths {
         if m == 0 {
             return Err(Error::InvalidSetting(
                 "hidden widths must be at least 1".into(),
             ));
         }
-        let mut next = BTreeSet::new();
-        next.insert(vec![false; n]);
-        let cols = layer.clone();
-        for_each_subset(cols.len(), m, &mut |s: &[usize]| {
+        let mut next = BTreeMap::new();
+        for_each_subset(patterns.len(), m, &mut |s: &[usize]| {
             let z = Mat::from_fn(n, s.len() + 1, |j, k| {
                 if k < s.len() {
-                    f64::from(u8::from(cols[s[k]][j]))
+                    f64::from(u8::from(patterns[s[k]][j]))
                 } else {
                     1.0
                 }
             });
-            next.extend(patterns_of(z.as_ref())?);
+            let mut zero = vec![0.0; s.len()];
+            zero.push(-1.0);
+            units_of(z.as_ref(), s, Some(zero), &mut next)?;
             if next.len() > max_patterns {
                 return Err(Error::InvalidSetting(format!(
                     "the deep arrangement exceeds {max_patterns} patterns: use sampled layers instead"
@@ -90,9 +189,10 @@ pub fn deep_arrangement(
             }
             Ok(())
         })?;
-        layer = next.into_iter().collect();
+        patterns = next.keys().cloned().collect();
+        layers.push(next.into_values().collect());
     }
-    Ok(layer)
+    Ok(DeepArrangement { layers })
 }
 
 #[cfg(test)]
@@ -104,14 +204,22 @@ mod tests {
     #[test]
     fn example_3_1() {
         let x = Mat::from_fn(3, 2, |i, k| if k == 0 { i as f64 - 1.0 } else { 1.0 });
-        let h2 = deep_arrangement(x.as_ref(), &[], 100).unwrap();
+        let h2 = deep_arrangement(x.as_ref(), &[], 100)
+            .unwrap()
+            .last_patterns(x.as_ref());
         assert_eq!(h2.len(), 6);
         assert!(!h2.contains(&vec![false, true, false]) && !h2.contains(&vec![true, false, true]));
-        let h3 = deep_arrangement(x.as_ref(), &[2], 100).unwrap();
+        let deep = deep_arrangement(x.as_ref(), &[2], 100).unwrap();
+        let h3 = deep.last_patterns(x.as_ref());
         assert_eq!(h3.len(), 8);
+        // The units compute distinct patterns: all of {0, 1}³.
+        let mut sorted = h3.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 8);
         // Width 1 adds nothing: a single 0/1 feature with a bias only reproduces its own patterns.
-        let h3_narrow = deep_arrangement(x.as_ref(), &[1], 100).unwrap();
-        assert_eq!(h3_narrow.len(), 6);
+        let narrow = deep_arrangement(x.as_ref(), &[1], 100).unwrap();
+        assert_eq!(narrow.last_patterns(x.as_ref()).len(), 6);
     }
 
     #[test]

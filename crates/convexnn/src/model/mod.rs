@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::to_pm1_labels;
 use crate::error::{Error, Result};
+use crate::features::deep::{deep_arrangement, DeepArrangement};
 use crate::features::enumerate::enumerate;
 use crate::features::sample::sample_patterns;
 use crate::features::PatternSet;
@@ -109,6 +110,10 @@ pub struct TrainOptions {
     /// Initial convex weights (d × P gated, d × 2P ReLU) over the same patterns, e.g. the solution
     /// at the previous λ of a path. Default none (zeros).
     pub warm_start: Option<Mat<f64>>,
+    /// Threshold networks only: widths [m_1, …, m_{L−2}] of the hidden layers below the last one of
+    /// a deep network, whose last-layer arrangement is enumerated exactly (tiny data only). Default
+    /// none (two layers).
+    pub deep_widths: Option<Vec<usize>>,
     /// Prune the solution to at most n + 1 neurons when it has more nonzero blocks, keeping the
     /// training predictions and the penalty, hence the objective (docs/programs.md (M6), Pilanci &
     /// Ergen 2020, Theorem 1; see [`crate::program::prune::prune_blocks`]). The pruned weights are
@@ -134,6 +139,7 @@ impl Default for TrainOptions {
             memory_limit: None,
             report_every: 10,
             warm_start: None,
+            deep_widths: None,
             prune: true,
         }
     }
@@ -322,6 +328,18 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
     }
 }
 
+/// The exactly enumerated arrangement of a deep threshold network, when the options ask for one.
+fn deep_arrangement_of(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Option<DeepArrangement>> {
+    match (&opts.deep_widths, opts.formulation) {
+        (None, _) => Ok(None),
+        (Some(w), Formulation::Threshold) => deep_arrangement(x, w, 100_000).map(Some),
+        (Some(_), f) => Err(Error::InvalidSetting(format!(
+            "hidden widths of deep networks apply to threshold networks, not {}",
+            f.as_str()
+        ))),
+    }
+}
+
 /// The data matrix of the convex program: X itself, or a column of ones for threshold networks,
 /// whose program is the Lasso over the arrangement columns K = [D_1 1, …, D_P 1] (M29).
 fn program_data(x: MatRef<'_, f64>, formulation: Formulation) -> Option<Mat<f64>> {
@@ -348,7 +366,11 @@ pub fn train(
     stop: &StopFlag,
 ) -> Result<Fit> {
     let targets = validate(x, y, opts)?;
-    let patterns = build_patterns(x, opts)?;
+    let deep = deep_arrangement_of(x, opts)?;
+    let patterns = match &deep {
+        Some(arr) => PatternSet::from_columns(x.nrows(), &arr.last_patterns(x), None, true)?,
+        None => build_patterns(x, opts)?,
+    };
     check_memory(x.nrows(), x.ncols(), patterns.len(), opts)?;
     let start = Instant::now();
     let solver = resolve_solver(opts, x.nrows(), x.ncols(), patterns.len());
@@ -368,7 +390,10 @@ pub fn train(
         }
     };
     info.seconds = start.elapsed().as_secs_f64();
-    let network = Network::from_convex(opts.formulation, weights.as_ref(), patterns.gates());
+    let network = match deep {
+        Some(arr) => Network::deep_threshold(arr, &patterns, x, weights.as_ref()),
+        None => Network::from_convex(opts.formulation, weights.as_ref(), patterns.gates()),
+    };
     let network_objective = match network.predict(x) {
         Ok(_) => network.objective(x, &targets, opts.loss, opts.lambda)?,
         Err(_) => f64::NAN,
@@ -583,9 +608,10 @@ fn certify_f64(
     }
 }
 
-/// Interior-point solutions are not exactly sparse: groups whose norm is below `1e-6` of the largest
-/// are set to zero (zero is always feasible) when that does not raise the certified objective by
-/// more than a tenth of the tolerance. Returns the weights and their f64 certificate.
+/// Interior-point solutions are not exactly sparse: groups whose norm is below a small fraction
+/// (1e-3 down to 1e-6) of the largest are set to zero (zero is always feasible), with the largest
+/// fraction that does not raise the certified objective by more than a tenth of the tolerance.
+/// Returns the weights and their f64 certificate.
 fn sparsify(
     x: MatRef<'_, f64>,
     y: &[f64],
@@ -599,19 +625,21 @@ fn sparsify(
         .collect();
     let top = norms.iter().cloned().fold(0.0, f64::max);
     let before = certify_f64(x, y, patterns, opts, weights.as_ref(), mult);
-    let mut pruned = weights.clone();
-    for (c, &nrm) in norms.iter().enumerate() {
-        if nrm <= 1e-6 * top {
-            pruned.col_as_slice_mut(c).fill(0.0);
+    // The largest relative threshold whose zeroing costs at most a tenth of the tolerance.
+    for threshold in [1e-3, 1e-4, 1e-5, 1e-6] {
+        let mut pruned = weights.clone();
+        for (c, &nrm) in norms.iter().enumerate() {
+            if nrm <= threshold * top {
+                pruned.col_as_slice_mut(c).fill(0.0);
+            }
+        }
+        let after = certify_f64(x, y, patterns, opts, pruned.as_ref(), mult);
+        if after.0 <= before.0 + 0.1 * opts.tol * before.0.abs() && after.2 <= before.2.max(0.0) {
+            let dual = after.1.max(before.1);
+            return (pruned, (after.0, dual, after.2));
         }
     }
-    let after = certify_f64(x, y, patterns, opts, pruned.as_ref(), mult);
-    if after.0 <= before.0 + 0.1 * opts.tol * before.0.abs() {
-        let dual = after.1.max(before.1);
-        (pruned, (after.0, dual, after.2))
-    } else {
-        (weights, before)
-    }
+    (weights, before)
 }
 
 /// Prunes `weights` to at most n + 1 nonzero blocks when [`TrainOptions::prune`] is set and they have

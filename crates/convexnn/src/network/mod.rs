@@ -18,6 +18,8 @@ use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::features::deep::DeepArrangement;
+use crate::features::PatternSet;
 use crate::program::{Formulation, Loss};
 
 /// A two-layer network without output bias (a bias input column, if any, is part of x).
@@ -34,6 +36,20 @@ pub struct Network {
     /// Amplitudes s_j of the threshold activations s·1[z ≥ 0] (threshold networks only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amplitude: Option<Vec<f64>>,
+    /// Deep threshold networks: the hidden layers, and for each neuron j the unit of the last layer
+    /// whose 0/1 output it scales (`hidden` is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deep: Option<DeepThreshold>,
+}
+
+/// The hidden layers of a deep threshold network (Ergen et al. 2023, eq. (10)): neuron j of the
+/// output sums s_j α_j times the output of unit `units[j]` of the last hidden layer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeepThreshold {
+    /// Hidden layers, first to last.
+    pub layers: DeepArrangement,
+    /// For each neuron, its unit in the last layer.
+    pub units: Vec<usize>,
 }
 
 fn dot(a: &[f64], x: MatRef<'_, f64>, row: usize) -> f64 {
@@ -84,7 +100,32 @@ impl Network {
             output,
             gates,
             amplitude: None,
+            deep: None,
         }
+    }
+
+    /// A deep threshold network from Lasso coefficients `z` (1 × P) over the last-layer patterns of
+    /// `layers` (as deduplicated in `patterns`, on the training rows `x`).
+    pub fn deep_threshold(
+        layers: DeepArrangement,
+        patterns: &PatternSet,
+        x: MatRef<'_, f64>,
+        z: MatRef<'_, f64>,
+    ) -> Self {
+        let last = layers.last_patterns(x);
+        let mut net = Self::threshold_from_lasso(z, None);
+        net.hidden = vec![];
+        net.deep = Some(DeepThreshold {
+            units: (0..z.ncols())
+                .filter(|&c| z[(0, c)] != 0.0)
+                .map(|c| {
+                    let col = patterns.column(c);
+                    last.iter().position(|p| *p == col).unwrap_or(0)
+                })
+                .collect(),
+            layers,
+        });
+        net
     }
 
     /// A threshold network from Lasso coefficients `z` (1 × P) and the gates (d × P) of the columns.
@@ -110,6 +151,7 @@ impl Network {
             output,
             gates: None,
             amplitude: Some(amplitude),
+            deep: None,
         }
     }
 
@@ -126,6 +168,9 @@ impl Network {
     /// Predictions f(x) for each row of `x`. A gated network needs its gates, a threshold network
     /// its hidden weights.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
+        if let Some(deep) = &self.deep {
+            return Ok(self.predict_deep(deep, x));
+        }
         let missing = match self.kind {
             Formulation::Gated => self.gates.is_none(),
             Formulation::Threshold => self.hidden.len() != self.width(),
@@ -174,6 +219,20 @@ impl Network {
                     .sum()
             })
             .collect())
+    }
+
+    fn predict_deep(&self, deep: &DeepThreshold, x: MatRef<'_, f64>) -> Vec<f64> {
+        let last = deep.layers.evaluate(x).pop().unwrap_or_default();
+        let ones = vec![1.0; self.width()];
+        let amp = self.amplitude.as_deref().unwrap_or(&ones);
+        (0..x.nrows())
+            .map(|r| {
+                (0..self.width())
+                    .filter(|&j| last.get(deep.units[j]).is_some_and(|u| u[r]))
+                    .map(|j| amp[j] * self.output[j])
+                    .sum()
+            })
+            .collect()
     }
 
     /// The non-convex training objective (M5)/(M38): L(f(X), y) + (λ/2) Σ_j (‖u_j‖² + α_j²), with

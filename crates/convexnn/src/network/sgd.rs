@@ -126,6 +126,7 @@ impl Weights {
             output: self.alpha.clone(),
             gates: None,
             amplitude: None,
+            deep: None,
         }
     }
 }
