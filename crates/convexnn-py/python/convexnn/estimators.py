@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type,
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
@@ -239,13 +240,15 @@ class _ConvexNetwork(BaseEstimator):
         self.status_: str = str(self.certificate_["status"])
         self.exhaustive_: bool = bool(self.certificate_["exhaustive"])
         self.n_neurons_: int = int(self.output_weights_.shape[0])
+        self.n_iter_: int = int(self.certificate_["iterations"])
 
     def _validate_X(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
         return validate_data(self, X, reset=False, dtype=_FLOATS)
 
     def _decision(self, X: ArrayLike) -> NDArray[np.float64]:
-        return np.asarray(self.model_.decision_function(self._validate_X(X)))
+        X = self._validate_X(X)
+        return np.asarray(self.model_.decision_function(X))
 
     def regularization_path(
         self, X: ArrayLike, y: ArrayLike, lambdas: Sequence[float]
@@ -434,6 +437,9 @@ class _Regressor(RegressorMixin, _ConvexNetwork):
         return y.astype(np.float64)
 
     def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
+        y_arr = np.asarray(y)
+        if y_arr.dtype.kind in "OSU":
+            y = self._targets(y_arr)
         X, y = check_X_y(X, y, dtype=_FLOATS, y_numeric=True)
         return X, self._targets(np.asarray(y))
 
@@ -443,6 +449,10 @@ class _Regressor(RegressorMixin, _ConvexNetwork):
         Raises ValueError for NaN or infinite values, 1-D X, mismatched lengths, non-numeric
         targets and invalid parameters.
         """
+        if y is not None:
+            y_arr = np.asarray(y)
+            if y_arr.dtype.kind in "OSU":
+                y = self._targets(y_arr)
         X, y = validate_data(self, X, y, dtype=_FLOATS, y_numeric=True)
         self._fit_targets(X, self._targets(np.asarray(y)))
         return self
@@ -467,7 +477,8 @@ class _Classifier(ClassifierMixin, _ConvexNetwork):
         classes, idx = np.unique(y, return_inverse=True)
         if len(classes) != 2:
             raise ValueError(
-                f"{type(self).__name__} is a binary classifier: y must hold exactly 2 classes, "
+                f"Only binary classification is supported. {type(self).__name__} needs y with "
+                f"exactly 2 classes, "
                 f"got {len(classes)} class{'es' if len(classes) != 1 else ''} "
                 f"({', '.join(map(repr, classes[:5].tolist()))}{', ...' if len(classes) > 5 else ''})"
             )
@@ -502,12 +513,7 @@ class _Classifier(ClassifierMixin, _ConvexNetwork):
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Class probabilities (n_samples × 2): the sigmoid of the network output for ``classes_[1]``."""
         z = self._decision(X)
-        p1 = np.empty_like(z)
-        pos = z >= 0
-        p1[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-        ez = np.exp(z[~pos])
-        p1[~pos] = ez / (1.0 + ez)
-        return np.column_stack([1.0 - p1, p1])
+        return np.column_stack([expit(-z), expit(z)])
 
     def predict_log_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Logarithm of :meth:`predict_proba`, computed stably."""
