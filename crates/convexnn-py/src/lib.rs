@@ -145,11 +145,7 @@ impl Observe for PyObserver {
             let filled = record
                 .set_item("iteration", r.iteration)
                 .and_then(|_| record.set_item("outer", r.outer))
-                .and_then(|_| {
-                    items
-                        .iter()
-                        .try_for_each(|(k, v)| record.set_item(*k, *v))
-                });
+                .and_then(|_| items.iter().try_for_each(|(k, v)| record.set_item(*k, *v)));
             match filled.and_then(|_| cb.call1(py, (record,))) {
                 Ok(ret) => !ret.bind(py).is(pyo3::types::PyBool::new(py, false)),
                 Err(e) => {
@@ -479,7 +475,11 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
         if g.nrows() != d {
             return Err(PyValueError::new_err(format!(
                 "gates must have shape (d, P) with d = {d} (the input features{}), got ({}, {})",
-                if args.bias { " plus the bias column" } else { "" },
+                if args.bias {
+                    " plus the bias column"
+                } else {
+                    ""
+                },
                 g.nrows(),
                 g.ncols()
             )));
@@ -674,14 +674,7 @@ fn path<'py>(
     };
     let stop = StopFlag::new();
     let result = py.detach(|| {
-        regularization_path(
-            xm.as_ref(),
-            &yv,
-            &args.opts,
-            &lambdas,
-            &mut observer,
-            &stop,
-        )
+        regularization_path(xm.as_ref(), &yv, &args.opts, &lambdas, &mut observer, &stop)
     });
     if let Some(e) = observer.error.take() {
         return Err(e);
