@@ -491,12 +491,25 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     Ok(())
 }
 
-/// Trains a network (see the Python docstring of `convexnn.fit` for every argument).
+/// Trains a network on `x` (n × d, float64 or float32, any memory order) and `y` (n).
 ///
-/// Returns a dict with the model (`Model`), its JSON text, the network's weights, the convex
-/// weights and the certificate fields. The GIL is released during the solve; a pending Ctrl-C or an
-/// exception raised by `callback` stops the solver and is re-raised here. A callback returning
-/// `False` stops the solver too; the fit then returns with status "interrupted".
+/// - `formulation`: "gated" or "relu"; `loss`: "squared" or "logistic" (labels 0/1 or −1/+1);
+///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
+/// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
+///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
+/// - `solver`: "auto", "fista", "al" or "clarabel"; `tol`, `max_iter`, `time_limit` (seconds),
+///   `precision` ("f64" or "f32"), `threads` (0 = all cores).
+/// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
+///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).
+/// - `callback(record)` is called every `report_every` iterations with a dict (`iteration`,
+///   `outer`, `objective`, `gap`, `violation`, `seconds`).
+///
+/// Returns a dict with the model (`model`, a `Model`), its JSON text (`model_json`, the command-line
+/// tool's model file), the network's `hidden_weights` (d × m), `output_weights` (m) and `gates`
+/// (d × m or None), the `convex_weights` and the certificate fields. The GIL is released during
+/// the solve; a pending Ctrl-C (KeyboardInterrupt) or an exception raised by `callback` stops the
+/// solver and is raised here. A callback returning `False` stops the solver too; the fit then
+/// returns with status "interrupted". Bad data or settings raise `ValueError`.
 #[pyfunction]
 #[pyo3(signature = (
     x, y, *, formulation = "gated", loss = "squared", lam = 1e-3, n_patterns = Some(100),

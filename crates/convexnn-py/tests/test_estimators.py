@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import pickle
+import signal
+import subprocess
+import sys
 import struct
 import threading
 import time
@@ -320,3 +323,49 @@ def test_regularization_path(regression: Data) -> None:
     assert points[-1]["active_neurons"] > 0
     assert all(p["status"] == "converged" for p in points)
     assert not hasattr(est, "model_")
+
+
+CHILD = r"""
+import sys
+import numpy as np
+from convexnn import GatedReLURegressor
+
+rng = np.random.default_rng(3)
+X = rng.normal(size=(2000, 10))
+y = np.maximum(X @ rng.normal(size=10), 0.0) + 0.1 * rng.normal(size=2000)
+seen = []
+
+def report(record):
+    if not seen:
+        print("running", flush=True)
+    seen.append(record)
+
+est = GatedReLURegressor(
+    n_patterns=200, lam=1e-6, tol=1e-15, max_iter=10**8, time_limit=120, callback=report
+)
+try:
+    est.fit(X, y)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(3)
+sys.exit(0)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is POSIX")
+def test_ctrl_c_interrupts_a_long_fit() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "running"
+        start = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 3, err
+    assert "interrupted" in out
+    assert time.perf_counter() - start < 10.0
