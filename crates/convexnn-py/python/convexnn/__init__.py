@@ -1,0 +1,35 @@
+"""convexnn: two-layer ReLU and gated-ReLU networks trained to global optimality.
+
+The estimators solve the convex reformulation of the training problem (a group lasso over the
+data's activation patterns) in the Rust core and report a duality-gap certificate with every fit.
+
+- :class:`ConvexReLURegressor`, :class:`ConvexReLUClassifier`: ReLU networks.
+- :class:`GatedReLURegressor`, :class:`GatedReLUClassifier`: gated ReLU networks.
+- :func:`load`: a fitted estimator from a model file (the command-line tool's format).
+- :class:`Model`: the model file itself (load, save, predict) and :func:`fit`, the core call.
+"""
+
+from ._convexnn import FORMAT, FORMAT_VERSION, Model, __version__
+from ._convexnn import fit as _core_fit
+from .estimators import (
+    ConvexReLUClassifier,
+    ConvexReLURegressor,
+    GatedReLUClassifier,
+    GatedReLURegressor,
+    load,
+)
+
+fit = _core_fit
+
+__all__ = [
+    "ConvexReLURegressor",
+    "ConvexReLUClassifier",
+    "GatedReLURegressor",
+    "GatedReLUClassifier",
+    "Model",
+    "load",
+    "fit",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "__version__",
+]

@@ -1,0 +1,104 @@
+"""Type stubs of the extension module convexnn._convexnn (the Rust core's bindings)."""
+
+from os import PathLike
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from numpy.typing import NDArray
+
+FORMAT: str
+FORMAT_VERSION: int
+__version__: str
+
+_Path = Union[str, PathLike[str]]
+_Array2 = Union[NDArray[np.float64], NDArray[np.float32]]
+_Array1 = Union[NDArray[np.float64], NDArray[np.float32]]
+_Callback = Callable[[Dict[str, Any]], Optional[bool]]
+
+class Model:
+    """A trained model in the command-line tool's file format."""
+
+    @staticmethod
+    def from_json(text: str) -> "Model": ...
+    @staticmethod
+    def load(path: _Path) -> "Model": ...
+    def save(self, path: _Path) -> None: ...
+    def to_json(self) -> str: ...
+    def decision_function(self, x: _Array2) -> NDArray[np.float64]: ...
+    def predict(self, x: _Array2) -> NDArray[np.float64]: ...
+    @property
+    def hidden_weights(self) -> NDArray[np.float64]: ...
+    @property
+    def output_weights(self) -> NDArray[np.float64]: ...
+    @property
+    def gates(self) -> Optional[NDArray[np.float64]]: ...
+    @property
+    def certificate(self) -> Dict[str, Any]: ...
+    @property
+    def formulation(self) -> str: ...
+    @property
+    def loss(self) -> str: ...
+    @property
+    def n_features_in(self) -> int: ...
+    @property
+    def class_labels(self) -> Optional[Tuple[float, float]]: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]: ...
+
+def fit(
+    x: _Array2,
+    y: _Array1,
+    *,
+    formulation: str = "gated",
+    loss: str = "squared",
+    lam: float = 1e-3,
+    n_patterns: Optional[int] = 100,
+    gates: Optional[_Array2] = None,
+    exact: bool = False,
+    seed: int = 0,
+    solver: str = "auto",
+    tol: float = 1e-6,
+    max_iter: int = 10000,
+    precision: str = "f64",
+    time_limit: Optional[float] = None,
+    standardize: bool = False,
+    bias: bool = False,
+    feature_names: Optional[Sequence[str]] = None,
+    class_labels: Optional[Tuple[float, float]] = None,
+    callback: Optional[_Callback] = None,
+    report_every: int = 10,
+    threads: int = 0,
+) -> Dict[str, Any]: ...
+def lambda_max_of(
+    x: _Array2,
+    y: _Array1,
+    *,
+    formulation: str = "gated",
+    loss: str = "squared",
+    n_patterns: Optional[int] = 100,
+    gates: Optional[_Array2] = None,
+    exact: bool = False,
+    seed: int = 0,
+    standardize: bool = False,
+    bias: bool = False,
+) -> float: ...
+def path(
+    x: _Array2,
+    y: _Array1,
+    lambdas: Sequence[float],
+    *,
+    formulation: str = "gated",
+    loss: str = "squared",
+    n_patterns: Optional[int] = 100,
+    gates: Optional[_Array2] = None,
+    exact: bool = False,
+    seed: int = 0,
+    solver: str = "auto",
+    tol: float = 1e-6,
+    max_iter: int = 10000,
+    precision: str = "f64",
+    standardize: bool = False,
+    bias: bool = False,
+    callback: Optional[_Callback] = None,
+    report_every: int = 10,
+    threads: int = 0,
+) -> List[Dict[str, Any]]: ...

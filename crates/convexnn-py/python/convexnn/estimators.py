@@ -1,0 +1,602 @@
+"""scikit-learn estimators over the convexnn core.
+
+Each estimator solves the convex reformulation of a two-layer network's training problem (a group
+lasso over activation patterns) and reads the network back out of the solution, with a duality-gap
+certificate of how far the objective is from the optimum over the patterns used.
+
+The objective (the normalization of the command-line tool) is::
+
+    (1/(2n)) ||f(X) - y||^2 + lam * R      (regressors, squared loss)
+    (1/n) sum log(1 + exp(-y_j f(x_j))) + lam * R      (classifiers, labels mapped to -1/+1)
+
+with ``R`` the sum of the groups' Euclidean norms; the equivalent weight decay of the papers'
+``(1/2)||f(X) - y||^2 + beta * R`` form is ``beta = n * lam``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+import tempfile
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+
+from . import _convexnn
+
+__all__ = [
+    "ConvexReLURegressor",
+    "ConvexReLUClassifier",
+    "GatedReLURegressor",
+    "GatedReLUClassifier",
+    "load",
+]
+
+Callback = Callable[[Dict[str, Any]], Optional[bool]]
+PathLike = Union[str, "os.PathLike[str]"]
+_E = TypeVar("_E", bound="_ConvexNetwork")
+
+_FLOATS = [np.float64, np.float32]
+# Key under which the Python package stores its own information in a model file; the command-line
+# tool ignores it.
+_PY_KEY = "python"
+
+
+def _progress_printer(record: Dict[str, Any]) -> None:
+    """Prints one progress line to stderr."""
+    print(
+        f"[convexnn] iteration {record['iteration']:6d}  objective {record['objective']:.8e}  "
+        f"gap {record['gap']:.2e}  {record['seconds']:.2f}s",
+        file=sys.stderr,
+    )
+
+
+def _write_atomic(path: PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a temporary file in the same folder."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".convexnn-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class _ConvexNetwork(BaseEstimator):
+    """Shared parameters, fitting and I/O of the four estimators.
+
+    Parameters
+    ----------
+    lam : float, default=1e-3
+        Regularization strength λ (the CLI's ``--lambda``) in the normalized objective described in
+        the module docstring. Must be positive.
+    n_patterns : int or None, default=100
+        Number of Gaussian gates sampled (seeded by ``seed``) to generate activation patterns
+        (the CLI's ``--sample``); duplicates are dropped. ``None`` enumerates every pattern when the
+        data allows it (1-D or 2-D data with the bias) and samples 100 gates otherwise.
+    exact : bool, default=False
+        Enumerate every activation pattern (the CLI's ``--exact``); only for data with 1 or 2
+        features and ``bias=True``. The certificate then holds for networks of any width.
+    gates : array of shape (n_inputs, P) or None, default=None
+        User gates (the CLI's ``--gates``): pattern i is ``1[X g_i >= 0]`` on the network inputs,
+        i.e. the (standardized) features plus the bias column when ``bias=True``.
+    solver : {"auto", "fista", "al", "clarabel"}, default="auto"
+        Solver: restarted FISTA (gated), augmented Lagrangian (ReLU), or the interior-point backend
+        (small problems). "auto" picks per problem.
+    tol : float, default=1e-6
+        Relative duality gap (and relative cone violation) at which to stop.
+    max_iter : int, default=10000
+        Iteration cap.
+    seed : int, default=0
+        Seed of the sampled gates.
+    precision : {"f64", "f32"}, default="f64"
+        Working precision of the iterative solvers; certificates are always computed in f64.
+    time_limit : float or None, default=None
+        Wall-clock limit of one fit in seconds.
+    standardize : bool, default=False
+        Standardize the features with the training data's mean and standard deviation (saved with
+        the model and applied at prediction time).
+    bias : bool, default=True
+        Append a ones column to the inputs, giving every neuron a bias.
+    verbose : bool, default=False
+        Print a progress line to stderr every ``report_every`` iterations.
+    callback : callable or None, default=None
+        Called with a dict (``iteration``, ``outer``, ``objective``, ``gap``, ``violation``,
+        ``seconds``) every ``report_every`` iterations. Returning ``False`` stops the solver (the fit
+        completes with status "interrupted"); an exception raised by it stops the solver and
+        propagates out of ``fit``.
+    report_every : int, default=10
+        Iterations between progress reports.
+    """
+
+    _formulation: str = "gated"
+    _loss: str = "squared"
+
+    def __init__(
+        self,
+        lam: float = 1e-3,
+        *,
+        n_patterns: Optional[int] = 100,
+        exact: bool = False,
+        gates: Optional[ArrayLike] = None,
+        solver: str = "auto",
+        tol: float = 1e-6,
+        max_iter: int = 10000,
+        seed: int = 0,
+        precision: str = "f64",
+        time_limit: Optional[float] = None,
+        standardize: bool = False,
+        bias: bool = True,
+        verbose: bool = False,
+        callback: Optional[Callback] = None,
+        report_every: int = 10,
+    ) -> None:
+        self.lam = lam
+        self.n_patterns = n_patterns
+        self.exact = exact
+        self.gates = gates
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.seed = seed
+        self.precision = precision
+        self.time_limit = time_limit
+        self.standardize = standardize
+        self.bias = bias
+        self.verbose = verbose
+        self.callback = callback
+        self.report_every = report_every
+
+    # ----------------------------------------------------------------------------------- fitting
+
+    def _check_params(self) -> None:
+        """Raises ValueError for parameters out of range."""
+        if not (isinstance(self.lam, (int, float, np.number)) and np.isfinite(self.lam) and self.lam > 0):
+            raise ValueError(f"lam must be a positive finite number, got {self.lam!r}")
+        if not (isinstance(self.tol, (int, float, np.number)) and self.tol > 0):
+            raise ValueError(f"tol must be positive, got {self.tol!r}")
+        if int(self.max_iter) < 1:
+            raise ValueError(f"max_iter must be at least 1, got {self.max_iter!r}")
+        if self.n_patterns is not None and int(self.n_patterns) < 1:
+            raise ValueError(f"n_patterns must be at least 1 or None, got {self.n_patterns!r}")
+        if int(self.seed) < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    def _callback(self) -> Optional[Callback]:
+        """The progress callback combining ``verbose`` and ``callback``."""
+        user = self.callback
+        if not self.verbose:
+            return user
+        if user is None:
+            return _progress_printer
+
+        def both(record: Dict[str, Any]) -> Optional[bool]:
+            _progress_printer(record)
+            return user(record)
+
+        return both
+
+    def _gates_array(self) -> Optional[NDArray[np.float64]]:
+        if self.gates is None:
+            return None
+        g = np.asarray(self.gates, dtype=np.float64)
+        if g.ndim != 2:
+            raise ValueError(f"gates must be a 2-D array of shape (n_inputs, P), got {g.ndim}-D")
+        if not np.all(np.isfinite(g)):
+            raise ValueError("gates contain NaN or infinity")
+        return g
+
+    def _fit_targets(
+        self, X: NDArray[Any], y: NDArray[np.float64], class_labels: Optional[tuple] = None
+    ) -> Dict[str, Any]:
+        """Runs the core fit on validated X and float targets and sets the fitted attributes."""
+        self._check_params()
+        result = _convexnn.fit(
+            X,
+            np.ascontiguousarray(y, dtype=np.float64),
+            formulation=self._formulation,
+            loss=self._loss,
+            lam=float(self.lam),
+            n_patterns=None if self.n_patterns is None else int(self.n_patterns),
+            gates=self._gates_array(),
+            exact=bool(self.exact),
+            seed=int(self.seed),
+            solver=str(self.solver),
+            tol=float(self.tol),
+            max_iter=int(self.max_iter),
+            precision=str(self.precision),
+            time_limit=None if self.time_limit is None else float(self.time_limit),
+            standardize=bool(self.standardize),
+            bias=bool(self.bias),
+            class_labels=class_labels,
+            callback=self._callback(),
+            report_every=int(self.report_every),
+        )
+        self._set_fitted(result["model"], result["convex_weights"])
+        return result
+
+    def _set_fitted(self, model: "_convexnn.Model", convex_weights: Optional[NDArray[np.float64]]) -> None:
+        """Sets every fitted attribute from a model."""
+        self.model_ = model
+        self.hidden_weights_: NDArray[np.float64] = model.hidden_weights
+        self.output_weights_: NDArray[np.float64] = model.output_weights
+        self.gates_: Optional[NDArray[np.float64]] = model.gates
+        self.convex_weights_: Optional[NDArray[np.float64]] = convex_weights
+        self.certificate_: Dict[str, Any] = dict(model.certificate)
+        self.objective_: float = float(self.certificate_["objective"])
+        self.gap_: float = float(self.certificate_["gap"])
+        self.relative_gap_: float = float(self.certificate_["relative_gap"])
+        self.status_: str = str(self.certificate_["status"])
+        self.exhaustive_: bool = bool(self.certificate_["exhaustive"])
+        self.n_neurons_: int = int(self.output_weights_.shape[0])
+        self.n_iter_: int = int(self.certificate_["iterations"])
+
+    def _validate_X(self, X: ArrayLike) -> NDArray[Any]:
+        check_is_fitted(self, "model_")
+        return validate_data(self, X, reset=False, dtype=_FLOATS)
+
+    def _decision(self, X: ArrayLike) -> NDArray[np.float64]:
+        X = self._validate_X(X)
+        return np.asarray(self.model_.decision_function(X))
+
+    def regularization_path(
+        self, X: ArrayLike, y: ArrayLike, lambdas: Sequence[float]
+    ) -> List[Dict[str, Any]]:
+        """Solves the program at each λ of ``lambdas`` (largest first) over one shared pattern set
+        with warm starts, using this estimator's settings; the estimator itself is not changed.
+
+        Returns one dict per λ with the certificate fields (``lambda``, ``objective``, ``gap``,
+        ``status``, ``active_neurons``, ...) and the network's ``hidden_weights``,
+        ``output_weights`` and ``gates``.
+        """
+        self._check_params()
+        X, yf = self._path_data(X, y)
+        return list(
+            _convexnn.path(
+                X,
+                yf,
+                [float(v) for v in lambdas],
+                formulation=self._formulation,
+                loss=self._loss,
+                n_patterns=None if self.n_patterns is None else int(self.n_patterns),
+                gates=self._gates_array(),
+                exact=bool(self.exact),
+                seed=int(self.seed),
+                solver=str(self.solver),
+                tol=float(self.tol),
+                max_iter=int(self.max_iter),
+                precision=str(self.precision),
+                standardize=bool(self.standardize),
+                bias=bool(self.bias),
+                callback=self._callback(),
+                report_every=int(self.report_every),
+            )
+        )
+
+    def lambda_max(self, X: ArrayLike, y: ArrayLike) -> float:
+        """The smallest λ at which the zero network is optimal for this data and these patterns
+        (for ReLU networks a safe upper bound)."""
+        X, yf = self._path_data(X, y)
+        return float(
+            _convexnn.lambda_max_of(
+                X,
+                yf,
+                formulation=self._formulation,
+                loss=self._loss,
+                n_patterns=None if self.n_patterns is None else int(self.n_patterns),
+                gates=self._gates_array(),
+                exact=bool(self.exact),
+                seed=int(self.seed),
+                standardize=bool(self.standardize),
+                bias=bool(self.bias),
+            )
+        )
+
+    def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
+        raise NotImplementedError
+
+    # --------------------------------------------------------------------------------------- I/O
+
+    def _python_info(self) -> Dict[str, Any]:
+        params = {
+            k: v
+            for k, v in self.get_params().items()
+            if k not in ("gates", "callback") and (v is None or isinstance(v, (bool, int, float, str)))
+        }
+        return {"estimator": type(self).__name__, "params": params}
+
+    def save(self, path: PathLike) -> None:
+        """Writes the fitted model to ``path`` in the command-line tool's model file format (JSON),
+        readable by ``convexnn predict --model`` and by :meth:`load`."""
+        check_is_fitted(self, "model_")
+        doc = json.loads(self.model_.to_json())
+        doc[_PY_KEY] = self._python_info()
+        _write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+
+    @classmethod
+    def load(cls: Type[_E], path: PathLike) -> _E:
+        """Reads a model file written by :meth:`save` or by ``convexnn train --out``."""
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+        return cls._from_json(text)
+
+    @classmethod
+    def _from_json(cls: Type[_E], text: str) -> _E:
+        model = _convexnn.Model.from_json(text)
+        doc = json.loads(text)
+        info = doc.get(_PY_KEY) or {}
+        if model.formulation != cls._formulation or model.loss != cls._loss:
+            raise ValueError(
+                f"this model file holds a {model.formulation} network with the {model.loss} loss; "
+                f"{cls.__name__} needs {cls._formulation} with the {cls._loss} loss (use convexnn.load)"
+            )
+        params = dict(info.get("params") or {})
+        settings = doc.get("settings", {})
+        pre = doc.get("preprocessing", {})
+        params.setdefault("lam", settings.get("lambda", 1e-3))
+        params.setdefault("seed", settings.get("seed", 0))
+        params.setdefault("tol", settings.get("tol", 1e-6))
+        params.setdefault("standardize", pre.get("standardizer") is not None)
+        params.setdefault("bias", bool(pre.get("bias", False)))
+        valid = cls().get_params()
+        est = cls(**{k: v for k, v in params.items() if k in valid})
+        est._set_fitted(model, None)
+        est.n_features_in_ = int(model.n_features_in)
+        est._restore_extra(info, model)
+        return est
+
+    def _restore_extra(self, info: Mapping[str, Any], model: "_convexnn.Model") -> None:
+        """Restores what the Python package adds to a model file (the classes of a classifier)."""
+
+    def export_safetensors(self, path: PathLike, dtype: str = "float32") -> None:
+        """Writes the network's weights in the safetensors format (loadable by PyTorch's
+        ``safetensors.torch.load_file`` without convexnn).
+
+        Tensors, in PyTorch's ``nn.Linear`` layout (out_features × in_features):
+
+        - ``hidden.weight`` (m × n_inputs): the hidden weights u_j;
+        - ``output.weight`` (1 × m): the output weights α_j;
+        - ``gates.weight`` (m × n_inputs): the gates g_j (gated networks only);
+        - ``input.mean`` and ``input.scale`` (n_features): the standardization, when used.
+
+        ``n_inputs`` counts the bias column when ``bias=True`` (append a ones column to the
+        standardized inputs). The network is ``f(x) = output(relu(hidden(x)))`` for ReLU and
+        ``output((gates(x) >= 0) * hidden(x))`` for gated ReLU. ``__metadata__`` records the kind,
+        loss, bias flag and λ.
+        """
+        check_is_fitted(self, "model_")
+        codes = {"float32": ("F32", "<f4"), "float64": ("F64", "<f8")}
+        if dtype not in codes:
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        code, np_dtype = codes[dtype]
+        tensors: Dict[str, NDArray[Any]] = {
+            "hidden.weight": self.hidden_weights_.T,
+            "output.weight": self.output_weights_.reshape(1, -1),
+        }
+        if self.gates_ is not None:
+            tensors["gates.weight"] = self.gates_.T
+        std = json.loads(self.model_.to_json())["preprocessing"].get("standardizer")
+        if std is not None:
+            tensors["input.mean"] = np.asarray(std["mean"], dtype=np.float64)
+            tensors["input.scale"] = np.asarray(std["scale"], dtype=np.float64)
+        header: Dict[str, Any] = {
+            "__metadata__": {
+                "format": "pt",
+                "convexnn_formulation": self._formulation,
+                "convexnn_loss": self._loss,
+                "convexnn_bias": str(self._model_bias()).lower(),
+                "convexnn_lambda": repr(float(self.certificate_["lambda"])),
+            }
+        }
+        blobs: List[bytes] = []
+        offset = 0
+        for name, arr in tensors.items():
+            data = np.ascontiguousarray(arr, dtype=np_dtype).tobytes()
+            header[name] = {
+                "dtype": code,
+                "shape": list(arr.shape),
+                "data_offsets": [offset, offset + len(data)],
+            }
+            blobs.append(data)
+            offset += len(data)
+        head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        head += b" " * (-len(head) % 8)
+        _write_atomic(path, struct.pack("<Q", len(head)) + head + b"".join(blobs))
+
+    def _model_bias(self) -> bool:
+        """Whether the saved model appends a bias column to its inputs."""
+        check_is_fitted(self, "model_")
+        return bool(json.loads(self.model_.to_json())["preprocessing"]["bias"])
+
+
+class _Regressor(RegressorMixin, _ConvexNetwork):
+    """Regression with the squared loss."""
+
+    _loss = "squared"
+
+    def _targets(self, y: NDArray[Any]) -> NDArray[np.float64]:
+        if y.dtype.kind not in "biuf":
+            try:
+                return np.asarray(y, dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise ValueError(
+                    f"{type(self).__name__} needs numeric targets y; got values of dtype {y.dtype} "
+                    f"that are not numbers ({e}). Use a classifier for class labels."
+                ) from None
+        return y.astype(np.float64)
+
+    def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
+        y_arr = np.asarray(y)
+        if y_arr.dtype.kind in "OSU":
+            y = self._targets(y_arr)
+        X, y = check_X_y(X, y, dtype=_FLOATS, y_numeric=True)
+        return X, self._targets(np.asarray(y))
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "_Regressor":
+        """Trains the network on X (n_samples × n_features) and real targets y (n_samples).
+
+        Raises ValueError for NaN or infinite values, 1-D X, mismatched lengths, non-numeric
+        targets and invalid parameters.
+        """
+        if y is not None:
+            y_arr = np.asarray(y)
+            if y_arr.dtype.kind in "OSU":
+                y = self._targets(y_arr)
+        X, y = validate_data(self, X, y, dtype=_FLOATS, y_numeric=True)
+        self._fit_targets(X, self._targets(np.asarray(y)))
+        return self
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Network outputs f(x) for each row of X."""
+        return self._decision(X)
+
+
+class _Classifier(ClassifierMixin, _ConvexNetwork):
+    """Binary classification with the logistic loss; labels are mapped to -1/+1 internally."""
+
+    _loss = "logistic"
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _encode(self, y: NDArray[Any]) -> tuple:
+        check_classification_targets(y)
+        classes, idx = np.unique(y, return_inverse=True)
+        if len(classes) != 2:
+            raise ValueError(
+                f"Only binary classification is supported. {type(self).__name__} needs y with "
+                f"exactly 2 classes, "
+                f"got {len(classes)} class{'es' if len(classes) != 1 else ''} "
+                f"({', '.join(map(repr, classes[:5].tolist()))}{', ...' if len(classes) > 5 else ''})"
+            )
+        return classes, np.where(idx == 1, 1.0, -1.0)
+
+    def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
+        X, y = check_X_y(X, y, dtype=_FLOATS)
+        _, ypm = self._encode(np.asarray(y))
+        return X, ypm
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "_Classifier":
+        """Trains the network on X (n_samples × n_features) and binary labels y (any two values).
+
+        Raises ValueError for NaN or infinite values, 1-D X, mismatched lengths, continuous targets,
+        fewer or more than two classes and invalid parameters.
+        """
+        X, y = validate_data(self, X, y, dtype=_FLOATS)
+        classes, ypm = self._encode(np.asarray(y))
+        labels: tuple
+        if classes.dtype.kind in "biuf":
+            labels = (float(classes[0]), float(classes[1]))
+        else:
+            labels = (0.0, 1.0)
+        self._fit_targets(X, ypm, class_labels=labels)
+        self.classes_ = classes
+        return self
+
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Network outputs f(x): positive values predict ``classes_[1]``."""
+        return self._decision(X)
+
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Class probabilities (n_samples × 2): the sigmoid of the network output for ``classes_[1]``."""
+        z = self._decision(X)
+        return np.column_stack([expit(-z), expit(z)])
+
+    def predict_log_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Logarithm of :meth:`predict_proba`, computed stably."""
+        z = self._decision(X)
+        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
+
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """Predicted class labels (from ``classes_``)."""
+        z = self._decision(X)
+        return self.classes_[(z >= 0).astype(np.intp)]
+
+    def _python_info(self) -> Dict[str, Any]:
+        info = super()._python_info()
+        info["classes"] = self.classes_.tolist()
+        return info
+
+    def _restore_extra(self, info: Mapping[str, Any], model: "_convexnn.Model") -> None:
+        if "classes" in info:
+            self.classes_ = np.asarray(info["classes"])
+        else:
+            labels = model.class_labels or (-1.0, 1.0)
+            self.classes_ = np.asarray(labels, dtype=np.float64)
+
+
+class ConvexReLURegressor(_Regressor):
+    """Two-layer ReLU network ``f(x) = Σ_j (xᵀu_j)₊ α_j`` for regression, trained by solving the
+    cone-constrained group lasso (docs/programs.md (M6)); with every activation pattern
+    (``exact=True``) the network is globally optimal among ReLU networks of any width.
+
+    Fitted attributes: ``hidden_weights_`` (n_inputs × m), ``output_weights_`` (m), ``gates_``
+    (None), ``convex_weights_`` (n_inputs × 2P = [V | W]), ``certificate_`` (dict: ``objective``,
+    ``dual_objective``, ``gap``, ``relative_gap``, ``status``, ``iterations``, ``solve_seconds``,
+    ``n_patterns``, ``active_neurons``, ``exhaustive``, ``lambda``, ``normalization``, ``solver``, ...),
+    ``objective_``, ``gap_``, ``relative_gap_``, ``status_``, ``exhaustive_``, ``n_neurons_``,
+    ``n_features_in_``, ``model_`` (the :class:`convexnn.Model`). See :class:`_ConvexNetwork` for
+    the parameters.
+    """
+
+    _formulation = "relu"
+
+
+class GatedReLURegressor(_Regressor):
+    """Gated ReLU network ``f(x) = Σ_j 1[xᵀg_j ≥ 0] (xᵀu_j) α_j`` with fixed gates for regression,
+    trained by solving the group lasso (docs/programs.md (M11)).
+
+    Fitted attributes as for :class:`ConvexReLURegressor`; ``gates_`` (n_inputs × m) holds the
+    gates and ``convex_weights_`` is n_inputs × P.
+    """
+
+    _formulation = "gated"
+
+
+class ConvexReLUClassifier(_Classifier):
+    """Two-layer ReLU network for binary classification with the logistic loss (labels mapped to
+    −1/+1; ``classes_`` holds the originals). ``decision_function`` is the network output and
+    ``predict_proba`` its sigmoid. Fitted attributes as for :class:`ConvexReLURegressor` plus
+    ``classes_``.
+    """
+
+    _formulation = "relu"
+
+
+class GatedReLUClassifier(_Classifier):
+    """Gated ReLU network for binary classification with the logistic loss (labels mapped to
+    −1/+1; ``classes_`` holds the originals). Fitted attributes as for
+    :class:`GatedReLURegressor` plus ``classes_``.
+    """
+
+    _formulation = "gated"
+
+
+_CLASSES: Dict[tuple, Type[_ConvexNetwork]] = {
+    ("relu", "squared"): ConvexReLURegressor,
+    ("gated", "squared"): GatedReLURegressor,
+    ("relu", "logistic"): ConvexReLUClassifier,
+    ("gated", "logistic"): GatedReLUClassifier,
+}
+
+
+def load(path: PathLike) -> _ConvexNetwork:
+    """Reads a model file (from an estimator's ``save`` or ``convexnn train --out``) as the fitted
+    estimator matching its network kind and loss."""
+    with open(path, "r", encoding="utf-8") as f:
+        text = f.read()
+    model = _convexnn.Model.from_json(text)
+    return _CLASSES[(model.formulation, model.loss)]._from_json(text)

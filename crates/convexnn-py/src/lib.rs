@@ -1,0 +1,716 @@
+//! Python bindings of convexnn: the extension module `convexnn._convexnn`.
+//!
+//! The module is thin: it converts NumPy arrays to the library's matrices, maps option strings to
+//! [`TrainOptions`], runs [`train`] (or the regularization path) with the GIL released, and converts
+//! the results back. The scikit-learn estimators live in the pure-Python package `convexnn`.
+
+use std::path::PathBuf;
+
+use convexnn::data::Dataset;
+use convexnn::faer::Mat;
+use convexnn::model::file::{ModelFile, Preprocessing, Settings, FORMAT, VERSION};
+use convexnn::model::{
+    lambda_max, train, Certificate, Fit, PatternSource, Precision, SolverChoice, TrainOptions,
+};
+use convexnn::network::Network;
+use convexnn::program::{Formulation, Loss};
+use convexnn::solver::path::regularization_path;
+use convexnn::solver::{IterRecord, Observe, StopFlag};
+use convexnn::Error;
+use numpy::ndarray::{Array1, Array2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyMemoryError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+/// A 2-D float array of either precision, read without copying.
+#[derive(FromPyObject)]
+enum Matrix<'py> {
+    F64(PyReadonlyArray2<'py, f64>),
+    F32(PyReadonlyArray2<'py, f32>),
+}
+
+impl Matrix<'_> {
+    /// The array as a column-major f64 matrix (any memory order or strides).
+    fn to_mat(&self) -> Mat<f64> {
+        match self {
+            Matrix::F64(a) => {
+                let v = a.as_array();
+                Mat::from_fn(v.nrows(), v.ncols(), |i, j| v[[i, j]])
+            }
+            Matrix::F32(a) => {
+                let v = a.as_array();
+                Mat::from_fn(v.nrows(), v.ncols(), |i, j| f64::from(v[[i, j]]))
+            }
+        }
+    }
+}
+
+/// A 1-D float array of either precision.
+#[derive(FromPyObject)]
+enum Vector<'py> {
+    F64(PyReadonlyArray1<'py, f64>),
+    F32(PyReadonlyArray1<'py, f32>),
+}
+
+impl Vector<'_> {
+    fn to_vec(&self) -> Vec<f64> {
+        match self {
+            Vector::F64(a) => a.as_array().iter().copied().collect(),
+            Vector::F32(a) => a.as_array().iter().map(|&v| f64::from(v)).collect(),
+        }
+    }
+}
+
+/// Library errors as Python exceptions: bad data or settings → `ValueError`, memory budget →
+/// `MemoryError`, files → `OSError`, anything else → `RuntimeError`.
+fn to_py_err(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::InvalidData(_) | Error::InvalidSetting(_) | Error::Parse { .. } => {
+            PyValueError::new_err(msg)
+        }
+        Error::Memory(_) => PyMemoryError::new_err(msg),
+        Error::Io { .. } => PyOSError::new_err(msg),
+        _ => PyRuntimeError::new_err(msg),
+    }
+}
+
+fn parse_formulation(s: &str) -> PyResult<Formulation> {
+    match s {
+        "gated" => Ok(Formulation::Gated),
+        "relu" => Ok(Formulation::Relu),
+        _ => Err(PyValueError::new_err(format!(
+            "formulation must be \"gated\" or \"relu\", got {s:?}"
+        ))),
+    }
+}
+
+fn parse_loss(s: &str) -> PyResult<Loss> {
+    match s {
+        "squared" => Ok(Loss::Squared),
+        "logistic" => Ok(Loss::Logistic),
+        _ => Err(PyValueError::new_err(format!(
+            "loss must be \"squared\" or \"logistic\", got {s:?}"
+        ))),
+    }
+}
+
+fn parse_solver(s: &str) -> PyResult<SolverChoice> {
+    match s {
+        "auto" => Ok(SolverChoice::Auto),
+        "fista" => Ok(SolverChoice::Fista),
+        "al" => Ok(SolverChoice::Al),
+        "clarabel" => Ok(SolverChoice::Clarabel),
+        _ => Err(PyValueError::new_err(format!(
+            "solver must be one of \"auto\", \"fista\", \"al\", \"clarabel\", got {s:?}"
+        ))),
+    }
+}
+
+fn parse_precision(s: &str) -> PyResult<Precision> {
+    match s {
+        "f64" | "float64" => Ok(Precision::F64),
+        "f32" | "float32" => Ok(Precision::F32),
+        _ => Err(PyValueError::new_err(format!(
+            "precision must be \"f64\" or \"f32\", got {s:?}"
+        ))),
+    }
+}
+
+/// Forwards progress to an optional Python callback and turns a pending signal (Ctrl-C) or an
+/// exception raised by the callback into a stop request; the exception is kept to be re-raised.
+struct PyObserver {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl Observe for PyObserver {
+    fn on_iter(&mut self, r: &IterRecord) -> bool {
+        Python::attach(|py| {
+            if let Err(e) = py.check_signals() {
+                self.error = Some(e);
+                return false;
+            }
+            let Some(cb) = &self.callback else {
+                return true;
+            };
+            let record = PyDict::new(py);
+            let items: [(&str, f64); 4] = [
+                ("objective", r.objective),
+                ("gap", r.gap),
+                ("violation", r.violation),
+                ("seconds", r.seconds),
+            ];
+            let filled = record
+                .set_item("iteration", r.iteration)
+                .and_then(|_| record.set_item("outer", r.outer))
+                .and_then(|_| items.iter().try_for_each(|(k, v)| record.set_item(*k, *v)));
+            match filled.and_then(|_| cb.call1(py, (record,))) {
+                Ok(ret) => !ret.bind(py).is(pyo3::types::PyBool::new(py, false)),
+                Err(e) => {
+                    self.error = Some(e);
+                    false
+                }
+            }
+        })
+    }
+}
+
+fn mat_to_py<'py>(py: Python<'py>, m: &Mat<f64>) -> Bound<'py, PyArray2<f64>> {
+    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)]).into_pyarray(py)
+}
+
+/// Columns (one vector per neuron) as a d × m array.
+fn columns_to_py<'py>(py: Python<'py>, cols: &[Vec<f64>], d: usize) -> Bound<'py, PyArray2<f64>> {
+    Array2::from_shape_fn((d, cols.len()), |(i, j)| cols[j][i]).into_pyarray(py)
+}
+
+fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("objective", c.info.objective)?;
+    d.set_item("dual_objective", c.info.dual_objective)?;
+    d.set_item("gap", c.info.gap)?;
+    d.set_item("relative_gap", c.relative_gap)?;
+    d.set_item("status", c.info.status.as_str())?;
+    d.set_item("iterations", c.info.iterations)?;
+    d.set_item("outer_iterations", c.info.outer_iterations)?;
+    d.set_item("solve_seconds", c.info.seconds)?;
+    d.set_item("cone_violation", c.info.violation)?;
+    d.set_item("n_patterns", c.n_patterns)?;
+    d.set_item("active_neurons", c.active_neurons)?;
+    d.set_item("exhaustive", c.exhaustive)?;
+    d.set_item("lambda", c.lambda)?;
+    d.set_item("lambda_unnormalized", c.lambda_unnormalized)?;
+    d.set_item("lambda_max", c.lambda_max)?;
+    d.set_item("network_objective", c.network_objective)?;
+    d.set_item("normalization", &c.normalization)?;
+    d.set_item("solver", &c.solver)?;
+    d.set_item("formulation", c.formulation.as_str())?;
+    Ok(d)
+}
+
+fn network_items(py: Python<'_>, net: &Network, d: usize, out: &Bound<'_, PyDict>) -> PyResult<()> {
+    out.set_item("hidden_weights", columns_to_py(py, &net.hidden, d))?;
+    out.set_item(
+        "output_weights",
+        Array1::from_vec(net.output.clone()).into_pyarray(py),
+    )?;
+    match &net.gates {
+        Some(g) => out.set_item("gates", columns_to_py(py, g, d))?,
+        None => out.set_item("gates", py.None())?,
+    }
+    Ok(())
+}
+
+/// A trained model in the command-line tool's file format: load, save, predict.
+#[pyclass(module = "convexnn._convexnn", name = "Model")]
+struct Model {
+    file: ModelFile,
+}
+
+impl Model {
+    fn inputs(&self, x: &Matrix<'_>) -> PyResult<Mat<f64>> {
+        self.file.prepare_inputs(&x.to_mat()).map_err(to_py_err)
+    }
+
+    /// Network inputs: the number of raw features plus the bias column.
+    fn input_dim(&self) -> usize {
+        self.file.preprocessing.feature_names.len() + usize::from(self.file.preprocessing.bias)
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// Parses a model from the JSON text of a model file.
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<Self> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| PyValueError::new_err(format!("not a model file: {e}")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(PyValueError::new_err(format!("not a {FORMAT} file")));
+        }
+        let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != u64::from(VERSION) {
+            return Err(PyValueError::new_err(format!(
+                "model format version {version} is not supported (this build reads {VERSION})"
+            )));
+        }
+        let file = serde_json::from_value(value)
+            .map_err(|e| PyValueError::new_err(format!("model fields: {e}")))?;
+        Ok(Model { file })
+    }
+
+    /// Reads a model file (as written by `convexnn train --out` or [`Model::save`]).
+    #[staticmethod]
+    fn load(path: PathBuf) -> PyResult<Self> {
+        Ok(Model {
+            file: ModelFile::load(&path).map_err(to_py_err)?,
+        })
+    }
+
+    /// Writes the model file (JSON), atomically.
+    fn save(&self, path: PathBuf) -> PyResult<()> {
+        self.file.save(&path).map_err(to_py_err)
+    }
+
+    /// The model file as JSON text.
+    fn to_json(&self) -> PyResult<String> {
+        serde_json::to_string_pretty(&self.file)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot serialize the model: {e}")))
+    }
+
+    /// Raw network outputs on raw inputs (the model's preprocessing is applied first).
+    fn decision_function<'py>(
+        &self,
+        py: Python<'py>,
+        x: Matrix<'py>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let inputs = self.inputs(&x)?;
+        let z = self
+            .file
+            .network
+            .predict(inputs.as_ref())
+            .map_err(to_py_err)?;
+        Ok(z.into_pyarray(py))
+    }
+
+    /// Predictions on raw inputs: values for the squared loss, class labels for the logistic loss.
+    fn predict<'py>(&self, py: Python<'py>, x: Matrix<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let p = self.file.predict(&x.to_mat()).map_err(to_py_err)?;
+        Ok(p.into_pyarray(py))
+    }
+
+    /// Hidden weights, (inputs × neurons).
+    #[getter]
+    fn hidden_weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        columns_to_py(py, &self.file.network.hidden, self.input_dim())
+    }
+
+    /// Output weights, one per neuron.
+    #[getter]
+    fn output_weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        Array1::from_vec(self.file.network.output.clone()).into_pyarray(py)
+    }
+
+    /// Gates (inputs × neurons) of a gated model, else None.
+    #[getter]
+    fn gates<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray2<f64>>> {
+        let d = self.input_dim();
+        self.file
+            .network
+            .gates
+            .as_ref()
+            .map(|g| columns_to_py(py, g, d))
+    }
+
+    /// The optimality certificate as a dict.
+    #[getter]
+    fn certificate<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        certificate_dict(py, &self.file.certificate)
+    }
+
+    /// "gated" or "relu".
+    #[getter]
+    fn formulation(&self) -> &'static str {
+        self.file.settings.formulation.as_str()
+    }
+
+    /// "squared" or "logistic".
+    #[getter]
+    fn loss(&self) -> &'static str {
+        self.file.settings.loss.as_str()
+    }
+
+    /// Number of raw input features.
+    #[getter]
+    fn n_features_in(&self) -> usize {
+        self.file.preprocessing.feature_names.len()
+    }
+
+    /// The raw labels mapped to −1 and +1 (classifiers), else None.
+    #[getter]
+    fn class_labels(&self) -> Option<(f64, f64)> {
+        self.file.preprocessing.class_labels.map(|[a, b]| (a, b))
+    }
+
+    /// Pickling support: a model is rebuilt from its JSON text.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let ctor = py.get_type::<Model>().getattr("from_json")?;
+        Ok((ctor, (self.to_json()?,)))
+    }
+
+    fn __repr__(&self) -> String {
+        let c = &self.file.certificate;
+        format!(
+            "Model({} network, {} loss, {} neurons, objective {:.6e}, relative gap {:.1e}, {})",
+            self.file.settings.formulation.as_str(),
+            self.file.settings.loss.as_str(),
+            self.file.network.width(),
+            c.info.objective,
+            c.relative_gap,
+            c.info.status
+        )
+    }
+}
+
+/// Everything a fit needs besides the data, as given from Python.
+struct FitArgs {
+    opts: TrainOptions,
+    patterns_name: String,
+    standardize: bool,
+    bias: bool,
+    class_labels: Option<[f64; 2]>,
+}
+
+/// Validated data with the preprocessing applied, and the preprocessing to save.
+fn prepare(
+    x: Mat<f64>,
+    y: Vec<f64>,
+    feature_names: Option<Vec<String>>,
+    args: &FitArgs,
+) -> PyResult<(Mat<f64>, Vec<f64>, Preprocessing)> {
+    let mut data = Dataset::new(x, y, feature_names).map_err(to_py_err)?;
+    let names = data.feature_names.clone();
+    let standardizer = args.standardize.then(|| data.standardize());
+    if args.bias {
+        data.add_bias();
+    }
+    let pre = Preprocessing {
+        standardizer,
+        bias: args.bias,
+        feature_names: names,
+        class_labels: None,
+    };
+    Ok((data.x, data.y, pre))
+}
+
+/// The model file of a fit, as the command-line tool writes it.
+fn model_file(fit: &Fit, args: &FitArgs, mut pre: Preprocessing, y: &[f64]) -> ModelFile {
+    let opts = &args.opts;
+    if opts.loss == Loss::Logistic {
+        pre.class_labels = args.class_labels.or_else(|| {
+            let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
+            Some(if zero_one { [0.0, 1.0] } else { [-1.0, 1.0] })
+        });
+    }
+    ModelFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        convexnn_version: env!("CARGO_PKG_VERSION").into(),
+        settings: Settings {
+            formulation: opts.formulation,
+            loss: opts.loss,
+            lambda: opts.lambda,
+            seed: opts.seed,
+            patterns: args.patterns_name.clone(),
+            solver: opts.solver,
+            tol: opts.tol,
+            precision: opts.precision,
+        },
+        preprocessing: pre,
+        network: fit.network.clone(),
+        certificate: fit.certificate.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_args(
+    formulation: &str,
+    loss: &str,
+    lam: f64,
+    n_patterns: Option<usize>,
+    gates: Option<Mat<f64>>,
+    exact: bool,
+    seed: u64,
+    solver: &str,
+    tol: f64,
+    max_iter: usize,
+    precision: &str,
+    time_limit: Option<f64>,
+    standardize: bool,
+    bias: bool,
+    class_labels: Option<(f64, f64)>,
+    report_every: usize,
+    threads: usize,
+) -> PyResult<FitArgs> {
+    let (patterns, patterns_name) = match (gates, exact, n_patterns) {
+        (Some(_), true, _) => {
+            return Err(PyValueError::new_err(
+                "gates and exact=True are mutually exclusive",
+            ))
+        }
+        (Some(g), false, _) => (PatternSource::Gates(g), "gates".to_string()),
+        (None, true, _) => (PatternSource::Exact, "exact".to_string()),
+        (None, false, Some(p)) => (PatternSource::Sample { count: p }, format!("sample:{p}")),
+        (None, false, None) => (PatternSource::Auto { count: 100 }, "auto:100".to_string()),
+    };
+    let opts = TrainOptions {
+        formulation: parse_formulation(formulation)?,
+        loss: parse_loss(loss)?,
+        lambda: lam,
+        patterns,
+        seed,
+        solver: parse_solver(solver)?,
+        tol,
+        max_iter,
+        time_limit,
+        precision: parse_precision(precision)?,
+        threads,
+        report_every: report_every.max(1),
+        ..TrainOptions::default()
+    };
+    Ok(FitArgs {
+        opts,
+        patterns_name,
+        standardize,
+        bias,
+        class_labels: class_labels.map(|(a, b)| [a, b]),
+    })
+}
+
+/// Checks that user gates act on the network inputs (raw features plus the bias column).
+fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
+    if let PatternSource::Gates(g) = &args.opts.patterns {
+        if g.nrows() != d {
+            return Err(PyValueError::new_err(format!(
+                "gates must have shape (d, P) with d = {d} (the input features{}), got ({}, {})",
+                if args.bias {
+                    " plus the bias column"
+                } else {
+                    ""
+                },
+                g.nrows(),
+                g.ncols()
+            )));
+        }
+        if g.ncols() == 0 {
+            return Err(PyValueError::new_err("gates must have at least one column"));
+        }
+    }
+    Ok(())
+}
+
+/// Trains a network on `x` (n × d, float64 or float32, any memory order) and `y` (n).
+///
+/// - `formulation`: "gated" or "relu"; `loss`: "squared" or "logistic" (labels 0/1 or −1/+1);
+///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
+/// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
+///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
+/// - `solver`: "auto", "fista", "al" or "clarabel"; `tol`, `max_iter`, `time_limit` (seconds),
+///   `precision` ("f64" or "f32"), `threads` (0 = all cores).
+/// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
+///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).
+/// - `callback(record)` is called every `report_every` iterations with a dict (`iteration`,
+///   `outer`, `objective`, `gap`, `violation`, `seconds`).
+///
+/// Returns a dict with the model (`model`, a `Model`), its JSON text (`model_json`, the command-line
+/// tool's model file), the network's `hidden_weights` (d × m), `output_weights` (m) and `gates`
+/// (d × m or None), the `convex_weights` and the certificate fields. The GIL is released during
+/// the solve; a pending Ctrl-C (KeyboardInterrupt) or an exception raised by `callback` stops the
+/// solver and is raised here. A callback returning `False` stops the solver too; the fit then
+/// returns with status "interrupted". Bad data or settings raise `ValueError`.
+#[pyfunction]
+#[pyo3(signature = (
+    x, y, *, formulation = "gated", loss = "squared", lam = 1e-3, n_patterns = Some(100),
+    gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
+    precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
+    class_labels = None, callback = None, report_every = 10, threads = 0
+))]
+#[allow(clippy::too_many_arguments)]
+fn fit<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    y: Vector<'py>,
+    formulation: &str,
+    loss: &str,
+    lam: f64,
+    n_patterns: Option<usize>,
+    gates: Option<Matrix<'py>>,
+    exact: bool,
+    seed: u64,
+    solver: &str,
+    tol: f64,
+    max_iter: usize,
+    precision: &str,
+    time_limit: Option<f64>,
+    standardize: bool,
+    bias: bool,
+    feature_names: Option<Vec<String>>,
+    class_labels: Option<(f64, f64)>,
+    callback: Option<Py<PyAny>>,
+    report_every: usize,
+    threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let args = fit_args(
+        formulation,
+        loss,
+        lam,
+        n_patterns,
+        gates.map(|g| g.to_mat()),
+        exact,
+        seed,
+        solver,
+        tol,
+        max_iter,
+        precision,
+        time_limit,
+        standardize,
+        bias,
+        class_labels,
+        report_every,
+        threads,
+    )?;
+    let (xm, yv, pre) = prepare(x.to_mat(), y.to_vec(), feature_names, &args)?;
+    check_gates(&args, xm.ncols())?;
+    let mut observer = PyObserver {
+        callback,
+        error: None,
+    };
+    let stop = StopFlag::new();
+    let result = py.detach(|| train(xm.as_ref(), &yv, &args.opts, &mut observer, &stop));
+    if let Some(e) = observer.error.take() {
+        return Err(e);
+    }
+    let fit = result.map_err(to_py_err)?;
+    let file = model_file(&fit, &args, pre, &yv);
+    let out = certificate_dict(py, &fit.certificate)?;
+    network_items(py, &fit.network, xm.ncols(), &out)?;
+    out.set_item("convex_weights", mat_to_py(py, &fit.weights))?;
+    let json = serde_json::to_string_pretty(&file)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot serialize the model: {e}")))?;
+    out.set_item("model_json", json)?;
+    out.set_item("model", Py::new(py, Model { file })?)?;
+    Ok(out)
+}
+
+/// The smallest λ at which the zero network is optimal for this data and these patterns.
+#[pyfunction]
+#[pyo3(signature = (
+    x, y, *, formulation = "gated", loss = "squared", n_patterns = Some(100), gates = None,
+    exact = false, seed = 0, standardize = false, bias = false
+))]
+#[allow(clippy::too_many_arguments)]
+fn lambda_max_of<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    y: Vector<'py>,
+    formulation: &str,
+    loss: &str,
+    n_patterns: Option<usize>,
+    gates: Option<Matrix<'py>>,
+    exact: bool,
+    seed: u64,
+    standardize: bool,
+    bias: bool,
+) -> PyResult<f64> {
+    let args = fit_args(
+        formulation,
+        loss,
+        1.0,
+        n_patterns,
+        gates.map(|g| g.to_mat()),
+        exact,
+        seed,
+        "auto",
+        1e-6,
+        1,
+        "f64",
+        None,
+        standardize,
+        bias,
+        None,
+        10,
+        0,
+    )?;
+    let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
+    check_gates(&args, xm.ncols())?;
+    py.detach(|| lambda_max(xm.as_ref(), &yv, &args.opts))
+        .map_err(to_py_err)
+}
+
+/// Solves a regularization path over one shared pattern set with warm starts; returns one dict per
+/// λ (largest first) with the certificate fields and the network's weights.
+#[pyfunction]
+#[pyo3(signature = (
+    x, y, lambdas, *, formulation = "gated", loss = "squared", n_patterns = Some(100),
+    gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
+    precision = "f64", standardize = false, bias = false, callback = None, report_every = 10,
+    threads = 0
+))]
+#[allow(clippy::too_many_arguments)]
+fn path<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    y: Vector<'py>,
+    lambdas: Vec<f64>,
+    formulation: &str,
+    loss: &str,
+    n_patterns: Option<usize>,
+    gates: Option<Matrix<'py>>,
+    exact: bool,
+    seed: u64,
+    solver: &str,
+    tol: f64,
+    max_iter: usize,
+    precision: &str,
+    standardize: bool,
+    bias: bool,
+    callback: Option<Py<PyAny>>,
+    report_every: usize,
+    threads: usize,
+) -> PyResult<Bound<'py, PyList>> {
+    let args = fit_args(
+        formulation,
+        loss,
+        lambdas.first().copied().unwrap_or(1.0),
+        n_patterns,
+        gates.map(|g| g.to_mat()),
+        exact,
+        seed,
+        solver,
+        tol,
+        max_iter,
+        precision,
+        None,
+        standardize,
+        bias,
+        None,
+        report_every,
+        threads,
+    )?;
+    let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
+    check_gates(&args, xm.ncols())?;
+    let mut observer = PyObserver {
+        callback,
+        error: None,
+    };
+    let stop = StopFlag::new();
+    let result = py.detach(|| {
+        regularization_path(xm.as_ref(), &yv, &args.opts, &lambdas, &mut observer, &stop)
+    });
+    if let Some(e) = observer.error.take() {
+        return Err(e);
+    }
+    let points = result.map_err(to_py_err)?;
+    let out = PyList::empty(py);
+    for p in &points {
+        let d = certificate_dict(py, &p.certificate)?;
+        network_items(py, &p.network, xm.ncols(), &d)?;
+        out.append(d)?;
+    }
+    Ok(out)
+}
+
+/// The extension module.
+#[pymodule]
+fn _convexnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(lambda_max_of, m)?)?;
+    m.add_function(wrap_pyfunction!(path, m)?)?;
+    m.add("FORMAT", FORMAT)?;
+    m.add("FORMAT_VERSION", VERSION)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
