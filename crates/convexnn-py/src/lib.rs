@@ -80,8 +80,9 @@ fn parse_formulation(s: &str) -> PyResult<Formulation> {
     match s {
         "gated" => Ok(Formulation::Gated),
         "relu" => Ok(Formulation::Relu),
+        "threshold" => Ok(Formulation::Threshold),
         _ => Err(PyValueError::new_err(format!(
-            "formulation must be \"gated\" or \"relu\", got {s:?}"
+            "formulation must be \"gated\", \"relu\" or \"threshold\", got {s:?}"
         ))),
     }
 }
@@ -302,6 +303,16 @@ impl Model {
             .gates
             .as_ref()
             .map(|g| columns_to_py(py, g, d))
+    }
+
+    /// Amplitudes s_j of a threshold model's activations s·1[z ≥ 0], else None.
+    #[getter]
+    fn amplitude<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.file
+            .network
+            .amplitude
+            .as_ref()
+            .map(|a| Array1::from_vec(a.clone()).into_pyarray(py))
     }
 
     /// The optimality certificate as a dict.

@@ -369,3 +369,27 @@ def test_ctrl_c_interrupts_a_long_fit() -> None:
     assert child.returncode == 3, err
     assert "interrupted" in out
     assert time.perf_counter() - start < 10.0
+
+
+def test_threshold_networks_fit_predict_and_export(regression: Data, binary: Data, tmp_path: Path) -> None:
+    from convexnn import ThresholdClassifier, ThresholdRegressor, load
+
+    x = np.linspace(-1.0, 1.0, 15).reshape(-1, 1)
+    y = (x[:, 0] > 0.2).astype(float) - 0.5 * (x[:, 0] < -0.5)
+    reg = ThresholdRegressor(lam=1e-4, exact=True).fit(x, y)
+    assert reg.exhaustive_ and reg.status_ == "converged"
+    assert reg.certificate_["n_patterns"] == 2 * 15 - 1
+    assert reg.amplitudes_ is not None and reg.amplitudes_.shape == reg.output_weights_.shape
+    # A step target is fitted almost exactly by step neurons.
+    assert np.max(np.abs(reg.predict(x) - y)) < 1e-2
+    reg.save(tmp_path / "t.json")
+    back = load(tmp_path / "t.json")
+    assert isinstance(back, ThresholdRegressor)
+    np.testing.assert_array_equal(back.predict(x), reg.predict(x))
+    reg.export_safetensors(tmp_path / "t.safetensors", dtype="float64")
+    raw = (tmp_path / "t.safetensors").read_bytes()
+    assert b'"amplitude"' in raw
+    X, labels = binary
+    clf = ThresholdClassifier(lam=1e-3, n_patterns=40).fit(X, labels)
+    assert set(np.unique(clf.predict(X))) <= set(np.unique(labels))
+    assert clf.score(X, labels) > 0.7

@@ -12,6 +12,8 @@ from convexnn import (
     ConvexReLURegressor,
     GatedReLUClassifier,
     GatedReLURegressor,
+    ThresholdClassifier,
+    ThresholdRegressor,
 )
 
 ESTIMATORS = [
@@ -19,6 +21,8 @@ ESTIMATORS = [
     ConvexReLURegressor(),
     GatedReLUClassifier(),
     ConvexReLUClassifier(),
+    ThresholdRegressor(),
+    ThresholdClassifier(),
 ]
 
 # Checks that cannot pass for a principled reason, per estimator class name.

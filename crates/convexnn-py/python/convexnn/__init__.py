@@ -5,6 +5,7 @@ data's activation patterns) in the Rust core and report a duality-gap certificat
 
 - :class:`ConvexReLURegressor`, :class:`ConvexReLUClassifier`: ReLU networks.
 - :class:`GatedReLURegressor`, :class:`GatedReLUClassifier`: gated ReLU networks.
+- :class:`ThresholdRegressor`, :class:`ThresholdClassifier`: threshold (step) activation networks.
 - :func:`load`: a fitted estimator from a model file (the command-line tool's format).
 - :class:`Model`: the model file itself (load, save, predict) and :func:`fit`, the core call.
 """
@@ -15,6 +16,8 @@ from .estimators import (
     ConvexReLUClassifier,
     ConvexReLURegressor,
     GatedReLUClassifier,
+    ThresholdClassifier,
+    ThresholdRegressor,
     GatedReLURegressor,
     load,
 )
@@ -26,6 +29,8 @@ __all__ = [
     "ConvexReLUClassifier",
     "GatedReLURegressor",
     "GatedReLUClassifier",
+    "ThresholdRegressor",
+    "ThresholdClassifier",
     "Model",
     "load",
     "fit",

@@ -232,6 +232,7 @@ class _ConvexNetwork(BaseEstimator):
         self.hidden_weights_: NDArray[np.float64] = model.hidden_weights
         self.output_weights_: NDArray[np.float64] = model.output_weights
         self.gates_: Optional[NDArray[np.float64]] = model.gates
+        self.amplitudes_: Optional[NDArray[np.float64]] = model.amplitude
         self.convex_weights_: Optional[NDArray[np.float64]] = convex_weights
         self.certificate_: Dict[str, Any] = dict(model.certificate)
         self.objective_: float = float(self.certificate_["objective"])
@@ -368,11 +369,13 @@ class _ConvexNetwork(BaseEstimator):
         - ``hidden.weight`` (m × n_inputs): the hidden weights u_j;
         - ``output.weight`` (1 × m): the output weights α_j;
         - ``gates.weight`` (m × n_inputs): the gates g_j (gated networks only);
+        - ``amplitude`` (m): the amplitudes s_j (threshold networks only);
         - ``input.mean`` and ``input.scale`` (n_features): the standardization, when used.
 
         ``n_inputs`` counts the bias column when ``bias=True`` (append a ones column to the
         standardized inputs). The network is ``f(x) = output(relu(hidden(x)))`` for ReLU and
-        ``output((gates(x) >= 0) * hidden(x))`` for gated ReLU. ``__metadata__`` records the kind,
+        ``output((gates(x) >= 0) * hidden(x))`` for gated ReLU and
+        ``output(amplitude * (hidden(x) >= 0))`` for threshold networks. ``__metadata__`` records the kind,
         loss, bias flag and λ.
         """
         check_is_fitted(self, "model_")
@@ -386,6 +389,8 @@ class _ConvexNetwork(BaseEstimator):
         }
         if self.gates_ is not None:
             tensors["gates.weight"] = self.gates_.T
+        if self.model_.amplitude is not None:
+            tensors["amplitude"] = np.asarray(self.model_.amplitude, dtype=np.float64)
         std = json.loads(self.model_.to_json())["preprocessing"].get("standardizer")
         if std is not None:
             tensors["input.mean"] = np.asarray(std["mean"], dtype=np.float64)
@@ -585,7 +590,32 @@ class GatedReLUClassifier(_Classifier):
     _formulation = "gated"
 
 
+class ThresholdRegressor(_Regressor):
+    """Two-layer threshold (step) activation network ``f(x) = Σ_j s_j 1[xᵀh_j ≥ 0] α_j`` for
+    regression, trained by solving the Lasso over the data's arrangement columns (docs/programs.md
+    (M29), Ergen et al. 2023); with every pattern (``exact=True``) it is globally optimal among
+    threshold networks of any width.
+
+    Fitted attributes as for :class:`ConvexReLURegressor`; ``hidden_weights_`` holds the first-layer
+    weights h_j (any gate realizing each column), ``amplitudes_`` the s_j, and ``convex_weights_``
+    the Lasso coefficients z (1 × P).
+    """
+
+    _formulation = "threshold"
+
+
+class ThresholdClassifier(_Classifier):
+    """Two-layer threshold network for binary classification with the logistic loss (labels mapped
+    to −1/+1; ``classes_`` holds the originals). Fitted attributes as for
+    :class:`ThresholdRegressor` plus ``classes_``.
+    """
+
+    _formulation = "threshold"
+
+
 _CLASSES: Dict[tuple, Type[_ConvexNetwork]] = {
+    ("threshold", "squared"): ThresholdRegressor,
+    ("threshold", "logistic"): ThresholdClassifier,
     ("relu", "squared"): ConvexReLURegressor,
     ("gated", "squared"): GatedReLURegressor,
     ("relu", "logistic"): ConvexReLUClassifier,
