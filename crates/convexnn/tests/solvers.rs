@@ -367,3 +367,33 @@ fn deep_threshold_network_beats_two_layers_on_a_bump() {
         three.network.predict(x_new.as_ref()).unwrap()
     );
 }
+
+/// The sampled deep threshold network (random frozen hidden layers, Lasso on the last one): its
+/// objective is attained by the reconstructed network, which predicts on new data.
+#[test]
+fn sampled_deep_threshold_network() {
+    let (x, y) = problem(6, Loss::Squared);
+    let opts = TrainOptions {
+        formulation: Formulation::Threshold,
+        patterns: PatternSource::Sample { count: 40 },
+        deep_widths: Some(vec![8, 6]),
+        lambda: 1e-3,
+        tol: 1e-8,
+        max_iter: 100_000,
+        ..TrainOptions::default()
+    };
+    let f = fit(&x, &y, &opts);
+    let c = &f.certificate;
+    assert!(!c.exhaustive && c.info.status == Status::Converged);
+    assert!(rel(c.network_objective, c.info.objective) < 1e-9);
+    let again = fit(&x, &y, &opts);
+    assert_eq!(again.certificate.info.objective, c.info.objective);
+    let x_new = Mat::from_fn(3, x.ncols(), |i, k| {
+        if k == x.ncols() - 1 {
+            1.0
+        } else {
+            i as f64
+        }
+    });
+    assert_eq!(f.network.predict(x_new.as_ref()).unwrap().len(), 3);
+}

@@ -195,6 +195,42 @@ pub fn deep_arrangement(
     Ok(DeepArrangement { layers })
 }
 
+/// The sampled version used in practice (Ergen et al. 2023, §5): hidden layers of widths `widths`
+/// with i.i.d. N(0, 1) weights (each unit reads every unit of the layer below and a bias), then a
+/// last layer of `count` random units whose patterns are the Lasso's columns. Seeded.
+pub fn sampled_deep_arrangement(
+    x: MatRef<'_, f64>,
+    widths: &[usize],
+    count: usize,
+    seed: u64,
+) -> Result<DeepArrangement> {
+    if count == 0 || widths.contains(&0) {
+        return Err(Error::InvalidSetting(
+            "layer widths and the number of sampled patterns must be at least 1".into(),
+        ));
+    }
+    let mut rng = crate::rng::Rng::new(seed);
+    let mut layers = Vec::with_capacity(widths.len() + 1);
+    let mut below: Option<usize> = None;
+    for &m in widths.iter().chain(std::iter::once(&count)) {
+        let layer = (0..m)
+            .map(|_| match below {
+                None => Unit {
+                    inputs: vec![],
+                    weights: (0..x.ncols()).map(|_| rng.normal()).collect(),
+                },
+                Some(k) => Unit {
+                    inputs: (0..k).collect(),
+                    weights: (0..=k).map(|_| rng.normal()).collect(),
+                },
+            })
+            .collect();
+        layers.push(layer);
+        below = Some(m);
+    }
+    Ok(DeepArrangement { layers })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +256,24 @@ mod tests {
         // Width 1 adds nothing: a single 0/1 feature with a bias only reproduces its own patterns.
         let narrow = deep_arrangement(x.as_ref(), &[1], 100).unwrap();
         assert_eq!(narrow.last_patterns(x.as_ref()).len(), 6);
+    }
+
+    #[test]
+    fn sampled_layers_are_seeded_and_shaped() {
+        let x = Mat::from_fn(20, 3, |i, k| {
+            if k == 2 {
+                1.0
+            } else {
+                (i * (k + 2)) as f64 % 7.0 - 3.0
+            }
+        });
+        let a = sampled_deep_arrangement(x.as_ref(), &[5, 4], 30, 1).unwrap();
+        let b = sampled_deep_arrangement(x.as_ref(), &[5, 4], 30, 1).unwrap();
+        assert_eq!(a.layers.len(), 3);
+        assert_eq!(a.layers[2].len(), 30);
+        assert_eq!(a.layers[1][0].inputs.len(), 5);
+        assert_eq!(a.last_patterns(x.as_ref()), b.last_patterns(x.as_ref()));
+        assert!(sampled_deep_arrangement(x.as_ref(), &[0], 3, 1).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::to_pm1_labels;
 use crate::error::{Error, Result};
-use crate::features::deep::{deep_arrangement, DeepArrangement};
+use crate::features::deep::{deep_arrangement, sampled_deep_arrangement, DeepArrangement};
 use crate::features::enumerate::enumerate;
 use crate::features::sample::sample_patterns;
 use crate::features::PatternSet;
@@ -328,15 +328,33 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
     }
 }
 
-/// The exactly enumerated arrangement of a deep threshold network, when the options ask for one.
-fn deep_arrangement_of(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Option<DeepArrangement>> {
-    match (&opts.deep_widths, opts.formulation) {
-        (None, _) => Ok(None),
-        (Some(w), Formulation::Threshold) => deep_arrangement(x, w, 100_000).map(Some),
-        (Some(_), f) => Err(Error::InvalidSetting(format!(
+/// The arrangement of a deep threshold network when the options ask for one, and whether it is
+/// exact (enumerated by the layer recursion) rather than sampled.
+fn deep_arrangement_of(
+    x: MatRef<'_, f64>,
+    opts: &TrainOptions,
+) -> Result<Option<(DeepArrangement, bool)>> {
+    let Some(w) = &opts.deep_widths else {
+        return Ok(None);
+    };
+    if opts.formulation != Formulation::Threshold {
+        return Err(Error::InvalidSetting(format!(
             "hidden widths of deep networks apply to threshold networks, not {}",
-            f.as_str()
-        ))),
+            opts.formulation.as_str()
+        )));
+    }
+    let sampled = |count| sampled_deep_arrangement(x, w, count, opts.seed).map(|a| (a, false));
+    match opts.patterns {
+        PatternSource::Exact => deep_arrangement(x, w, 100_000).map(|a| Some((a, true))),
+        PatternSource::Sample { count } => sampled(count).map(Some),
+        PatternSource::Auto { count } => match deep_arrangement(x, w, 10_000) {
+            Ok(a) => Ok(Some((a, true))),
+            Err(_) => sampled(count).map(Some),
+        },
+        _ => Err(Error::InvalidSetting(
+            "deep threshold networks build their own patterns: use exact or sampled patterns"
+                .into(),
+        )),
     }
 }
 
@@ -368,7 +386,9 @@ pub fn train(
     let targets = validate(x, y, opts)?;
     let deep = deep_arrangement_of(x, opts)?;
     let patterns = match &deep {
-        Some(arr) => PatternSet::from_columns(x.nrows(), &arr.last_patterns(x), None, true)?,
+        Some((arr, exact)) => {
+            PatternSet::from_columns(x.nrows(), &arr.last_patterns(x), None, *exact)?
+        }
         None => build_patterns(x, opts)?,
     };
     check_memory(x.nrows(), x.ncols(), patterns.len(), opts)?;
@@ -391,7 +411,7 @@ pub fn train(
     };
     info.seconds = start.elapsed().as_secs_f64();
     let network = match deep {
-        Some(arr) => Network::deep_threshold(arr, &patterns, x, weights.as_ref()),
+        Some((arr, _)) => Network::deep_threshold(arr, &patterns, x, weights.as_ref()),
         None => Network::from_convex(opts.formulation, weights.as_ref(), patterns.gates()),
     };
     let network_objective = match network.predict(x) {
