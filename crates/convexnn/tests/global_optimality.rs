@@ -108,3 +108,55 @@ fn two_dimensional_data_with_bias() {
     let (x, y) = data_2d(9, 2);
     check(x, y, 1e-2);
 }
+
+/// Threshold networks (Ergen et al. 2023, Theorem 2.2): on 1-D data with a bias every arrangement
+/// pattern is enumerated, the Lasso optimum is the global optimum of (M28), and no straight-through
+/// estimator run, with any surrogate, ends below it.
+#[test]
+fn threshold_lasso_is_below_every_ste_run() {
+    use convexnn::network::ste::{train_ste, SteSettings, Surrogate};
+    let (x, y) = data_1d(12, 5);
+    let lambda = 1e-2;
+    let opts = TrainOptions {
+        formulation: Formulation::Threshold,
+        patterns: PatternSource::Exact,
+        lambda,
+        solver: SolverChoice::Clarabel,
+        ..TrainOptions::default()
+    };
+    let fit = train(x.as_ref(), &y, &opts, &mut Silent, &StopFlag::new()).unwrap();
+    let p_star = fit.certificate.info.objective;
+    assert!(fit.certificate.exhaustive);
+    assert!((fit.certificate.network_objective - p_star).abs() <= 1e-8 * p_star);
+    let mut closest = f64::INFINITY;
+    for surrogate in [
+        Surrogate::Identity,
+        Surrogate::Relu,
+        Surrogate::LeakyRelu,
+        Surrogate::ClippedRelu,
+    ] {
+        for seed in 0..3 {
+            let s = SteSettings {
+                surrogate,
+                width: 30,
+                steps: 5000,
+                seed,
+                learning_rate: 0.1,
+                ..SteSettings::default()
+            };
+            let (_, log) =
+                train_ste(x.as_ref(), &y, Loss::Squared, lambda, &s, &StopFlag::new()).unwrap();
+            let f = log.last().unwrap().objective;
+            assert!(
+                f >= p_star * (1.0 - 1e-9),
+                "{surrogate:?} seed {seed}: {f} below {p_star}"
+            );
+            closest = closest.min(f);
+        }
+    }
+    // The runs make real progress, so the comparison is not vacuous.
+    assert!(
+        closest < 3.0 * p_star,
+        "closest STE run {closest} vs optimum {p_star}"
+    );
+}

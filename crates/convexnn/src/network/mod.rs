@@ -13,6 +13,7 @@
 //!   not penalized (their scale does not change 1[·]).
 
 pub mod sgd;
+pub mod ste;
 
 use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
