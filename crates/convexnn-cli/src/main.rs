@@ -2,8 +2,10 @@
 //! optimization, predict with them and evaluate them.
 
 mod bench;
+mod compare;
 mod demo;
 mod input;
+mod plot;
 mod predict;
 mod progress;
 mod report;
@@ -34,6 +36,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure the operator against plain GEMM, the memory of a fit and the solvers on generated data.
     Bench(bench::BenchArgs),
+    /// Train the convex program and non-convex SGD/Adam runs of the same network; write curves,
+    /// SVG plots and a summary.
+    Compare(Box<compare::CompareArgs>),
 }
 
 /// Exit codes: 0 success, 1 runtime failure, 2 bad input or settings, 3 out of memory budget,
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => predict::run_evaluate(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -301,3 +301,52 @@ fn demo_runs_and_explains_itself() {
         assert!(text.contains(word), "demo output lacks {word:?}:\n{text}");
     }
 }
+
+#[test]
+fn compare_writes_curves_plots_and_summary() {
+    let dir = tmpdir("compare");
+    let mut csv = String::from("x,y\n");
+    let mut r = Rng::new(3);
+    for i in 0..14 {
+        let t = -2.0 + 4.0 * i as f64 / 13.0;
+        csv.push_str(&format!("{t},{}\n", (2.0 * t).sin() + 0.1 * r.normal()));
+    }
+    std::fs::write(dir.join("d.csv"), csv).unwrap();
+    let o = run(
+        &dir,
+        &[
+            "compare", "--csv", "d.csv", "--bias", "--runs", "2", "--epochs", "300", "--out",
+            "cmp", "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.join("cmp");
+    for f in ["objective_vs_steps.svg", "objective_vs_seconds.svg"] {
+        let svg = std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(
+            svg.starts_with("<svg")
+                && svg.trim_end().ends_with("</svg>")
+                && svg.contains("<polyline")
+        );
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("| convex |") && summary.contains("global optimum"));
+    // With every pattern, the convex objective is below every non-convex run's final objective.
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    let mut convex = f64::NAN;
+    let mut finals = std::collections::BTreeMap::new();
+    for line in curves.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let obj: f64 = f[5].parse().unwrap();
+        if f[0] == "convex" {
+            convex = obj;
+        } else {
+            finals.insert((f[1].to_string(), f[2].to_string()), obj);
+        }
+    }
+    assert_eq!(finals.len(), 2);
+    assert!(
+        finals.values().all(|&v| v >= convex * (1.0 - 1e-9)),
+        "{convex} vs {finals:?}"
+    );
+}
