@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use convexnn::data::npy::{read_npy_matrix, write_npz, NpyData};
 use convexnn::data::Dataset;
 use convexnn::faer::Mat;
-use convexnn::model::file::{ModelFile, Preprocessing, Settings, FORMAT, VERSION};
+use convexnn::model::file::{ModelFile, Preprocessing};
 use convexnn::model::{train, Fit, PatternSource, Precision, SolverChoice, TrainOptions};
 use convexnn::program::{Formulation, Loss};
 use convexnn::solver::path::{lambda_grid, regularization_path};
@@ -311,31 +311,10 @@ pub fn model_file(
     fit: &Fit,
     opts: &TrainOptions,
     patterns: &str,
-    mut pre: Preprocessing,
+    pre: Preprocessing,
     y: &[f64],
 ) -> ModelFile {
-    if opts.loss == Loss::Logistic {
-        let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
-        pre.class_labels = Some(if zero_one { [0.0, 1.0] } else { [-1.0, 1.0] });
-    }
-    ModelFile {
-        format: FORMAT.into(),
-        version: VERSION,
-        convexnn_version: env!("CARGO_PKG_VERSION").into(),
-        settings: Settings {
-            formulation: opts.formulation,
-            loss: opts.loss,
-            lambda: opts.lambda,
-            seed: opts.seed,
-            patterns: patterns.into(),
-            solver: opts.solver,
-            tol: opts.tol,
-            precision: opts.precision,
-        },
-        preprocessing: pre,
-        network: fit.network.clone(),
-        certificate: fit.certificate.clone(),
-    }
+    ModelFile::from_fit(fit, opts, patterns, pre, None, y)
 }
 
 /// Writes the convex solution as .npz (the interop contract).

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use convexnn::data::Dataset;
 use convexnn::faer::Mat;
-use convexnn::model::file::{ModelFile, Preprocessing, Settings, FORMAT, VERSION};
+use convexnn::model::file::{ModelFile, Preprocessing, FORMAT, VERSION};
 use convexnn::model::{
     lambda_max, train, Certificate, Fit, PatternSource, Precision, SolverChoice, TrainOptions,
 };
@@ -397,32 +397,15 @@ fn prepare(
 }
 
 /// The model file of a fit, as the command-line tool writes it.
-fn model_file(fit: &Fit, args: &FitArgs, mut pre: Preprocessing, y: &[f64]) -> ModelFile {
-    let opts = &args.opts;
-    if opts.loss == Loss::Logistic {
-        pre.class_labels = args.class_labels.or_else(|| {
-            let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
-            Some(if zero_one { [0.0, 1.0] } else { [-1.0, 1.0] })
-        });
-    }
-    ModelFile {
-        format: FORMAT.into(),
-        version: VERSION,
-        convexnn_version: env!("CARGO_PKG_VERSION").into(),
-        settings: Settings {
-            formulation: opts.formulation,
-            loss: opts.loss,
-            lambda: opts.lambda,
-            seed: opts.seed,
-            patterns: args.patterns_name.clone(),
-            solver: opts.solver,
-            tol: opts.tol,
-            precision: opts.precision,
-        },
-        preprocessing: pre,
-        network: fit.network.clone(),
-        certificate: fit.certificate.clone(),
-    }
+fn model_file(fit: &Fit, args: &FitArgs, pre: Preprocessing, y: &[f64]) -> ModelFile {
+    ModelFile::from_fit(
+        fit,
+        &args.opts,
+        &args.patterns_name,
+        pre,
+        args.class_labels,
+        y,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

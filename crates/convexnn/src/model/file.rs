@@ -72,6 +72,43 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
+    /// The model file of a fit trained with `opts` on targets `y`. `patterns` names where the
+    /// patterns came from; for the logistic loss `class_labels` are the raw labels mapped to −1 and
+    /// +1 (by default {0, 1} or {−1, +1}, read off `y`).
+    pub fn from_fit(
+        fit: &super::Fit,
+        opts: &super::TrainOptions,
+        patterns: &str,
+        mut preprocessing: Preprocessing,
+        class_labels: Option<[f64; 2]>,
+        y: &[f64],
+    ) -> Self {
+        if opts.loss == Loss::Logistic {
+            preprocessing.class_labels = class_labels.or_else(|| {
+                let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
+                Some(if zero_one { [0.0, 1.0] } else { [-1.0, 1.0] })
+            });
+        }
+        ModelFile {
+            format: FORMAT.into(),
+            version: VERSION,
+            convexnn_version: env!("CARGO_PKG_VERSION").into(),
+            settings: Settings {
+                formulation: opts.formulation,
+                loss: opts.loss,
+                lambda: opts.lambda,
+                seed: opts.seed,
+                patterns: patterns.into(),
+                solver: opts.solver,
+                tol: opts.tol,
+                precision: opts.precision,
+            },
+            preprocessing,
+            network: fit.network.clone(),
+            certificate: fit.certificate.clone(),
+        }
+    }
+
     /// Writes the model as JSON, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
