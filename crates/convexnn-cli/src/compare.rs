@@ -247,6 +247,7 @@ fn write_outputs(
                     .collect(),
                 color: COLORS[k % COLORS.len()],
                 dashed: false,
+                markers: false,
             })
             .collect();
         let end = series
@@ -259,6 +260,7 @@ fn write_outputs(
             points: vec![(0.0, p_star), (end, p_star)],
             color: "#d62728",
             dashed: true,
+            markers: false,
         });
         let title = format!(
             "ReLU network, {width} neurons, lambda = {}: non-convex training vs convex",

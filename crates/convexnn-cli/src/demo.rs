@@ -128,14 +128,7 @@ pub fn run(a: &DemoArgs) -> Result<i32> {
 }
 
 fn knots(net: &convexnn::network::Network) -> String {
-    let mut k: Vec<f64> = net
-        .hidden
-        .iter()
-        .filter(|u| u[0] != 0.0)
-        .map(|u| -u[1] / u[0])
-        .collect();
-    k.sort_by(f64::total_cmp);
-    k.dedup_by(|a, b| (*a - *b).abs() < 1e-3);
+    let k = net.knots_1d(1e-3);
     k.iter()
         .map(|v| format!("{v:.3}"))
         .collect::<Vec<_>>()

@@ -9,6 +9,7 @@ mod plot;
 mod predict;
 mod progress;
 mod report;
+mod reproduce;
 mod train;
 
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ enum Command {
     /// Train the convex program and non-convex SGD/Adam runs of the same network; write curves,
     /// SVG plots and a summary.
     Compare(Box<compare::CompareArgs>),
+    /// Reproduce an experiment of the papers (offline, seeded): CSV, SVG and report.md.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Exit codes: 0 success, 1 runtime failure, 2 bad input or settings, 3 out of memory budget,
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -12,6 +12,8 @@ pub struct Series {
     pub color: &'static str,
     /// Dashed stroke (used for reference lines).
     pub dashed: bool,
+    /// Draw the points as dots instead of a line (data).
+    pub markers: bool,
 }
 
 /// A plot's text and scales.
@@ -154,12 +156,23 @@ pub fn svg(plot: &Plot<'_>, series: &[Series]) -> String {
         } else {
             ""
         };
-        let _ = writeln!(
-            s,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.6"{dash} points="{}"/>"#,
-            ser.color,
-            path.join(" ")
-        );
+        if ser.markers {
+            for p in &path {
+                let (cx, cy) = p.split_once(',').unwrap_or(("0", "0"));
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{cx}" cy="{cy}" r="3.5" fill="{}"/>"#,
+                    ser.color
+                );
+            }
+        } else {
+            let _ = writeln!(
+                s,
+                r#"<polyline fill="none" stroke="{}" stroke-width="1.6"{dash} points="{}"/>"#,
+                ser.color,
+                path.join(" ")
+            );
+        }
         let ly = top + 14.0 + 20.0 * k as f64;
         let _ = writeln!(
             s,
@@ -209,6 +222,7 @@ mod tests {
                 points: vec![(0.0, 1.0), (10.0, 0.01)],
                 color: COLORS[0],
                 dashed: false,
+                markers: false,
             }],
         );
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));

@@ -350,3 +350,25 @@ fn compare_writes_curves_plots_and_summary() {
         "{convex} vs {finals:?}"
     );
 }
+
+#[test]
+fn reproduce_relu_1d_quick() {
+    let dir = tmpdir("reproduce");
+    let o = run(&dir, &["reproduce", "relu-1d", "--quick", "--out", "rep"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(dir.join("rep/report.md")).unwrap();
+    assert!(
+        report.contains("exhaustive: true")
+            && report.contains("runs below the certified optimum: 0"),
+        "{report}"
+    );
+    let svg = std::fs::read_to_string(dir.join("rep/fits.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<circle") && svg.contains("convex optimum"));
+    assert!(
+        std::fs::read_to_string(dir.join("rep/fits.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 100
+    );
+}

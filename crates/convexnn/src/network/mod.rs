@@ -257,6 +257,20 @@ impl Network {
         Ok(loss.value(&yhat, y) + 0.5 * lambda * penalty)
     }
 
+    /// For 1-D inputs with a bias ([x, 1]): the breakpoints x = −b/w of the neurons, sorted, with
+    /// values closer than `merge` merged (knots of the piecewise-linear fit).
+    pub fn knots_1d(&self, merge: f64) -> Vec<f64> {
+        let mut k: Vec<f64> = self
+            .hidden
+            .iter()
+            .filter(|u| u.len() == 2 && u[0] != 0.0)
+            .map(|u| -u[1] / u[0])
+            .collect();
+        k.sort_by(f64::total_cmp);
+        k.dedup_by(|a, b| (*a - *b).abs() < merge);
+        k
+    }
+
     /// Hidden weights as a d × m matrix.
     pub fn hidden_matrix(&self) -> Mat<f64> {
         Mat::from_fn(self.input_dim(), self.width(), |k, j| self.hidden[j][k])
