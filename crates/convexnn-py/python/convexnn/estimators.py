@@ -205,23 +205,11 @@ class _ConvexNetwork(BaseEstimator):
         result = _convexnn.fit(
             X,
             np.ascontiguousarray(y, dtype=np.float64),
-            formulation=self._formulation,
-            loss=self._loss,
             lam=float(self.lam),
-            n_patterns=None if self.n_patterns is None else int(self.n_patterns),
-            gates=self._gates_array(),
-            exact=bool(self.exact),
-            seed=int(self.seed),
-            solver=str(self.solver),
-            tol=float(self.tol),
-            max_iter=int(self.max_iter),
-            precision=str(self.precision),
             time_limit=None if self.time_limit is None else float(self.time_limit),
-            standardize=bool(self.standardize),
-            bias=bool(self.bias),
             class_labels=class_labels,
-            callback=self._callback(),
-            report_every=int(self.report_every),
+            **self._problem_kwargs(),
+            **self._solver_kwargs(),
         )
         self._set_fitted(result["model"], result["convex_weights"])
         return result
@@ -268,20 +256,8 @@ class _ConvexNetwork(BaseEstimator):
                 X,
                 yf,
                 [float(v) for v in lambdas],
-                formulation=self._formulation,
-                loss=self._loss,
-                n_patterns=None if self.n_patterns is None else int(self.n_patterns),
-                gates=self._gates_array(),
-                exact=bool(self.exact),
-                seed=int(self.seed),
-                solver=str(self.solver),
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
-                precision=str(self.precision),
-                standardize=bool(self.standardize),
-                bias=bool(self.bias),
-                callback=self._callback(),
-                report_every=int(self.report_every),
+                **self._problem_kwargs(),
+                **self._solver_kwargs(),
             )
         )
 
@@ -293,16 +269,33 @@ class _ConvexNetwork(BaseEstimator):
             _convexnn.lambda_max_of(
                 X,
                 yf,
-                formulation=self._formulation,
-                loss=self._loss,
-                n_patterns=None if self.n_patterns is None else int(self.n_patterns),
-                gates=self._gates_array(),
-                exact=bool(self.exact),
-                seed=int(self.seed),
-                standardize=bool(self.standardize),
-                bias=bool(self.bias),
+                **self._problem_kwargs(),
             )
         )
+
+    def _problem_kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments that define the program (network, loss, patterns, preprocessing)."""
+        return {
+            "formulation": self._formulation,
+            "loss": self._loss,
+            "n_patterns": None if self.n_patterns is None else int(self.n_patterns),
+            "gates": self._gates_array(),
+            "exact": bool(self.exact),
+            "seed": int(self.seed),
+            "standardize": bool(self.standardize),
+            "bias": bool(self.bias),
+        }
+
+    def _solver_kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments that choose and run the solver."""
+        return {
+            "solver": str(self.solver),
+            "tol": float(self.tol),
+            "max_iter": int(self.max_iter),
+            "precision": str(self.precision),
+            "callback": self._callback(),
+            "report_every": int(self.report_every),
+        }
 
     def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
         raise NotImplementedError
@@ -441,6 +434,30 @@ class _Regressor(RegressorMixin, _ConvexNetwork):
                 ) from None
         return y.astype(np.float64)
 
+    def _problem_kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments that define the program (network, loss, patterns, preprocessing)."""
+        return {
+            "formulation": self._formulation,
+            "loss": self._loss,
+            "n_patterns": None if self.n_patterns is None else int(self.n_patterns),
+            "gates": self._gates_array(),
+            "exact": bool(self.exact),
+            "seed": int(self.seed),
+            "standardize": bool(self.standardize),
+            "bias": bool(self.bias),
+        }
+
+    def _solver_kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments that choose and run the solver."""
+        return {
+            "solver": str(self.solver),
+            "tol": float(self.tol),
+            "max_iter": int(self.max_iter),
+            "precision": str(self.precision),
+            "callback": self._callback(),
+            "report_every": int(self.report_every),
+        }
+
     def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
         y_arr = np.asarray(y)
         if y_arr.dtype.kind in "OSU":
@@ -488,6 +505,30 @@ class _Classifier(ClassifierMixin, _ConvexNetwork):
                 f"({', '.join(map(repr, classes[:5].tolist()))}{', ...' if len(classes) > 5 else ''})"
             )
         return classes, np.where(idx == 1, 1.0, -1.0)
+
+    def _problem_kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments that define the program (network, loss, patterns, preprocessing)."""
+        return {
+            "formulation": self._formulation,
+            "loss": self._loss,
+            "n_patterns": None if self.n_patterns is None else int(self.n_patterns),
+            "gates": self._gates_array(),
+            "exact": bool(self.exact),
+            "seed": int(self.seed),
+            "standardize": bool(self.standardize),
+            "bias": bool(self.bias),
+        }
+
+    def _solver_kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments that choose and run the solver."""
+        return {
+            "solver": str(self.solver),
+            "tol": float(self.tol),
+            "max_iter": int(self.max_iter),
+            "precision": str(self.precision),
+            "callback": self._callback(),
+            "report_every": int(self.report_every),
+        }
 
     def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
         X, y = check_X_y(X, y, dtype=_FLOATS)
