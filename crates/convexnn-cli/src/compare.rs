@@ -15,7 +15,7 @@ use convexnn::program::{Formulation, Loss};
 use convexnn::{Error, Result};
 
 use crate::input::DataArgs;
-use crate::plot::{svg, Plot, Series, COLORS};
+use crate::plot::{write_figure, Plot, Series, COLORS};
 use crate::progress::Progress;
 use crate::train::{prepare, stop_flag, LossArg};
 
@@ -232,8 +232,8 @@ fn write_outputs(
         "convex: sampled patterns"
     };
     for (name, by_time) in [
-        ("objective_vs_steps.svg", false),
-        ("objective_vs_seconds.svg", true),
+        ("objective_vs_steps", false),
+        ("objective_vs_seconds", true),
     ] {
         let mut series: Vec<Series> = runs
             .iter()
@@ -276,8 +276,7 @@ fn write_outputs(
             y_label: "training objective (log scale)",
             log_y: true,
         };
-        let text = svg(&plot, &series);
-        write_atomic(&a.out.join(name), |w| w.write_all(text.as_bytes()))?;
+        write_figure(&a.out, name, &plot, &series)?;
     }
     let text = summary(a, p_star, exhaustive, secs, width, runs);
     write_atomic(&a.out.join("summary.md"), |w| w.write_all(text.as_bytes()))

@@ -1,6 +1,10 @@
 //! Line plots written as SVG by hand: titled, labelled axes, ticks, optional log-scale y, a legend.
 
 use std::fmt::Write;
+use std::path::Path;
+
+use convexnn::data::atomic::write_atomic;
+use convexnn::Result;
 
 /// One curve.
 pub struct Series {
@@ -187,6 +191,19 @@ pub fn svg(plot: &Plot<'_>, series: &[Series]) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// Writes the figure as `DIR/NAME.svg` (each file written atomically) and returns the file names.
+pub fn write_figure(
+    dir: &Path,
+    name: &str,
+    plot: &Plot<'_>,
+    series: &[Series],
+) -> Result<Vec<String>> {
+    let file = format!("{name}.svg");
+    let text = svg(plot, series);
+    write_atomic(&dir.join(&file), |w| w.write_all(text.as_bytes()))?;
+    Ok(vec![file])
 }
 
 fn fmt_tick(v: f64) -> String {

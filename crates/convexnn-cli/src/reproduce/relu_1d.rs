@@ -1,64 +1,23 @@
-//! `convexnn reproduce <name>`: one-command reproductions of the papers' experiments, offline and
-//! seeded, each writing CSV files, SVG plots and `report.md` into `--out DIR`.
-//!
-//! - `relu-1d`: 1-D data with a bias and every activation pattern enumerated (Pilanci & Ergen 2020):
-//!   the optimal network's piecewise-linear fit and its knots against gradient-trained networks of the
-//!   same width, and the objectives on one axis.
+//! `relu-1d`: 1-D data with a bias and every activation pattern enumerated (Pilanci & Ergen 2020):
+//! the optimal network's piecewise-linear fit and its knots against gradient-trained networks of the
+//! same width, and the objectives on one axis.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
-use convexnn::data::atomic::write_atomic;
 use convexnn::faer::Mat;
 use convexnn::model::{train, PatternSource, TrainOptions};
 use convexnn::network::sgd::{train_nonconvex, Optimizer, SgdSettings};
 use convexnn::program::{Formulation, Loss};
 use convexnn::rng::Rng;
 use convexnn::solver::Silent;
-use convexnn::{Error, Result};
+use convexnn::Result;
 
-use crate::plot::{svg, Plot, Series, COLORS};
+use super::{write_text, ReproduceArgs};
+use crate::plot::{write_figure, Plot, Series, COLORS};
 use crate::train::stop_flag;
 
-/// The reproductions available.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Experiment {
-    /// 1-D regression with all patterns: optimal fit and knots vs gradient descent.
-    #[value(name = "relu-1d")]
-    Relu1d,
-}
-
-/// Options of `convexnn reproduce`.
-#[derive(Args, Debug)]
-pub struct ReproduceArgs {
-    /// Which experiment.
-    #[arg(value_enum)]
-    pub name: Experiment,
-    /// Small sizes (for CI).
-    #[arg(long)]
-    pub quick: bool,
-    /// Output folder.
-    #[arg(long, default_value = "reproduce-out")]
-    pub out: PathBuf,
-    /// Seed of the data and of the runs.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
-/// Runs `convexnn reproduce`.
+/// Runs the experiment.
 pub fn run(a: &ReproduceArgs) -> Result<i32> {
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    match a.name {
-        Experiment::Relu1d => relu_1d(a),
-    }
-}
-
-fn write_text(path: PathBuf, text: &str) -> Result<()> {
-    write_atomic(&path, |w| w.write_all(text.as_bytes()))
-}
-
-fn relu_1d(a: &ReproduceArgs) -> Result<i32> {
     let (n, runs, epochs) = if a.quick {
         (16, 3, 3000)
     } else {
@@ -150,7 +109,7 @@ fn relu_1d(a: &ReproduceArgs) -> Result<i32> {
         y_label: "output f(x)",
         log_y: false,
     };
-    write_text(a.out.join("fits.svg"), &svg(&plot, &series))?;
+    write_figure(&a.out, "fits", &plot, &series)?;
     let knots = knots(&fit.network);
     let finals: Vec<f64> = nets
         .iter()
@@ -182,7 +141,7 @@ fn relu_1d(a: &ReproduceArgs) -> Result<i32> {
         "- {runs} Adam runs of the same width, {epochs} epochs each: best final objective {best:.10e} ({:+.2e} from the optimum); runs below the certified optimum: {below}.",
         best - c.info.objective
     );
-    let _ = writeln!(report, "\nFiles: fits.csv, fits.svg, report.md.");
+    let _ = writeln!(report, "\nFiles: fits.csv, fits.svg, fits.png, report.md.");
     write_text(a.out.join("report.md"), &report)?;
     println!("{report}");
     Ok(if below > 0 { 1 } else { 0 })
