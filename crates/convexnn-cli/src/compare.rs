@@ -1,7 +1,7 @@
 //! `convexnn compare`: the convex fit against non-convex training of the same network on one axis.
 //!
-//! Writes, into `--out DIR`: `curves.csv` (every logged point of every run), `objective_vs_steps.svg`
-//! and `objective_vs_seconds.svg` (log-scale objective, the convex optimum as a dashed line), and
+//! Writes, into `--out DIR`: `curves.csv` (every logged point of every run), `objective_vs_steps`
+//! and `objective_vs_seconds` (`.svg` and `.png`; log-scale objective, the convex optimum as a dashed line), and
 //! `summary.md` (best/median/worst final objective per method, gap to the convex optimum, times).
 
 use std::fmt::Write as _;

@@ -302,6 +302,23 @@ fn demo_runs_and_explains_itself() {
     }
 }
 
+/// Checks that `DIR/NAME.svg` is a complete SVG document and `DIR/NAME.png` a PNG image (signature
+/// and header chunk of 960×560 pixels); returns the SVG text.
+fn assert_plot(dir: &std::path::Path, name: &str) -> String {
+    let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{name}.svg"
+    );
+    let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
+    assert!(png.len() > 1000, "{name}.png is {} bytes", png.len());
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png signature");
+    assert_eq!(&png[12..16], b"IHDR");
+    let dim = |k: usize| u32::from_be_bytes([png[k], png[k + 1], png[k + 2], png[k + 3]]);
+    assert_eq!((dim(16), dim(20)), (960, 560), "{name}.png size");
+    svg
+}
+
 #[test]
 fn compare_writes_curves_plots_and_summary() {
     let dir = tmpdir("compare");
@@ -321,13 +338,9 @@ fn compare_writes_curves_plots_and_summary() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = dir.join("cmp");
-    for f in ["objective_vs_steps.svg", "objective_vs_seconds.svg"] {
-        let svg = std::fs::read_to_string(out.join(f)).unwrap();
-        assert!(
-            svg.starts_with("<svg")
-                && svg.trim_end().ends_with("</svg>")
-                && svg.contains("<polyline")
-        );
+    for f in ["objective_vs_steps", "objective_vs_seconds"] {
+        let svg = assert_plot(&out, f);
+        assert!(svg.contains("<polyline"));
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("| convex |") && summary.contains("global optimum"));
@@ -362,8 +375,8 @@ fn reproduce_relu_1d_quick() {
             && report.contains("runs below the certified optimum: 0"),
         "{report}"
     );
-    let svg = std::fs::read_to_string(dir.join("rep/fits.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("<circle") && svg.contains("convex optimum"));
+    let svg = assert_plot(&dir.join("rep"), "fits");
+    assert!(svg.contains("<circle") && svg.contains("convex optimum"));
     assert!(
         std::fs::read_to_string(dir.join("rep/fits.csv"))
             .unwrap()
