@@ -3,6 +3,7 @@
 
 mod bench;
 mod compare;
+mod curves;
 mod demo;
 mod input;
 mod plot;

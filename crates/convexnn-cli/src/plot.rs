@@ -66,6 +66,33 @@ fn nice_ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Tick values for a log axis spanning 10^lo .. 10^hi: the powers of ten over two decades or more,
+/// else the 1-2-5 (or, over less than a factor of three, 1..9) multiples inside the range.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let inside = |mults: &[f64]| -> Vec<f64> {
+        (lo.floor() as i64..=hi.ceil() as i64)
+            .flat_map(|e| mults.iter().map(move |m| m * 10f64.powi(e as i32)))
+            .filter(|v| (lo..=hi).contains(&v.log10()))
+            .collect()
+    };
+    for mults in [
+        &[1.0][..],
+        &[1.0, 2.0, 5.0],
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+    ] {
+        let t = inside(mults);
+        if t.len() >= 3 {
+            return t;
+        }
+    }
+    let t = inside(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    if t.len() >= 2 {
+        t
+    } else {
+        nice_ticks(10f64.powf(lo), 10f64.powf(hi), 4)
+    }
+}
+
 /// A series in pixel coordinates.
 struct Drawn<'a> {
     series: &'a Series,
@@ -74,6 +101,8 @@ struct Drawn<'a> {
 
 /// Everything both renderers draw, in pixel coordinates (origin top left).
 struct Layout<'a> {
+    /// Legend entries: (index into `series`, row).
+    legend: Vec<(usize, usize)>,
     title: &'a str,
     x_label: &'a str,
     y_label: &'a str,
@@ -115,24 +144,18 @@ impl<'a> Layout<'a> {
             .into_iter()
             .map(|t| (sx(t), fmt_tick(t)))
             .collect();
-        let y_ticks = if plot.log_y && y1 - y0 >= 2.0 {
-            (y0.ceil() as i64..=y1.floor() as i64)
-                .map(|e| (sy(e as f64), format!("1e{e}")))
+        let y_ticks = if plot.log_y {
+            log_ticks(y0, y1)
+                .into_iter()
+                .map(|v| (sy(v.log10()), fmt_tick(v)))
                 .collect()
         } else {
             nice_ticks(y0, y1, 6)
                 .into_iter()
-                .map(|t| {
-                    let label = if plot.log_y {
-                        format!("{:.3e}", 10f64.powf(t))
-                    } else {
-                        fmt_tick(t)
-                    };
-                    (sy(t), label)
-                })
+                .map(|t| (sy(t), fmt_tick(t)))
                 .collect()
         };
-        let series = series
+        let series: Vec<Drawn> = series
             .iter()
             .map(|s| Drawn {
                 series: s,
@@ -144,7 +167,15 @@ impl<'a> Layout<'a> {
                     .collect(),
             })
             .collect();
+        let legend = series
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.series.label.is_empty())
+            .enumerate()
+            .map(|(row, (k, _))| (k, row))
+            .collect();
         Layout {
+            legend,
             title: plot.title,
             x_label: plot.x_label,
             y_label: plot.y_label,
@@ -205,13 +236,15 @@ pub fn svg(plot: &Plot<'_>, series: &[Series]) -> String {
         TOP + ph / 2.0,
         escape(lay.y_label)
     );
-    for (k, d) in lay.series.iter().enumerate() {
-        let ser = d.series;
-        let dash = if ser.dashed {
+    let dash_of = |ser: &Series| {
+        if ser.dashed {
             format!(r#" stroke-dasharray="{} {}""#, DASH[0], DASH[1])
         } else {
             String::new()
-        };
+        }
+    };
+    for d in &lay.series {
+        let ser = d.series;
         if ser.markers {
             for (cx, cy) in &d.pixels {
                 let _ = writeln!(
@@ -228,12 +261,16 @@ pub fn svg(plot: &Plot<'_>, series: &[Series]) -> String {
                 .collect();
             let _ = writeln!(
                 s,
-                r#"<polyline fill="none" stroke="{}" stroke-width="1.6"{dash} points="{}"/>"#,
+                r#"<polyline fill="none" stroke="{}" stroke-width="1.6"{} points="{}"/>"#,
                 ser.color,
+                dash_of(ser),
                 path.join(" ")
             );
         }
-        let ly = Layout::legend_y(k);
+    }
+    for &(k, row) in &lay.legend {
+        let ser = lay.series[k].series;
+        let ly = Layout::legend_y(row);
         if ser.markers {
             let _ = write!(
                 s,
@@ -244,10 +281,11 @@ pub fn svg(plot: &Plot<'_>, series: &[Series]) -> String {
         } else {
             let _ = write!(
                 s,
-                r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/>"#,
+                r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{}" stroke-width="2"{}/>"#,
                 WIDTH - RIGHT + 12.0,
                 WIDTH - RIGHT + 40.0,
                 ser.color,
+                dash_of(ser)
             );
         }
         let _ = writeln!(
@@ -431,15 +469,21 @@ mod raster {
         text(&mut pm, lay.x_label, xl, font, Alignment::Center, false);
         let yl = (22.0, TOP + ph / 2.0);
         text(&mut pm, lay.y_label, yl, font, Alignment::Center, true);
-        for (k, d) in lay.series.iter().enumerate() {
-            let ser = d.series;
-            let ly = Layout::legend_y(k);
-            if ser.markers {
-                for &(cx, cy) in d.pixels.iter().chain([(WIDTH - RIGHT + 26.0, ly)].iter()) {
-                    dot(&mut pm, (cx, cy), ser.color);
+        for d in &lay.series {
+            if d.series.markers {
+                for &at in &d.pixels {
+                    dot(&mut pm, at, d.series.color);
                 }
             } else {
-                line(&mut pm, &d.pixels, ser.color, 1.6, ser.dashed);
+                line(&mut pm, &d.pixels, d.series.color, 1.6, d.series.dashed);
+            }
+        }
+        for &(k, row) in &lay.legend {
+            let ser = lay.series[k].series;
+            let ly = Layout::legend_y(row);
+            if ser.markers {
+                dot(&mut pm, (WIDTH - RIGHT + 26.0, ly), ser.color);
+            } else {
                 let key = [(WIDTH - RIGHT + 12.0, ly), (WIDTH - RIGHT + 40.0, ly)];
                 line(&mut pm, &key, ser.color, 2.0, ser.dashed);
             }
@@ -529,6 +573,10 @@ mod tests {
             nice_ticks(0.0, 10.0, 5),
             vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
         );
+        assert_eq!(log_ticks(-2.0, 1.0), vec![0.01, 0.1, 1.0, 10.0]);
+        let t = log_ticks(0.05f64.log10(), 0.7f64.log10());
+        assert_eq!(t.len(), 4, "{t:?}"); // 0.05, 0.1, 0.2, 0.5
+        assert!(log_ticks(0.0, 0.1).len() >= 2);
     }
 
     /// Decodes the PNG and checks its size and that the series' colours and black text were drawn.

@@ -343,18 +343,18 @@ fn compare_writes_curves_plots_and_summary() {
         assert!(svg.contains("<polyline"));
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(summary.contains("| convex |") && summary.contains("global optimum"));
+    assert!(summary.contains("| convex: global optimum | 1 |"));
     // With every pattern, the convex objective is below every non-convex run's final objective.
     let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
     let mut convex = f64::NAN;
     let mut finals = std::collections::BTreeMap::new();
     for line in curves.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let obj: f64 = f[5].parse().unwrap();
-        if f[0] == "convex" {
+        let obj: f64 = f[4].parse().unwrap();
+        if f[0].starts_with("convex") {
             convex = obj;
         } else {
-            finals.insert((f[1].to_string(), f[2].to_string()), obj);
+            finals.insert((f[0].to_string(), f[1].to_string()), obj);
         }
     }
     assert_eq!(finals.len(), 2);
