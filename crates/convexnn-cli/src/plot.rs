@@ -49,6 +49,26 @@ const RIGHT: f64 = 260.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 60.0;
 const DASH: [f32; 2] = [8.0, 5.0];
+/// Characters of a legend line (the right margin holds about this many).
+const LEGEND_CHARS: usize = 28;
+/// Pixels between legend rows.
+const LEGEND_ROW: f64 = 17.0;
+
+/// Splits `text` into lines of at most `width` characters at spaces (a longer word gets a line of
+/// its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 1 + word.chars().count() <= width => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
 
 fn nice_ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
     let span = (hi - lo).max(1e-300);
@@ -101,8 +121,8 @@ struct Drawn<'a> {
 
 /// Everything both renderers draw, in pixel coordinates (origin top left).
 struct Layout<'a> {
-    /// Legend entries: (index into `series`, row).
-    legend: Vec<(usize, usize)>,
+    /// Legend entries: (index into `series`, first row, the label's lines).
+    legend: Vec<(usize, usize, Vec<String>)>,
     title: &'a str,
     x_label: &'a str,
     y_label: &'a str,
@@ -167,13 +187,16 @@ impl<'a> Layout<'a> {
                     .collect(),
             })
             .collect();
-        let legend = series
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| !d.series.label.is_empty())
-            .enumerate()
-            .map(|(row, (k, _))| (k, row))
-            .collect();
+        let mut legend = Vec::new();
+        let mut row = 0;
+        for (k, d) in series.iter().enumerate() {
+            if !d.series.label.is_empty() {
+                let lines = wrap(&d.series.label, LEGEND_CHARS);
+                let rows = lines.len();
+                legend.push((k, row, lines));
+                row += rows;
+            }
+        }
         Layout {
             legend,
             title: plot.title,
@@ -185,9 +208,9 @@ impl<'a> Layout<'a> {
         }
     }
 
-    /// The y (pixel) of the k-th legend entry.
-    fn legend_y(k: usize) -> f64 {
-        TOP + 14.0 + 20.0 * k as f64
+    /// The y (pixel) of the k-th legend row.
+    fn legend_y(row: usize) -> f64 {
+        TOP + 14.0 + LEGEND_ROW * row as f64
     }
 }
 
@@ -268,9 +291,9 @@ pub fn svg(plot: &Plot<'_>, series: &[Series]) -> String {
             );
         }
     }
-    for &(k, row) in &lay.legend {
-        let ser = lay.series[k].series;
-        let ly = Layout::legend_y(row);
+    for (k, row, lines) in &lay.legend {
+        let ser = lay.series[*k].series;
+        let ly = Layout::legend_y(*row);
         if ser.markers {
             let _ = write!(
                 s,
@@ -288,13 +311,15 @@ pub fn svg(plot: &Plot<'_>, series: &[Series]) -> String {
                 dash_of(ser)
             );
         }
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}">{}</text>"#,
-            WIDTH - RIGHT + 46.0,
-            ly + 4.0,
-            escape(&ser.label)
-        );
+        for (i, l) in lines.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{}">{}</text>"#,
+                WIDTH - RIGHT + 46.0,
+                Layout::legend_y(row + i) + 4.0,
+                escape(l)
+            );
+        }
     }
     s.push_str("</svg>\n");
     s
@@ -478,17 +503,19 @@ mod raster {
                 line(&mut pm, &d.pixels, d.series.color, 1.6, d.series.dashed);
             }
         }
-        for &(k, row) in &lay.legend {
-            let ser = lay.series[k].series;
-            let ly = Layout::legend_y(row);
+        for (k, row, lines) in &lay.legend {
+            let ser = lay.series[*k].series;
+            let ly = Layout::legend_y(*row);
             if ser.markers {
                 dot(&mut pm, (WIDTH - RIGHT + 26.0, ly), ser.color);
             } else {
                 let key = [(WIDTH - RIGHT + 12.0, ly), (WIDTH - RIGHT + 40.0, ly)];
                 line(&mut pm, &key, ser.color, 2.0, ser.dashed);
             }
-            let at = (WIDTH - RIGHT + 46.0, ly + 4.0);
-            text(&mut pm, &ser.label, at, font, Alignment::Left, false);
+            for (i, l) in lines.iter().enumerate() {
+                let at = (WIDTH - RIGHT + 46.0, Layout::legend_y(row + i) + 4.0);
+                text(&mut pm, l, at, font, Alignment::Left, false);
+            }
         }
         pm.encode_png().map_err(|e| e.to_string())
     }
@@ -517,7 +544,7 @@ pub fn write_figure(
 }
 
 fn fmt_tick(v: f64) -> String {
-    if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
+    if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
         format!("{v:.1e}")
     } else {
         let t = format!("{v:.4}");
@@ -577,6 +604,10 @@ mod tests {
         let t = log_ticks(0.05f64.log10(), 0.7f64.log10());
         assert_eq!(t.len(), 4, "{t:?}"); // 0.05, 0.1, 0.2, 0.5
         assert!(log_ticks(0.0, 0.1).len() >= 2);
+        assert_eq!(
+            wrap("convex: global optimum (91 patterns)", 28),
+            vec!["convex: global optimum (91", "patterns)"]
+        );
     }
 
     /// Decodes the PNG and checks its size and that the series' colours and black text were drawn.

@@ -385,3 +385,58 @@ fn reproduce_relu_1d_quick() {
             > 100
     );
 }
+
+/// Runs a reproduction in `--quick` mode and returns its report; the files it lists must exist and
+/// every figure must be a valid SVG and PNG.
+fn reproduce_quick(name: &str) -> String {
+    let dir = tmpdir(name);
+    let o = run(
+        &dir,
+        &["reproduce", name, "--quick", "--quiet", "--out", "rep"],
+    );
+    let out = dir.join("rep");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "{name}: {}\n{report}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let files = report
+        .lines()
+        .find_map(|l| l.strip_prefix("Files: "))
+        .expect("the report lists its files");
+    for f in files.trim_end_matches('.').split(", ") {
+        assert!(out.join(f).is_file(), "{name}: {f} missing");
+        if let Some(stem) = f.strip_suffix(".svg") {
+            assert_plot(&out, stem);
+        }
+    }
+    report
+}
+
+#[test]
+fn reproduce_relu_fig2_small_quick() {
+    let report = reproduce_quick("relu-fig2-small");
+    assert!(report.contains("exhaustive: true"), "{report}");
+    assert!(
+        report.contains("final objective (within 1e-9 relative): holds."),
+        "{report}"
+    );
+    assert_eq!(
+        report
+            .matches("runs below the certified optimum: 0.")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn reproduce_relu_fig2_large_quick() {
+    let report = reproduce_quick("relu-fig2-large");
+    assert!(report.contains("(exhaustive: true)"), "{report}");
+    assert!(
+        report.contains("(within 1e-9 relative): holds (0 runs below)")
+            && report.contains("a restriction of it): holds"),
+        "{report}"
+    );
+}
