@@ -41,12 +41,15 @@ pub enum LossArg {
 /// Solver choice.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SolverArg {
-    /// FISTA for gated, augmented Lagrangian for ReLU.
+    /// FISTA for gated; for ReLU the interior-point backend on small problems, else ADMM where its
+    /// n × n factorization fits, else the augmented Lagrangian.
     Auto,
     /// Restarted FISTA (gated).
     Fista,
     /// Augmented Lagrangian (ReLU).
     Al,
+    /// ADMM with a factored linear step (ReLU; memory grows as n²).
+    Admm,
     /// Interior-point backend (exact, small problems).
     Clarabel,
 }
@@ -271,6 +274,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
             SolverArg::Auto => SolverChoice::Auto,
             SolverArg::Fista => SolverChoice::Fista,
             SolverArg::Al => SolverChoice::Al,
+            SolverArg::Admm => SolverChoice::Admm,
             SolverArg::Clarabel => SolverChoice::Clarabel,
         },
         tol: a.tol,

@@ -67,6 +67,9 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
     }
 }
 
+/// A metric of a network measured along a run (e.g. test accuracy).
+pub(crate) type Monitor<'a> = &'a dyn Fn(&Network) -> Result<f64>;
+
 /// Non-convex runs of one network, one per seed.
 pub(crate) struct Runs<'a> {
     /// Method name shown in plots and tables.
@@ -76,7 +79,7 @@ pub(crate) struct Runs<'a> {
     /// Seeds of the runs.
     pub seeds: std::ops::Range<u64>,
     /// Evaluated at each logged point (e.g. test accuracy), if given.
-    pub monitor: Option<&'a dyn Fn(&Network) -> Result<f64>>,
+    pub monitor: Option<Monitor<'a>>,
 }
 
 impl Runs<'_> {
