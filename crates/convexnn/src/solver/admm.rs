@@ -1,4 +1,4 @@
-//! ADMM for the cone-constrained ReLU program (M6) with an exact linear step (docs/programs.md §4e).
+//! ADMM for the cone-constrained ReLU program (M6) with an exact linear step (docs/programs.md (M24)).
 //!
 //! The splitting (in the spirit of Bai, Gautam & Sojoudi 2022 and CRONOS, Feng, Frangella & Pilanci
 //! 2024) copies the weights three ways, so that every step but one is a closed-form proximal map:
