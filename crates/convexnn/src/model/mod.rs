@@ -255,7 +255,8 @@ fn check_memory(n: usize, d: usize, p: usize, opts: &TrainOptions) -> Result<()>
     Ok(())
 }
 
-/// Builds the pattern set the options ask for.
+/// Builds the pattern set the options ask for (for the absolute-value program, one pattern of each
+/// complementary pair, see [`PatternSet::without_complements`]).
 pub fn build_patterns(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<PatternSet> {
     let n = x.nrows();
     let set = match &opts.patterns {
@@ -282,6 +283,11 @@ pub fn build_patterns(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Pattern
             Some(p) => p,
             None => sample_patterns(x, *count, opts.seed)?,
         },
+    };
+    // Complementary patterns give the same absolute-value features (M40): keep one of each pair.
+    let set = match opts.formulation {
+        Formulation::Abs => set.without_complements(),
+        _ => set,
     };
     if set.is_empty() {
         return Err(Error::InvalidData(
