@@ -94,10 +94,12 @@ fn parse_formulation(s: &str, slope: Option<f64>) -> PyResult<Formulation> {
         ("relu", None) => Formulation::Relu,
         ("abs", None) => Formulation::Abs,
         ("threshold", None) => Formulation::Threshold,
-        _ => return Err(PyValueError::new_err(format!(
+        _ => {
+            return Err(PyValueError::new_err(format!(
             "formulation must be \"gated\", \"relu\", \"leaky_relu\", \"abs\" or \"threshold\", \
                  got {s:?}"
-        ))),
+        )))
+        }
     };
     f.validate().map_err(to_py_err)?;
     Ok(f)
