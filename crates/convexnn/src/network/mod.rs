@@ -317,6 +317,26 @@ mod tests {
     }
 
     #[test]
+    fn leaky_and_abs_networks_use_their_activation_and_keep_it_in_json() {
+        // One v column u = (1, 0) (output +1) and one w column (0, 1) (output −1); d = 2.
+        let w = Mat::from_fn(2, 2, |k, c| if k == c { 1.0 } else { 0.0 });
+        let x = Mat::from_fn(1, 2, |_, k| [-2.0, 3.0][k]);
+        // f(x) = σ(−2) − σ(3) = −2c − 3.
+        for (kind, c) in [
+            (Formulation::LeakyRelu { slope: 0.1 }, 0.1),
+            (Formulation::Abs, -1.0),
+            (Formulation::Relu, 0.0),
+        ] {
+            let net = Network::from_convex(kind, w.as_ref(), None);
+            let f = net.predict(x.as_ref()).unwrap()[0];
+            assert!((f - (-2.0 * c - 3.0)).abs() < 1e-12, "{kind:?}: {f}");
+            let back: Network =
+                serde_json::from_str(&serde_json::to_string(&net).unwrap()).unwrap();
+            assert_eq!(back.kind, kind);
+        }
+    }
+
+    #[test]
     fn threshold_network_from_lasso() {
         let z = Mat::from_fn(1, 3, |_, c| [4.0, 0.0, -1.0][c]);
         let g = Mat::from_fn(2, 3, |k, c| [[1.0, 0.0, -1.0], [0.0, 1.0, 0.5]][k][c]);

@@ -458,12 +458,13 @@ mod tests {
         }
     }
 
-    /// Weak duality holds for any nonnegative multipliers: the dual value (M9) never exceeds the
-    /// objective of any feasible point.
+    /// Weak duality holds for any nonnegative multipliers: the dual value (M9), or (M41) with the
+    /// leaky ReLU and abs masks, never exceeds the objective of any feasible point.
     #[test]
     fn dual_bound_is_valid_for_any_multipliers() {
-        for seed in 0..5 {
-            let (mut op, gates, y) = setup(seed);
+        for (seed, off) in (0..5).flat_map(|s| [(s, 0.0), (s, 0.3), (s, -1.0)]) {
+            let (op, gates, y) = setup(seed);
+            let mut op = op.with_off_value(off);
             let (n, p) = (op.nrows(), op.n_patterns());
             let mut r = Rng::new(seed + 20);
             let mut u = Mat::from_fn(3, 2 * p, |_, _| 0.3 * r.normal());
