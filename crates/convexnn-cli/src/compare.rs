@@ -11,13 +11,14 @@ use clap::{Args, ValueEnum};
 use convexnn::data::atomic::write_atomic;
 use convexnn::model::{train, PatternSource, TrainOptions};
 use convexnn::network::sgd::{train_nonconvex, LogRecord, Optimizer, SgdSettings};
-use convexnn::program::{Formulation, Loss};
+use convexnn::program::Loss;
 use convexnn::{Error, Result};
 
 use crate::input::DataArgs;
 use crate::plot::{write_figure, Plot, Series, COLORS};
 use crate::progress::Progress;
-use crate::train::{prepare, stop_flag, LossArg};
+use crate::report::network_name;
+use crate::train::{formulation, prepare, stop_flag, LossArg, ModelArg};
 
 /// Update rule of the non-convex runs.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -33,6 +34,13 @@ pub enum OptimizerArg {
 pub struct CompareArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    /// The network, the same for the convex fit and the non-convex runs: relu, leaky-relu (with
+    /// --slope) or abs.
+    #[arg(long, value_enum, default_value = "relu")]
+    pub model: ModelArg,
+    /// Slope a in [0, 1) of the leaky ReLU max(z, a z) (--model leaky-relu only).
+    #[arg(long, value_name = "A")]
+    pub slope: Option<f64>,
     /// Loss.
     #[arg(long, value_enum, default_value = "squared")]
     pub loss: LossArg,
@@ -118,9 +126,16 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
         LossArg::Squared => Loss::Squared,
         LossArg::Logistic => Loss::Logistic,
     };
+    let model = formulation(a.model, a.slope)?;
+    if !model.is_cone_program() {
+        return Err(Error::InvalidSetting(format!(
+            "compare trains ReLU, leaky ReLU and abs networks, not {}",
+            model.as_str()
+        )));
+    }
     let stop = stop_flag();
     let opts = TrainOptions {
-        formulation: Formulation::Relu,
+        formulation: model,
         loss,
         lambda: a.lambda,
         patterns: PatternSource::Auto { count: a.sample },
@@ -150,6 +165,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
         for k in 0..a.runs {
             let seed = a.seed + k as u64;
             let settings = SgdSettings {
+                model,
                 width,
                 optimizer: match a.optimizer {
                     OptimizerArg::Sgd => Optimizer::Sgd { momentum: 0.9 },
@@ -263,7 +279,8 @@ fn write_outputs(
             markers: false,
         });
         let title = format!(
-            "ReLU network, {width} neurons, lambda = {}: non-convex training vs convex",
+            "{} network, {width} neurons, lambda = {}: non-convex training vs convex",
+            network_name(formulation(a.model, a.slope)?),
             a.lambda
         );
         let plot = Plot {

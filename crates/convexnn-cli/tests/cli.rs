@@ -405,6 +405,32 @@ fn compare_writes_curves_plots_and_summary() {
         finals.values().all(|&v| v >= convex * (1.0 - 1e-9)),
         "{convex} vs {finals:?}"
     );
+    // The same for a leaky ReLU network: the convex fit and the runs train that network.
+    let o = run(
+        &dir,
+        &[
+            "compare",
+            "--csv",
+            "d.csv",
+            "--bias",
+            "--runs",
+            "1",
+            "--epochs",
+            "300",
+            "--out",
+            "leaky",
+            "--quiet",
+            "--model",
+            "leaky-relu",
+            "--slope",
+            "0.2",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(dir.join("leaky/objective_vs_steps.svg")).unwrap();
+    assert!(svg.contains("leaky ReLU (slope 0.2) network"));
+    let o = run(&dir, &["compare", "--csv", "d.csv", "--model", "gated"]);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
