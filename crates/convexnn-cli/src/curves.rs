@@ -123,7 +123,10 @@ pub fn figure(
             .collect();
         series.push(Series {
             label: if first {
-                format!("{} ({} runs)", c.method, count(curves, &c.method))
+                match count(curves, &c.method) {
+                    1 => c.method.clone(),
+                    k => format!("{} ({k} runs)", c.method),
+                }
             } else {
                 String::new()
             },

@@ -4,6 +4,7 @@
 //! One module per experiment; each returns the process exit code: 0 when the report's key claim holds,
 //! 1 when it does not (the files are written either way).
 
+mod binary_images;
 mod fig2;
 mod relu_1d;
 
@@ -35,6 +36,10 @@ pub enum Experiment {
     /// (Remark 3.3) and SGD on one plot.
     #[value(name = "relu-fig2-large")]
     ReluFig2Large,
+    /// Seed §9: two classes of MNIST and of Fashion-MNIST (CIFAR-10 is not available offline): SGD
+    /// from several initializations vs the approximate convex program, objective and test accuracy.
+    #[value(name = "relu-binary-images")]
+    ReluBinaryImages,
 }
 
 /// Options of `convexnn reproduce`.
@@ -55,6 +60,10 @@ pub struct ReproduceArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The folder holding the real datasets (mnist/, fashion-mnist/); default: ../shared/data
+    /// (or two levels up) from the working directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
 }
 
 /// Runs `convexnn reproduce`.
@@ -64,6 +73,7 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
         Experiment::Relu1d => relu_1d::run(a),
         Experiment::ReluFig2Small => fig2::run_small(a),
         Experiment::ReluFig2Large => fig2::run_large(a),
+        Experiment::ReluBinaryImages => binary_images::run(a),
     }
 }
 

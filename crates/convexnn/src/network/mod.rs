@@ -56,8 +56,19 @@ pub struct DeepThreshold {
     pub units: Vec<usize>,
 }
 
-fn dot(a: &[f64], x: MatRef<'_, f64>, row: usize) -> f64 {
-    a.iter().enumerate().map(|(k, w)| w * x[(row, k)]).sum()
+/// X Wᵀ (n × m) for the weight vectors `w` (each of length d).
+fn image(x: MatRef<'_, f64>, w: &[Vec<f64>]) -> Mat<f64> {
+    let wm = Mat::from_fn(x.ncols(), w.len(), |k, j| w[j][k]);
+    let mut out = Mat::zeros(x.nrows(), w.len());
+    faer::linalg::matmul::matmul(
+        out.as_mut(),
+        faer::Accum::Replace,
+        x,
+        wm.as_ref(),
+        1.0,
+        faer::Par::Seq,
+    );
+    out
 }
 
 /// The piecewise-linear activation σ(z) = z for z ≥ 0 and c z below (c = 0 ReLU, a leaky ReLU,
@@ -207,14 +218,20 @@ impl Network {
         }
         let ones = vec![1.0; self.width()];
         let amp = self.amplitude.as_deref().unwrap_or(&ones);
+        // Pre-activations Z = X Uᵀ (and the gates' G = X Gᵀ) as matrix products.
+        let z = image(x, &self.hidden);
+        let gz = match (self.kind, &self.gates) {
+            (Formulation::Gated, Some(g)) => Some(image(x, g)),
+            _ => None,
+        };
         Ok((0..x.nrows())
             .map(|r| {
                 (0..self.width())
                     .map(|j| {
-                        let z = dot(&self.hidden[j], x, r);
-                        let act = match (self.kind, &self.gates) {
+                        let z = z[(r, j)];
+                        let act = match (self.kind, &gz) {
                             (Formulation::Gated, Some(g)) => {
-                                if dot(&g[j], x, r) >= 0.0 {
+                                if g[(r, j)] >= 0.0 {
                                     z
                                 } else {
                                     0.0
