@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use convexnn::data::atomic::write_atomic;
 use convexnn::model::{train, PatternSource, TrainOptions};
 use convexnn::network::sgd::{train_nonconvex, LogRecord, Optimizer, SgdSettings};
-use convexnn::program::{Formulation, Loss};
+use convexnn::program::Formulation;
 use convexnn::{Error, Result};
 
 use crate::input::DataArgs;
@@ -114,10 +114,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
     }
     let loaded = a.data.load()?;
     let prep = prepare(&loaded.data, None, 0.0, a.seed, a.standardize, a.bias)?;
-    let loss = match a.loss {
-        LossArg::Squared => Loss::Squared,
-        LossArg::Logistic => Loss::Logistic,
-    };
+    let loss = a.loss.loss();
     let stop = stop_flag();
     let opts = TrainOptions {
         formulation: Formulation::Relu,

@@ -31,7 +31,7 @@ pub fn evaluate(model: &ModelFile, x: &convexnn::faer::Mat<f64>, y: &[f64]) -> R
     let pred = model.predict(x)?;
     let n = y.len();
     let m = match model.settings.loss {
-        Loss::Logistic => Metrics {
+        Loss::Logistic | Loss::Hinge => Metrics {
             n,
             mse: None,
             r2: None,

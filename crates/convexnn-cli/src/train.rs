@@ -36,6 +36,19 @@ pub enum LossArg {
     Squared,
     /// Logistic loss (binary labels 0/1 or -1/+1).
     Logistic,
+    /// Hinge loss (binary labels 0/1 or -1/+1; threshold networks only).
+    Hinge,
+}
+
+impl LossArg {
+    /// The library's loss.
+    pub fn loss(self) -> Loss {
+        match self {
+            LossArg::Squared => Loss::Squared,
+            LossArg::Logistic => Loss::Logistic,
+            LossArg::Hinge => Loss::Hinge,
+        }
+    }
 }
 
 /// Solver choice.
@@ -49,6 +62,8 @@ pub enum SolverArg {
     Al,
     /// Interior-point backend (exact, small problems).
     Clarabel,
+    /// Restarted primal-dual hybrid gradient (threshold networks with the hinge loss).
+    Pdhg,
 }
 
 /// Precision choice.
@@ -260,10 +275,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
             ModelArg::Relu => Formulation::Relu,
             ModelArg::Threshold => Formulation::Threshold,
         },
-        loss: match a.loss {
-            LossArg::Squared => Loss::Squared,
-            LossArg::Logistic => Loss::Logistic,
-        },
+        loss: a.loss.loss(),
         lambda: a.lambda,
         patterns: source,
         seed: a.seed,
@@ -272,6 +284,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
             SolverArg::Fista => SolverChoice::Fista,
             SolverArg::Al => SolverChoice::Al,
             SolverArg::Clarabel => SolverChoice::Clarabel,
+            SolverArg::Pdhg => SolverChoice::Pdhg,
         },
         tol: a.tol,
         max_iter: a.max_iter,

@@ -91,8 +91,9 @@ fn parse_loss(s: &str) -> PyResult<Loss> {
     match s {
         "squared" => Ok(Loss::Squared),
         "logistic" => Ok(Loss::Logistic),
+        "hinge" => Ok(Loss::Hinge),
         _ => Err(PyValueError::new_err(format!(
-            "loss must be \"squared\" or \"logistic\", got {s:?}"
+            "loss must be \"squared\", \"logistic\" or \"hinge\", got {s:?}"
         ))),
     }
 }
@@ -103,8 +104,9 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "fista" => Ok(SolverChoice::Fista),
         "al" => Ok(SolverChoice::Al),
         "clarabel" => Ok(SolverChoice::Clarabel),
+        "pdhg" => Ok(SolverChoice::Pdhg),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"clarabel\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"clarabel\", \"pdhg\", got {s:?}"
         ))),
     }
 }

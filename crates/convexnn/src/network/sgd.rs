@@ -343,7 +343,7 @@ mod tests {
         for loss in [Loss::Squared, Loss::Logistic] {
             let y: Vec<f64> = match loss {
                 Loss::Squared => y.clone(),
-                Loss::Logistic => y
+                _ => y
                     .iter()
                     .map(|v| if *v > 0.3 { 1.0 } else { -1.0 })
                     .collect(),

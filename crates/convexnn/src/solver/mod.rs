@@ -13,6 +13,7 @@ pub mod al;
 pub mod exact;
 pub mod fista;
 pub mod path;
+pub mod pdhg;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
