@@ -128,7 +128,7 @@ pub struct TrainArgs {
     /// Relative duality gap (and cone violation) at which to stop.
     #[arg(long, default_value_t = 1e-6, help_heading = "Solver")]
     pub tol: f64,
-    /// Iteration cap.
+    /// Iteration cap (ten times this for the primal-dual solver of the hinge loss).
     #[arg(long, default_value_t = 10_000, help_heading = "Solver")]
     pub max_iter: usize,
     /// Wall-clock limit in seconds.
