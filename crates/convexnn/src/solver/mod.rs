@@ -14,6 +14,7 @@ pub mod exact;
 pub mod fista;
 pub mod path;
 pub mod pdhg;
+pub mod svm;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
