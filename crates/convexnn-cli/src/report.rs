@@ -117,6 +117,11 @@ pub fn certificate_json(c: &Certificate) -> Value {
 /// The human summary of a certificate.
 pub fn certificate_text(c: &Certificate) -> String {
     let optimality = match (c.formulation, c.exhaustive) {
+        (Formulation::Threshold, true) if c.solver.starts_with("closed_form") => {
+            "the random lift has rank n, so every 0/1 pattern is realizable on it: the closed form \
+             of the complete-arrangement program is globally optimal among threshold networks on \
+             the lifted features (up to the gap)"
+        }
         (Formulation::Relu, true) => {
             "every activation pattern of the data was used: the network is globally optimal among \
              ReLU networks of any width (up to the gap)"

@@ -10,6 +10,7 @@ use super::{Certificate, Precision, SolverChoice};
 use crate::data::atomic::write_atomic;
 use crate::data::Standardizer;
 use crate::error::{Error, Result};
+use crate::network::construct::Construction;
 use crate::network::Network;
 use crate::program::{Formulation, Loss};
 
@@ -37,6 +38,9 @@ pub struct Settings {
     pub tol: f64,
     /// Working precision.
     pub precision: Precision,
+    /// Threshold networks: how the network was built (absent for the default Lasso).
+    #[serde(default, skip_serializing_if = "Construction::is_lasso")]
+    pub construction: Construction,
 }
 
 /// How raw inputs are turned into the network's inputs.
@@ -102,6 +106,7 @@ impl ModelFile {
                 solver: opts.solver,
                 tol: opts.tol,
                 precision: opts.precision,
+                construction: opts.construction,
             },
             preprocessing,
             network: fit.network.clone(),

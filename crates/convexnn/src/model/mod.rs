@@ -12,6 +12,7 @@ use crate::features::deep::{deep_arrangement, sampled_deep_arrangement, DeepArra
 use crate::features::enumerate::enumerate;
 use crate::features::sample::sample_patterns;
 use crate::features::PatternSet;
+use crate::network::construct::{construct_on_lift, Construction, LiftOptions};
 use crate::network::Network;
 use crate::operator::{operator_memory, MaskedOperator, DEFAULT_BLOCK_ROWS};
 use crate::program::gated::GatedProblem;
@@ -123,6 +124,14 @@ pub struct TrainOptions {
     /// Ergen 2020, Theorem 1; see [`crate::program::prune::prune_blocks`]). The pruned weights are
     /// kept only when their f64 objective is within 1e-9 (relative) of the unpruned one. Default true.
     pub prune: bool,
+    /// Threshold networks only: how the network is built (see
+    /// [`crate::network::construct`]). Lasso (default) solves (M29) over the pattern source; Pi and
+    /// Svm solve the complete-arrangement program (M30) in closed form on a random lift of width
+    /// [`TrainOptions::lift_width`] (seeded by `seed`; the pattern source is not used) and realize
+    /// its staircase by pseudo-inverse or SVM hidden weights.
+    pub construction: Construction,
+    /// Width M of the random first layer of the Pi and Svm constructions (≥ n). Default 1000.
+    pub lift_width: usize,
 }
 
 impl Default for TrainOptions {
@@ -145,6 +154,8 @@ impl Default for TrainOptions {
             warm_start: None,
             deep_widths: None,
             prune: true,
+            construction: Construction::Lasso,
+            lift_width: 1000,
         }
     }
 }
@@ -412,6 +423,9 @@ pub fn train(
     stop: &StopFlag,
 ) -> Result<Fit> {
     let targets = validate(x, y, opts)?;
+    if !opts.construction.is_lasso() {
+        return train_on_lift(x, targets, opts);
+    }
     let deep = deep_arrangement_of(x, opts)?;
     let patterns = match &deep {
         Some((arr, exact)) => {
@@ -463,6 +477,81 @@ pub fn train(
         lambda_max,
         normalization: normalization(opts.formulation, opts.loss),
         solver: format!("{solver:?}").to_lowercase(),
+        formulation: opts.formulation,
+        network_objective,
+        info,
+    };
+    Ok(Fit {
+        patterns,
+        weights,
+        network,
+        certificate,
+        targets,
+    })
+}
+
+/// The Pi and Svm constructions (see [`TrainOptions::construction`]): the closed form of the
+/// complete-arrangement program on the random lift, certified by rank Z = n and the dual of
+/// [`crate::program::threshold::complete_arrangement_dual`]. The fit's patterns and weights are the
+/// staircase columns and coefficients.
+fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> Result<Fit> {
+    if opts.formulation != Formulation::Threshold || opts.deep_widths.is_some() {
+        return Err(Error::InvalidSetting(format!(
+            "the {} construction builds two-layer threshold networks on a random lift: use \
+             --model threshold without --hidden-widths",
+            opts.construction.as_str()
+        )));
+    }
+    let start = Instant::now();
+    let lift = LiftOptions {
+        construction: opts.construction,
+        width: opts.lift_width,
+        seed: opts.seed,
+        tol: opts.tol,
+    };
+    let c = construct_on_lift(x, &targets, opts.loss, opts.lambda, &lift)?;
+    let n = x.nrows();
+    let patterns = PatternSet::from_columns(n, &c.patterns, None, true)?;
+    let weights = Mat::from_fn(1, patterns.len(), |_, i| {
+        let col = patterns.column(i);
+        c.patterns
+            .iter()
+            .position(|h| *h == col)
+            .map_or(0.0, |k| c.coefficients[k])
+    });
+    let network = Network::lifted_threshold(c.layers, &c.coefficients);
+    let network_objective = network.objective(x, &targets, opts.loss, opts.lambda)?;
+    // λ_max of the complete arrangement: ‖Kᵀ∇L(0)‖_∞ over all 0/1 columns = max(Σ g₊, Σ g₋).
+    let mut g = vec![0.0; n];
+    opts.loss.gradient(&vec![0.0; n], &targets, &mut g);
+    let lambda_max = g
+        .iter()
+        .map(|v| v.max(0.0))
+        .sum::<f64>()
+        .max(g.iter().map(|v| (-v).max(0.0)).sum());
+    let gap = (c.objective - c.dual).max(0.0);
+    let info = Info {
+        status: final_status(c.status, gap, c.objective, opts.tol, 0.0),
+        objective: c.objective,
+        dual_objective: c.dual,
+        gap,
+        violation: 0.0,
+        iterations: c.iterations,
+        outer_iterations: 0,
+        forward_calls: 0,
+        adjoint_calls: 0,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let certificate = Certificate {
+        relative_gap: gap / c.objective.abs().max(1e-300),
+        n_patterns: patterns.len(),
+        active_neurons: network.width(),
+        exhaustive: true,
+        lambda: opts.lambda,
+        lambda_unnormalized: opts.lambda * n as f64,
+        lambda_max,
+        normalization: normalization(opts.formulation, opts.loss),
+        solver: format!("closed_form+{}", opts.construction.as_str()),
         formulation: opts.formulation,
         network_objective,
         info,

@@ -218,8 +218,9 @@ pub fn construct_on_lift(
     if cert.rank < n {
         return Err(Error::InvalidSetting(format!(
             "the lifted data Z = [1[XH >= 0], 1] has rank {} < n = {n}, so the arrangement is not \
-             certified complete: use a lift width M >= n (now {lift_width}; --lift-width) and make \
-             sure no two input rows are equal",
+             certified complete: widen the lift (M >= n; now {lift_width}; --lift-width), \
+             standardize the inputs so that the random hyperplanes cut through the data \
+             (--standardize --bias), and make sure no two input rows are equal",
             cert.rank
         )));
     }
