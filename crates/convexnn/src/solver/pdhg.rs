@@ -198,14 +198,14 @@ pub fn hinge_lasso_pdhg(
         }
         project_dual_box(&mut next.theta, y);
         op.adjoint(&next.theta, next.kt.as_mut());
-        for i in 0..p {
-            let t = tau / col_sums[i];
+        for (i, c) in col_sums.iter().enumerate() {
+            let t = tau / c;
             let v = cur.z[(0, i)] + t * next.kt[(0, i)];
             next.z[(0, i)] = v.signum() * (v.abs() - t * lambda).max(0.0);
         }
         op.apply(next.z.as_ref(), &mut next.kz);
-        for j in 0..n {
-            kz_bar[j] = 2.0 * next.kz[j] - cur.kz[j];
+        for ((b, new), old) in kz_bar.iter_mut().zip(&next.kz).zip(&cur.kz) {
+            *b = 2.0 * new - old;
         }
         std::mem::swap(&mut cur, &mut next);
         sum.add_scaled(&cur, 1.0);
