@@ -458,3 +458,29 @@ fn threshold_hinge_and_lift_constructions() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("threshold networks"));
 }
+
+#[test]
+fn reproduce_threshold_fig5_quick() {
+    let dir = tmpdir("reproduce-fig5");
+    let o = run(
+        &dir,
+        &["reproduce", "threshold-fig5", "--quick", "--out", "rep"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(dir.join("rep/report.md")).unwrap();
+    assert!(
+        report.contains("exhaustive: true")
+            && report.contains("status converged")
+            && report.contains("runs below the certified optimum: 0")
+            && report.contains("Nonconvex-CReLU"),
+        "{report}"
+    );
+    let svg = std::fs::read_to_string(dir.join("rep/objective.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("convex optimum"));
+    let csv = std::fs::read_to_string(dir.join("rep/objective.csv")).unwrap();
+    assert!(
+        csv.starts_with("method,init,learning_rate,step,objective") && csv.lines().count() > 100
+    );
+    let runs = std::fs::read_to_string(dir.join("rep/runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 4 * 2 * 2);
+}

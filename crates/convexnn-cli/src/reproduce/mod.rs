@@ -5,6 +5,7 @@
 //! 1 when it does not (the files are written either way).
 
 mod relu_1d;
+mod threshold_fig5;
 
 use std::path::PathBuf;
 
@@ -18,6 +19,10 @@ pub enum Experiment {
     /// 1-D regression with all patterns: optimal fit and knots vs gradient descent.
     #[value(name = "relu-1d")]
     Relu1d,
+    /// 1-D threshold network (Ergen et al. 2023, Fig. 5): the exhaustive convex optimum vs the four
+    /// straight-through estimators from several initializations.
+    #[value(name = "threshold-fig5")]
+    ThresholdFig5,
 }
 
 /// Options of `convexnn reproduce`.
@@ -42,6 +47,7 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     match a.name {
         Experiment::Relu1d => relu_1d::run(a),
+        Experiment::ThresholdFig5 => threshold_fig5::run(a),
     }
 }
 

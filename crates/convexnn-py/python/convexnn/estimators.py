@@ -670,4 +670,10 @@ def load(path: PathLike) -> _ConvexNetwork:
     with open(path, "r", encoding="utf-8") as f:
         text = f.read()
     model = _convexnn.Model.from_json(text)
-    return _CLASSES[(model.formulation, model.loss)]._from_json(text)
+    key = (model.formulation, model.loss)
+    if key not in _CLASSES:
+        raise ValueError(
+            f"no estimator class for a {key[0]} network with the {key[1]} loss; "
+            "predict with the convexnn command line (convexnn predict --model ...)"
+        )
+    return _CLASSES[key]._from_json(text)
