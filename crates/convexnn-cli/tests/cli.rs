@@ -406,10 +406,13 @@ fn threshold_hinge_and_lift_constructions() {
         "0.01",
         "--json",
     ];
-    let j = stdout_json(&run(&dir, &[&base[..], &["--sample", "30"]].concat()));
-    assert_eq!(j["status"], "converged", "{j}");
-    assert_eq!(j["solver"], "pdhg");
-    assert!(j["gap"].as_f64().unwrap() <= 1e-6 * j["objective"].as_f64().unwrap());
+    for (solver, name) in [("auto", "clarabel"), ("pdhg", "pdhg")] {
+        let args = [&base[..], &["--sample", "30", "--solver", solver]].concat();
+        let j = stdout_json(&run(&dir, &args));
+        assert_eq!(j["status"], "converged", "{j}");
+        assert_eq!(j["solver"], name);
+        assert!(j["gap"].as_f64().unwrap() <= 1e-6 * j["objective"].as_f64().unwrap());
+    }
     for construct in ["pi", "svm"] {
         let args = [&base[..], &["--construct", construct, "--out", "m.json"]].concat();
         let j = stdout_json(&run(&dir, &args));

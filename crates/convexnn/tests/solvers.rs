@@ -46,6 +46,12 @@ fn compare_with_exact(formulation: Formulation, loss: Loss) {
             seed,
             tol: 1e-8,
             max_iter: 100_000,
+            // auto picks the interior point for small hinge problems: test the first-order method.
+            solver: if loss == Loss::Hinge {
+                SolverChoice::Pdhg
+            } else {
+                SolverChoice::Auto
+            },
             ..TrainOptions::default()
         };
         let ours = fit(&x, &y, &opts).certificate;

@@ -56,7 +56,9 @@ pub enum PatternSource {
 #[serde(rename_all = "snake_case")]
 pub enum SolverChoice {
     /// FISTA for gated ReLU; for ReLU, the interior-point backend on small squared-loss problems
-    /// (n·P·d ≤ 200 000, where it is fast and exact) and the augmented Lagrangian otherwise.
+    /// (n·P·d ≤ 200 000, where it is fast and exact) and the augmented Lagrangian otherwise; for the
+    /// hinge loss (a linear program), the interior-point backend when n·P ≤ 200 000 and the
+    /// primal–dual method otherwise.
     Auto,
     /// Restarted FISTA (gated ReLU only).
     Fista,
@@ -217,7 +219,11 @@ fn available_memory() -> usize {
 pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> SolverChoice {
     match (opts.solver, opts.formulation) {
         (SolverChoice::Auto, Formulation::Threshold) if !opts.loss.is_smooth() => {
-            SolverChoice::Pdhg
+            if n * p <= 200_000 {
+                SolverChoice::Clarabel
+            } else {
+                SolverChoice::Pdhg
+            }
         }
         (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
         (SolverChoice::Auto, Formulation::Relu) => {
@@ -351,8 +357,8 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
         }
         if opts.solver == SolverChoice::Fista {
             return Err(Error::InvalidSetting(format!(
-                "FISTA needs a smooth loss; the {} loss is solved by --solver pdhg (default) or \
-                 clarabel",
+                "FISTA needs a smooth loss; the {} loss is solved by --solver pdhg or clarabel \
+                 (auto picks by size)",
                 opts.loss.as_str()
             )));
         }
