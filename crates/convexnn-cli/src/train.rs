@@ -66,8 +66,8 @@ pub enum ConstructArg {
 /// Solver choice.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SolverArg {
-    /// FISTA for gated, augmented Lagrangian for ReLU; for the hinge loss, the interior point on
-    /// small problems (n·P ≤ 200 000), else pdhg.
+    /// FISTA for gated, augmented Lagrangian for ReLU; for the hinge loss, the interior point
+    /// with column generation up to n = 2000, else pdhg.
     Auto,
     /// Restarted FISTA (gated).
     Fista,

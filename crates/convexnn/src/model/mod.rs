@@ -24,6 +24,7 @@ use crate::solver::al::{augmented_lagrangian, AlSettings};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
 use crate::solver::pdhg::{hinge_lasso_pdhg, PdhgSettings};
+use crate::solver::working_set::{hinge_lasso_working_set, WorkingSetSettings};
 use crate::solver::{Info, Observe, Status, StopFlag};
 
 pub mod file;
@@ -57,8 +58,8 @@ pub enum PatternSource {
 pub enum SolverChoice {
     /// FISTA for gated ReLU; for ReLU, the interior-point backend on small squared-loss problems
     /// (n·P·d ≤ 200 000, where it is fast and exact) and the augmented Lagrangian otherwise; for the
-    /// hinge loss (a linear program), the interior-point backend when n·P ≤ 200 000 and the
-    /// primal–dual method otherwise.
+    /// hinge loss (a linear program), the interior-point backend by column generation up to
+    /// n = 2000 samples and the primal–dual method beyond.
     Auto,
     /// Restarted FISTA (gated ReLU only).
     Fista,
@@ -215,11 +216,15 @@ fn available_memory() -> usize {
         .map_or(8 << 30, |kb| kb * 1024)
 }
 
+/// Largest n for which `auto` solves the hinge loss by the interior point with column generation
+/// (working sets of a few n columns; each round factors an n-row program).
+pub const HINGE_INTERIOR_POINT_MAX_ROWS: usize = 2000;
+
 /// The solver `auto` stands for on a problem of this size (see [`SolverChoice::Auto`]).
 pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> SolverChoice {
     match (opts.solver, opts.formulation) {
         (SolverChoice::Auto, Formulation::Threshold) if !opts.loss.is_smooth() => {
-            if n * p <= 200_000 {
+            if n <= HINGE_INTERIOR_POINT_MAX_ROWS {
                 SolverChoice::Clarabel
             } else {
                 SolverChoice::Pdhg
@@ -245,6 +250,10 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
     };
     let op = operator_memory(n, d, p, opts.block_rows, b);
     let solver = match (resolve_solver(opts, n, d, p), opts.formulation) {
+        // Column generation: working sets of a few n columns.
+        (SolverChoice::Clarabel, f) if opts.loss == Loss::Hinge => {
+            exact_memory_estimate(n, d, p.min(4 * n.max(10)), f, opts.loss)
+        }
         (SolverChoice::Clarabel, f) => exact_memory_estimate(n, d, p, f, opts.loss),
         (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
@@ -449,10 +458,12 @@ pub fn train(
         ..opts.clone()
     };
     let (weights, mut info) = match (solver, opts.precision) {
-        (SolverChoice::Clarabel, _) => solve_clarabel(px, &targets, &patterns, &program)?,
-        (SolverChoice::Pdhg, _) => {
-            solve_pdhg(px, &targets, &patterns, &program, observer, stop, start)
+        (SolverChoice::Clarabel | SolverChoice::Pdhg, _) if opts.loss == Loss::Hinge => {
+            solve_hinge(
+                px, &targets, &patterns, &program, solver, observer, stop, start,
+            )?
         }
+        (SolverChoice::Clarabel, _) => solve_clarabel(px, &targets, &patterns, &program)?,
         (_, Precision::F64) => {
             solve_iterative::<f64>(px, &targets, &patterns, &program, observer, stop, start)
         }
@@ -692,53 +703,89 @@ fn solve_iterative<T: Real>(
 /// FISTA iteration but gains less (first order, nonsmooth), so a solve needs several times more.
 pub const PDHG_ITERATIONS_PER_ITERATION: usize = 10;
 
-/// The hinge-loss threshold Lasso by restarted PDHG (in f64 whatever the precision asked; at most
-/// [`PDHG_ITERATIONS_PER_ITERATION`] × `max_iter` iterations), pruned and certified in f64; the
-/// dual bound is the solver's, which the primal-induced one rarely beats.
-fn solve_pdhg(
+/// A solve of the hinge-loss threshold Lasso before its f64 certificate.
+struct HingeSolve {
+    z: Mat<f64>,
+    dual: f64,
+    status: Status,
+    iterations: usize,
+    outer: usize,
+}
+
+/// The hinge-loss threshold Lasso (in f64 whatever the precision asked): by restarted PDHG (at
+/// most [`PDHG_ITERATIONS_PER_ITERATION`] × `max_iter` iterations) or by column generation with
+/// the interior-point backend; pruned and certified in f64, with the solver's dual bound (which
+/// the primal-induced one rarely beats).
+#[allow(clippy::too_many_arguments)]
+fn solve_hinge(
     x: MatRef<'_, f64>,
     y: &[f64],
     patterns: &PatternSet,
     opts: &TrainOptions,
+    solver: SolverChoice,
     observer: &mut dyn Observe,
     stop: &StopFlag,
     start: Instant,
-) -> (Mat<f64>, Info) {
+) -> Result<(Mat<f64>, Info)> {
     let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
-    let settings = PdhgSettings {
-        tol: opts.tol,
-        max_iter: opts.max_iter.saturating_mul(PDHG_ITERATIONS_PER_ITERATION),
-        check_every: opts.report_every.max(1),
-        time_limit: opts.time_limit,
+    let run = if solver == SolverChoice::Pdhg {
+        let settings = PdhgSettings {
+            tol: opts.tol,
+            max_iter: opts.max_iter.saturating_mul(PDHG_ITERATIONS_PER_ITERATION),
+            check_every: opts.report_every.max(1),
+            time_limit: opts.time_limit,
+        };
+        let z0 = initial::<f64>(opts, 1, patterns.len());
+        let out = hinge_lasso_pdhg(
+            &mut op,
+            y,
+            opts.lambda,
+            z0,
+            &settings,
+            observer,
+            stop,
+            start,
+        );
+        HingeSolve {
+            z: out.z,
+            dual: out.dual,
+            status: out.status,
+            iterations: out.iterations,
+            outer: 0,
+        }
+    } else {
+        let settings = WorkingSetSettings {
+            tol: opts.tol,
+            time_limit: opts.time_limit,
+            ..WorkingSetSettings::default()
+        };
+        let out =
+            hinge_lasso_working_set(&mut op, y, opts.lambda, &settings, observer, stop, start)?;
+        HingeSolve {
+            z: out.z,
+            dual: out.dual,
+            status: out.status,
+            iterations: out.iterations,
+            outer: out.rounds,
+        }
     };
-    let z0 = initial::<f64>(opts, 1, patterns.len());
-    let out = hinge_lasso_pdhg(
-        &mut op,
-        y,
-        opts.lambda,
-        z0,
-        &settings,
-        observer,
-        stop,
-        start,
-    );
-    let cert = certify_f64(x, y, patterns, opts, out.z.as_ref(), None);
-    let (weights, (objective, dual, _)) = maybe_prune(x, y, patterns, opts, out.z, None, cert);
-    let dual = dual.max(out.dual.min(objective));
+    let cert = certify_f64(x, y, patterns, opts, run.z.as_ref(), None);
+    let (weights, (objective, dual, _)) = maybe_prune(x, y, patterns, opts, run.z, None, cert);
+    let dual = dual.max(run.dual.min(objective));
     let gap = (objective - dual).max(0.0);
     let info = Info {
-        status: final_status(out.status, gap, objective, opts.tol, 0.0),
+        status: final_status(run.status, gap, objective, opts.tol, 0.0),
         objective,
         dual_objective: dual,
         gap,
         violation: 0.0,
-        iterations: out.iterations,
-        outer_iterations: 0,
+        iterations: run.iterations,
+        outer_iterations: run.outer,
         forward_calls: op.forward_calls,
         adjoint_calls: op.adjoint_calls,
         seconds: 0.0,
     };
-    (weights, info)
+    Ok((weights, info))
 }
 
 /// The interior-point backend, its solution sparsified, pruned and certified in f64.

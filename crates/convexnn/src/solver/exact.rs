@@ -67,6 +67,9 @@ impl Default for ExactSettings {
 /// What the exact backend returns.
 #[derive(Clone, Debug)]
 pub struct ExactSolution {
+    /// The dual point θ of the data rows (before the clipping and scaling of the certificate) that
+    /// gave the reported bound: Clarabel's multipliers or the point the predictions induce.
+    pub theta: Vec<f64>,
     /// Gated: d × P (`u_i` in column i). ReLU: d × 2P, `[V | W]` (`v_i` in column i, `w_i` in
     /// column P + i).
     pub weights: Mat<f64>,
@@ -512,15 +515,13 @@ pub fn solve_exact(
     // the data rows (stationarity in r gives θ = −z there); the better certified bound is kept.
     let multipliers = cone_multipliers.as_ref().map(|m| m.as_ref());
     let theta_dual: Vec<f64> = (0..n).map(|j| -clean(sol.z[j])).collect();
-    let bound = dual_bound(x, y, patterns, &l, lambda, &eval.theta, multipliers).max(dual_bound(
-        x,
-        y,
-        patterns,
-        &l,
-        lambda,
-        &theta_dual,
-        multipliers,
-    ));
+    let primal_bound = dual_bound(x, y, patterns, &l, lambda, &eval.theta, multipliers);
+    let clarabel_bound = dual_bound(x, y, patterns, &l, lambda, &theta_dual, multipliers);
+    let (bound, theta) = if clarabel_bound >= primal_bound {
+        (clarabel_bound, theta_dual)
+    } else {
+        (primal_bound, eval.theta.clone())
+    };
     let clarabel_gap = sol.obj_val - sol.obj_val_dual;
     // At λ = 0 the dual constraints are equalities that no scaling can restore, so only
     // Clarabel's own gap is available there.
@@ -585,6 +586,7 @@ pub fn solve_exact(
     };
     Ok(ExactSolution {
         weights,
+        theta,
         cone_multipliers,
         info,
     })

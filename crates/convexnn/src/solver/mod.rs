@@ -15,6 +15,7 @@ pub mod fista;
 pub mod path;
 pub mod pdhg;
 pub mod svm;
+pub mod working_set;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
