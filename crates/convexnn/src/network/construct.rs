@@ -11,7 +11,10 @@
 //! 3. **Hidden weights** realizing each h_k on Z:
 //!    - *Convex-PI*: w = Z⁺h (so Zw = h), neuron 1[zᵀw ≥ ½], the −½ folded into the bias weight;
 //!    - *Convex-SVM*: the max-margin separator of the labels 2h − 1 ([`crate::solver::svm`]),
-//!      thresholded at 0.
+//!      thresholded at 0. The authors' code (pilancilab/Threshold-networks, `convexnn.py`) fits
+//!      scikit-learn's `SVC(kernel='linear')`, a soft margin with C = 1 and a free intercept; we
+//!      solve the hard-margin problem with the intercept as the weight of Z's ones column, so that
+//!      every pattern is realized with margin at least 1, which a soft margin does not guarantee.
 //!
 //! The result is a three-layer network x ↦ Σ_k s_k α_k 1[[1[xᵀH ≥ 0], 1] w_k ≥ 0] with a frozen random
 //! first layer, whose training output is exactly δ and whose objective (M28) is the optimum of (M30).
@@ -313,6 +316,8 @@ mod tests {
                         delta[j]
                     );
                 }
+                // Inputs of the wrong width are an error, not a panic.
+                assert!(net.predict(Mat::<f64>::zeros(2, 5).as_ref()).is_err());
                 let obj = net.objective(x.as_ref(), targets, loss, lambda).unwrap();
                 assert!((obj - c.objective).abs() <= 1e-12 * c.objective.max(1.0));
                 assert!(c.objective - c.dual <= 1e-12 * c.objective.max(1.0));

@@ -353,4 +353,26 @@ mod tests {
             assert!(out.objective - out.dual <= 1e-8 * out.objective);
         }
     }
+
+    /// A set stop flag ends the solve at once with a valid (if loose) certificate.
+    #[test]
+    fn stop_flag_interrupts() {
+        let (patterns, y) = problem(5, 20, 10);
+        let ones = Mat::from_fn(20, 1, |_, _| 1.0);
+        let mut op = MaskedOperator::<f64>::new(ones.as_ref(), patterns.clone(), 4096, 1);
+        let stop = StopFlag::new();
+        stop.stop();
+        let out = hinge_lasso_pdhg(
+            &mut op,
+            &y,
+            1e-3,
+            Mat::zeros(1, patterns.len()),
+            &PdhgSettings::default(),
+            &mut Silent,
+            &stop,
+            Instant::now(),
+        );
+        assert_eq!(out.status, Status::Interrupted);
+        assert!(out.dual <= out.objective && out.objective == 1.0);
+    }
 }
