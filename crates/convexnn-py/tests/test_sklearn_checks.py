@@ -13,6 +13,7 @@ from convexnn import (
     GatedReLUClassifier,
     GatedReLURegressor,
     ThresholdClassifier,
+    ThresholdHingeClassifier,
     ThresholdRegressor,
 )
 
@@ -23,6 +24,7 @@ ESTIMATORS = [
     ConvexReLUClassifier(),
     ThresholdRegressor(),
     ThresholdClassifier(),
+    ThresholdHingeClassifier(),
 ]
 
 # Checks that cannot pass for a principled reason, per estimator class name.

@@ -5,7 +5,8 @@ data's activation patterns) in the Rust core and report a duality-gap certificat
 
 - :class:`ConvexReLURegressor`, :class:`ConvexReLUClassifier`: ReLU networks.
 - :class:`GatedReLURegressor`, :class:`GatedReLUClassifier`: gated ReLU networks.
-- :class:`ThresholdRegressor`, :class:`ThresholdClassifier`: threshold (step) activation networks.
+- :class:`ThresholdRegressor`, :class:`ThresholdClassifier`, :class:`ThresholdHingeClassifier`:
+  threshold (step) activation networks (squared, logistic and hinge losses).
 - :func:`load`: a fitted estimator from a model file (the command-line tool's format).
 - :class:`Model`: the model file itself (load, save, predict) and :func:`fit`, the core call.
 """
@@ -17,6 +18,7 @@ from .estimators import (
     ConvexReLURegressor,
     GatedReLUClassifier,
     ThresholdClassifier,
+    ThresholdHingeClassifier,
     ThresholdRegressor,
     GatedReLURegressor,
     load,
@@ -31,6 +33,7 @@ __all__ = [
     "GatedReLUClassifier",
     "ThresholdRegressor",
     "ThresholdClassifier",
+    "ThresholdHingeClassifier",
     "Model",
     "load",
     "fit",
