@@ -1,7 +1,7 @@
 //! `convexnn compare`: the convex fit against non-convex training of the same network on one axis.
 //!
-//! Writes, into `--out DIR`: `curves.csv` (every logged point of every run), `objective_vs_steps.svg`
-//! and `objective_vs_seconds.svg` (log-scale objective, the convex optimum as a dashed line), and
+//! Writes, into `--out DIR`: `curves.csv` (every logged point of every run), `objective_vs_steps`
+//! and `objective_vs_seconds` (`.svg` and `.png`; log-scale objective, the convex optimum as a dashed line), and
 //! `summary.md` (best/median/worst final objective per method, gap to the convex optimum, times).
 
 use std::fmt::Write as _;
@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use convexnn::data::atomic::write_atomic;
 use convexnn::model::{train, PatternSource, TrainOptions};
-use convexnn::network::sgd::{train_nonconvex, LogRecord, Optimizer, SgdSettings};
+use convexnn::network::sgd::{train_nonconvex, Optimizer, SgdSettings};
 use convexnn::program::Formulation;
 use convexnn::{Error, Result};
 
+use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
 use crate::input::DataArgs;
-use crate::plot::{write_figure, Plot, Series, COLORS};
+use crate::plot::Plot;
 use crate::progress::Progress;
 use crate::train::{prepare, stop_flag, LossArg};
 
@@ -78,13 +79,6 @@ pub struct CompareArgs {
     pub quiet: bool,
 }
 
-struct Run {
-    label: String,
-    lr: f64,
-    seed: u64,
-    log: Vec<LogRecord>,
-}
-
 fn parse_lrs(text: &str) -> Result<Vec<f64>> {
     text.split(',')
         .map(|t| {
@@ -99,11 +93,6 @@ fn parse_lrs(text: &str) -> Result<Vec<f64>> {
                 })
         })
         .collect()
-}
-
-fn quantiles(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
 /// Runs `convexnn compare`.
@@ -159,8 +148,8 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
                 log_every: (a.epochs / 200).max(1),
                 ..SgdSettings::default()
             };
-            let label = format!("{:?} lr={lr} seed={seed}", a.optimizer).to_lowercase();
-            let progress = Progress::new(&label, a.quiet);
+            let label = format!("{:?} lr={lr}", a.optimizer).to_lowercase();
+            let progress = Progress::new(&format!("{label} seed={seed}"), a.quiet);
             let (_, log) = train_nonconvex(
                 prep.x.as_ref(),
                 &fit.targets,
@@ -170,99 +159,48 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
                 &stop,
             )?;
             progress.finish();
-            runs.push(Run {
-                label,
-                lr,
+            runs.push(Curve {
+                method: label,
                 seed,
                 log,
+                metric: Vec::new(),
             });
         }
     }
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    write_outputs(
-        a,
-        c.info.objective,
-        c.exhaustive,
-        c.info.seconds,
-        width,
-        &runs,
-    )?;
-    println!(
-        "{}",
-        summary(
-            a,
-            c.info.objective,
-            c.exhaustive,
-            c.info.seconds,
-            width,
-            &runs
-        )
-    );
+    let level = Level {
+        label: if c.exhaustive {
+            "convex: global optimum".into()
+        } else {
+            "convex: sampled patterns".into()
+        },
+        objective: c.info.objective,
+        seconds: c.info.seconds,
+        metric: None,
+    };
+    let text = write_outputs(a, &level, c.exhaustive, width, &runs)?;
+    println!("{text}");
     Ok(if stop.is_set() { 130 } else { 0 })
 }
 
+/// Writes the curves, the figures and the summary; returns the summary.
 fn write_outputs(
     a: &CompareArgs,
-    p_star: f64,
+    level: &Level,
     exhaustive: bool,
-    secs: f64,
     width: usize,
-    runs: &[Run],
-) -> Result<()> {
-    write_atomic(&a.out.join("curves.csv"), |w| {
-        writeln!(w, "method,lr,seed,step,seconds,objective")?;
-        writeln!(w, "convex,,{},0,{secs},{p_star}", a.seed)?;
-        for r in runs {
-            for p in &r.log {
-                writeln!(
-                    w,
-                    "nonconvex,{},{},{},{},{}",
-                    r.lr, r.seed, p.step, p.seconds, p.objective
-                )?;
-            }
-        }
-        Ok(())
-    })?;
-    let kind = if exhaustive {
-        "convex: global optimum"
-    } else {
-        "convex: sampled patterns"
-    };
+    runs: &[Curve],
+) -> Result<String> {
+    let levels = std::slice::from_ref(level);
+    write_csv(&a.out.join("curves.csv"), levels, runs)?;
+    let title = format!(
+        "ReLU network, {width} neurons, lambda = {}: non-convex training vs convex",
+        a.lambda
+    );
     for (name, by_time) in [
         ("objective_vs_steps", false),
         ("objective_vs_seconds", true),
     ] {
-        let mut series: Vec<Series> = runs
-            .iter()
-            .enumerate()
-            .map(|(k, r)| Series {
-                label: r.label.clone(),
-                points: r
-                    .log
-                    .iter()
-                    .map(|p| (if by_time { p.seconds } else { p.step as f64 }, p.objective))
-                    .collect(),
-                color: COLORS[k % COLORS.len()],
-                dashed: false,
-                markers: false,
-            })
-            .collect();
-        let end = series
-            .iter()
-            .flat_map(|s| s.points.last())
-            .map(|p| p.0)
-            .fold(1e-9, f64::max);
-        series.push(Series {
-            label: kind.into(),
-            points: vec![(0.0, p_star), (end, p_star)],
-            color: "#d62728",
-            dashed: true,
-            markers: false,
-        });
-        let title = format!(
-            "ReLU network, {width} neurons, lambda = {}: non-convex training vs convex",
-            a.lambda
-        );
         let plot = Plot {
             title: &title,
             x_label: if by_time {
@@ -273,20 +211,15 @@ fn write_outputs(
             y_label: "training objective (log scale)",
             log_y: true,
         };
-        write_figure(&a.out, name, &plot, &series)?;
+        figure(
+            &a.out,
+            name,
+            &plot,
+            (Quantity::Objective, by_time),
+            levels,
+            runs,
+        )?;
     }
-    let text = summary(a, p_star, exhaustive, secs, width, runs);
-    write_atomic(&a.out.join("summary.md"), |w| w.write_all(text.as_bytes()))
-}
-
-fn summary(
-    a: &CompareArgs,
-    p_star: f64,
-    exhaustive: bool,
-    secs: f64,
-    width: usize,
-    runs: &[Run],
-) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Convex vs non-convex training\n");
     let _ = writeln!(
@@ -301,33 +234,7 @@ fn summary(
             "the optimum over sampled patterns (an upper bound on the global optimum)"
         }
     );
-    let _ = writeln!(s, "| method | runs | best final | median final | worst final | best − convex | seconds (median) |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
-    let _ = writeln!(
-        s,
-        "| convex | 1 | {p_star:.8e} | {p_star:.8e} | {p_star:.8e} | 0 | {secs:.3} |"
-    );
-    let mut lrs: Vec<f64> = runs.iter().map(|r| r.lr).collect();
-    lrs.dedup();
-    for lr in lrs {
-        let sel: Vec<&Run> = runs.iter().filter(|r| r.lr == lr).collect();
-        let finals: Vec<f64> = sel
-            .iter()
-            .filter_map(|r| r.log.last().map(|p| p.objective))
-            .collect();
-        let times: Vec<f64> = sel
-            .iter()
-            .filter_map(|r| r.log.last().map(|p| p.seconds))
-            .collect();
-        let (best, median, worst) = quantiles(finals);
-        let (_, t, _) = quantiles(times);
-        let _ = writeln!(
-            s,
-            "| {:?} lr={lr} | {} | {best:.8e} | {median:.8e} | {worst:.8e} | {:+.3e} | {t:.3} |",
-            a.optimizer,
-            sel.len(),
-            best - p_star
-        );
-    }
-    s
+    s.push_str(&summary_table(levels, runs, None));
+    write_atomic(&a.out.join("summary.md"), |w| w.write_all(s.as_bytes()))?;
+    Ok(s)
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod compare;
+mod curves;
 mod demo;
 mod input;
 mod plot;
@@ -38,9 +39,9 @@ enum Command {
     /// Measure the operator against plain GEMM, the memory of a fit and the solvers on generated data.
     Bench(bench::BenchArgs),
     /// Train the convex program and non-convex SGD/Adam runs of the same network; write curves,
-    /// SVG plots and a summary.
+    /// plots (SVG and PNG) and a summary.
     Compare(Box<compare::CompareArgs>),
-    /// Reproduce an experiment of the papers (offline, seeded): CSV, SVG and report.md.
+    /// Reproduce an experiment of the papers (offline, seeded): CSV, plots (SVG, PNG) and report.md.
     Reproduce(reproduce::ReproduceArgs),
 }
 

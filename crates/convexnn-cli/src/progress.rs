@@ -28,6 +28,13 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
+    /// Replaces the line's message.
+    pub fn message(&self, msg: String) {
+        if let Some(b) = &self.bar {
+            b.set_message(msg);
+        }
+    }
+
     /// Removes the line.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {

@@ -3,6 +3,7 @@
 use convexnn::model::file::ModelFile;
 use convexnn::model::Certificate;
 use convexnn::program::{Formulation, Loss};
+use convexnn::solver::Status;
 use convexnn::Result;
 use serde_json::{json, Value};
 
@@ -141,6 +142,15 @@ pub fn certificate_text(c: &Certificate) -> String {
         (Formulation::Gated, _) => {
             "globally optimal among gated ReLU networks with these gates (up to the gap)"
         }
+    };
+    let optimality = if c.info.status == Status::Converged {
+        optimality.to_string()
+    } else {
+        format!(
+            "NOT certified: the solver stopped with status {} and relative gap {:.2e}, so the claim \
+             \"{optimality}\" holds only up to that gap",
+            c.info.status, c.relative_gap
+        )
     };
     let viol = if c.info.violation > 0.0 {
         format!(

@@ -66,13 +66,16 @@ pub enum ConstructArg {
 /// Solver choice.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SolverArg {
-    /// FISTA for gated, augmented Lagrangian for ReLU; for the hinge loss, the interior point
-    /// with column generation up to n = 2000, else pdhg.
+    /// FISTA for gated; for ReLU the interior-point backend on small problems, else ADMM where its
+    /// n × n factorization fits, else the augmented Lagrangian; for the hinge loss, the interior
+    /// point with column generation up to n = 2000, else pdhg.
     Auto,
     /// Restarted FISTA (gated).
     Fista,
     /// Augmented Lagrangian (ReLU).
     Al,
+    /// ADMM with a factored linear step (ReLU; memory grows as n²).
+    Admm,
     /// Interior-point backend (exact, small problems).
     Clarabel,
     /// Restarted primal-dual hybrid gradient (threshold networks with the hinge loss).
@@ -329,6 +332,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
             SolverArg::Auto => SolverChoice::Auto,
             SolverArg::Fista => SolverChoice::Fista,
             SolverArg::Al => SolverChoice::Al,
+            SolverArg::Admm => SolverChoice::Admm,
             SolverArg::Clarabel => SolverChoice::Clarabel,
             SolverArg::Pdhg => SolverChoice::Pdhg,
         },

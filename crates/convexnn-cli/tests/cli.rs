@@ -302,6 +302,23 @@ fn demo_runs_and_explains_itself() {
     }
 }
 
+/// Checks that `DIR/NAME.svg` is a complete SVG document and `DIR/NAME.png` a PNG image (signature
+/// and header chunk of 960×560 pixels); returns the SVG text.
+fn assert_plot(dir: &std::path::Path, name: &str) -> String {
+    let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{name}.svg"
+    );
+    let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
+    assert!(png.len() > 1000, "{name}.png is {} bytes", png.len());
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png signature");
+    assert_eq!(&png[12..16], b"IHDR");
+    let dim = |k: usize| u32::from_be_bytes([png[k], png[k + 1], png[k + 2], png[k + 3]]);
+    assert_eq!((dim(16), dim(20)), (960, 560), "{name}.png size");
+    svg
+}
+
 #[test]
 fn compare_writes_curves_plots_and_summary() {
     let dir = tmpdir("compare");
@@ -321,27 +338,23 @@ fn compare_writes_curves_plots_and_summary() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = dir.join("cmp");
-    for f in ["objective_vs_steps.svg", "objective_vs_seconds.svg"] {
-        let svg = std::fs::read_to_string(out.join(f)).unwrap();
-        assert!(
-            svg.starts_with("<svg")
-                && svg.trim_end().ends_with("</svg>")
-                && svg.contains("<polyline")
-        );
+    for f in ["objective_vs_steps", "objective_vs_seconds"] {
+        let svg = assert_plot(&out, f);
+        assert!(svg.contains("<polyline"));
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(summary.contains("| convex |") && summary.contains("global optimum"));
+    assert!(summary.contains("| convex: global optimum | 1 |"));
     // With every pattern, the convex objective is below every non-convex run's final objective.
     let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
     let mut convex = f64::NAN;
     let mut finals = std::collections::BTreeMap::new();
     for line in curves.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let obj: f64 = f[5].parse().unwrap();
-        if f[0] == "convex" {
+        let obj: f64 = f[4].parse().unwrap();
+        if f[0].starts_with("convex") {
             convex = obj;
         } else {
-            finals.insert((f[1].to_string(), f[2].to_string()), obj);
+            finals.insert((f[0].to_string(), f[1].to_string()), obj);
         }
     }
     assert_eq!(finals.len(), 2);
@@ -362,8 +375,8 @@ fn reproduce_relu_1d_quick() {
             && report.contains("runs below the certified optimum: 0"),
         "{report}"
     );
-    let svg = std::fs::read_to_string(dir.join("rep/fits.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("<circle") && svg.contains("convex optimum"));
+    let svg = assert_plot(&dir.join("rep"), "fits");
+    assert!(svg.contains("<circle") && svg.contains("convex optimum"));
     assert!(
         std::fs::read_to_string(dir.join("rep/fits.csv"))
             .unwrap()
@@ -462,15 +475,64 @@ fn threshold_hinge_and_lift_constructions() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("threshold networks"));
 }
 
-#[test]
-fn reproduce_threshold_fig5_quick() {
-    let dir = tmpdir("reproduce-fig5");
+/// Runs a reproduction in `--quick` mode and returns its report; the files it lists must exist and
+/// every figure must be a valid SVG and PNG.
+fn reproduce_quick(name: &str) -> String {
+    let dir = tmpdir(name);
     let o = run(
         &dir,
-        &["reproduce", "threshold-fig5", "--quick", "--out", "rep"],
+        &["reproduce", name, "--quick", "--quiet", "--out", "rep"],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report = std::fs::read_to_string(dir.join("rep/report.md")).unwrap();
+    let out = dir.join("rep");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "{name}: {}\n{report}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let files = report
+        .lines()
+        .find_map(|l| l.strip_prefix("Files: "))
+        .expect("the report lists its files");
+    for f in files.trim_end_matches('.').split(", ") {
+        assert!(out.join(f).is_file(), "{name}: {f} missing");
+        if let Some(stem) = f.strip_suffix(".svg") {
+            assert_plot(&out, stem);
+        }
+    }
+    report
+}
+
+#[test]
+fn reproduce_relu_fig2_small_quick() {
+    let report = reproduce_quick("relu-fig2-small");
+    assert!(report.contains("exhaustive: true"), "{report}");
+    assert!(
+        report.contains("final objective (within 1e-9 relative): holds."),
+        "{report}"
+    );
+    assert_eq!(
+        report
+            .matches("runs below the certified optimum: 0.")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn reproduce_relu_fig2_large_quick() {
+    let report = reproduce_quick("relu-fig2-large");
+    assert!(report.contains("(exhaustive: true)"), "{report}");
+    assert!(
+        report.contains("(within 1e-9 relative): holds (0 runs below)")
+            && report.contains("a restriction of it): holds"),
+        "{report}"
+    );
+}
+
+#[test]
+fn reproduce_threshold_fig5_quick() {
+    let report = reproduce_quick("threshold-fig5");
     assert!(
         report.contains("exhaustive: true")
             && report.contains("status converged")
@@ -478,12 +540,4 @@ fn reproduce_threshold_fig5_quick() {
             && report.contains("Nonconvex-CReLU"),
         "{report}"
     );
-    let svg = std::fs::read_to_string(dir.join("rep/objective.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("convex optimum"));
-    let csv = std::fs::read_to_string(dir.join("rep/objective.csv")).unwrap();
-    assert!(
-        csv.starts_with("method,init,learning_rate,step,objective") && csv.lines().count() > 100
-    );
-    let runs = std::fs::read_to_string(dir.join("rep/runs.csv")).unwrap();
-    assert_eq!(runs.lines().count(), 1 + 4 * 2 * 2);
 }

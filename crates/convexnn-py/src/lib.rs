@@ -103,10 +103,11 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "auto" => Ok(SolverChoice::Auto),
         "fista" => Ok(SolverChoice::Fista),
         "al" => Ok(SolverChoice::Al),
+        "admm" => Ok(SolverChoice::Admm),
         "clarabel" => Ok(SolverChoice::Clarabel),
         "pdhg" => Ok(SolverChoice::Pdhg),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"clarabel\", \"pdhg\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", got {s:?}"
         ))),
     }
 }
@@ -493,7 +494,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
-/// - `solver`: "auto", "fista", "al" or "clarabel"; `tol`, `max_iter`, `time_limit` (seconds),
+/// - `solver`: "auto", "fista", "al", "admm" or "clarabel"; `tol`, `max_iter`, `time_limit` (seconds),
 ///   `precision` ("f64" or "f32"), `threads` (0 = all cores).
 /// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
 ///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).

@@ -33,7 +33,7 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(1e-300)
 }
 
-fn compare_with_exact(formulation: Formulation, loss: Loss) {
+fn compare_with_exact(formulation: Formulation, loss: Loss, solver: SolverChoice) {
     for seed in 0..10u64 {
         let (x, y) = problem(seed, loss);
         let opts = TrainOptions {
@@ -46,15 +46,11 @@ fn compare_with_exact(formulation: Formulation, loss: Loss) {
             seed,
             tol: 1e-8,
             max_iter: 100_000,
-            // auto picks the interior point for small hinge problems: test the first-order method.
-            solver: if loss == Loss::Hinge {
-                SolverChoice::Pdhg
-            } else {
-                SolverChoice::Auto
-            },
+            solver,
             ..TrainOptions::default()
         };
         let ours = fit(&x, &y, &opts).certificate;
+        assert_eq!(ours.solver, format!("{solver:?}").to_lowercase());
         let exact = fit(
             &x,
             &y,
@@ -67,7 +63,7 @@ fn compare_with_exact(formulation: Formulation, loss: Loss) {
         let (a, b) = (ours.info.objective, exact.info.objective);
         assert!(
             rel(a, b) <= 1e-6,
-            "{formulation:?} {loss:?} seed {seed}: iterative {a} vs interior point {b}"
+            "{formulation:?} {loss:?} {solver:?} seed {seed}: iterative {a} vs interior point {b}"
         );
         // Both certificates are valid: each objective is above the other's dual bound.
         assert!(
@@ -90,29 +86,29 @@ fn compare_with_exact(formulation: Formulation, loss: Loss) {
 
 #[test]
 fn fista_matches_interior_point_squared() {
-    compare_with_exact(Formulation::Gated, Loss::Squared);
+    compare_with_exact(Formulation::Gated, Loss::Squared, SolverChoice::Fista);
 }
 
 #[test]
 fn fista_matches_interior_point_logistic() {
-    compare_with_exact(Formulation::Gated, Loss::Logistic);
+    compare_with_exact(Formulation::Gated, Loss::Logistic, SolverChoice::Fista);
 }
 
 #[test]
 fn threshold_lasso_matches_interior_point_squared() {
-    compare_with_exact(Formulation::Threshold, Loss::Squared);
+    compare_with_exact(Formulation::Threshold, Loss::Squared, SolverChoice::Fista);
 }
 
 #[test]
 fn threshold_lasso_matches_interior_point_logistic() {
-    compare_with_exact(Formulation::Threshold, Loss::Logistic);
+    compare_with_exact(Formulation::Threshold, Loss::Logistic, SolverChoice::Fista);
 }
 
 /// The hinge-loss threshold Lasso (Corollary 4.1): restarted PDHG (the default solver) against the
 /// interior-point LP, with both duality gaps certified.
 #[test]
 fn threshold_lasso_matches_interior_point_hinge() {
-    compare_with_exact(Formulation::Threshold, Loss::Hinge);
+    compare_with_exact(Formulation::Threshold, Loss::Hinge, SolverChoice::Pdhg);
 }
 
 /// The hinge loss is refused with a clear error where it is not implemented: other networks, and
@@ -168,12 +164,22 @@ fn hinge_loss_errors_name_the_supported_choices() {
 
 #[test]
 fn augmented_lagrangian_matches_interior_point_squared() {
-    compare_with_exact(Formulation::Relu, Loss::Squared);
+    compare_with_exact(Formulation::Relu, Loss::Squared, SolverChoice::Al);
 }
 
 #[test]
 fn augmented_lagrangian_matches_interior_point_logistic() {
-    compare_with_exact(Formulation::Relu, Loss::Logistic);
+    compare_with_exact(Formulation::Relu, Loss::Logistic, SolverChoice::Al);
+}
+
+#[test]
+fn admm_matches_interior_point_squared() {
+    compare_with_exact(Formulation::Relu, Loss::Squared, SolverChoice::Admm);
+}
+
+#[test]
+fn admm_matches_interior_point_logistic() {
+    compare_with_exact(Formulation::Relu, Loss::Logistic, SolverChoice::Admm);
 }
 
 /// Threshold networks on enumerated 1-D data: the Lasso over all arrangement columns (M29), its

@@ -4,6 +4,7 @@
 //! One module per experiment; each returns the process exit code: 0 when the report's key claim holds,
 //! 1 when it does not (the files are written either way).
 
+mod fig2;
 mod relu_1d;
 mod threshold_fig5;
 
@@ -11,7 +12,15 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use convexnn::data::atomic::write_atomic;
+use convexnn::faer::MatRef;
+use convexnn::network::sgd::{train_nonconvex_observed, Optimizer, SgdSettings};
+use convexnn::network::Network;
+use convexnn::program::Loss;
+use convexnn::solver::StopFlag;
 use convexnn::{Error, Result};
+
+use crate::curves::Curve;
+use crate::progress::Progress;
 
 /// The reproductions available.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -19,6 +28,14 @@ pub enum Experiment {
     /// 1-D regression with all patterns: optimal fit and knots vs gradient descent.
     #[value(name = "relu-1d")]
     Relu1d,
+    /// Pilanci & Ergen 2020 Fig. 2 (seed §7): small random data, SGD from several initializations
+    /// with m = 5 and a larger m against the certified global optimum.
+    #[value(name = "relu-fig2-small")]
+    ReluFig2Small,
+    /// Seed §8: larger n; the exact program, the approximate program over sampled patterns
+    /// (Remark 3.3) and SGD on one plot.
+    #[value(name = "relu-fig2-large")]
+    ReluFig2Large,
     /// 1-D threshold network (Ergen et al. 2023, Fig. 5): the exhaustive convex optimum vs the four
     /// straight-through estimators from several initializations.
     #[value(name = "threshold-fig5")]
@@ -40,6 +57,9 @@ pub struct ReproduceArgs {
     /// Seed of the data and of the runs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Runs `convexnn reproduce`.
@@ -48,6 +68,73 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
     match a.name {
         Experiment::Relu1d => relu_1d::run(a),
         Experiment::ThresholdFig5 => threshold_fig5::run(a),
+        Experiment::ReluFig2Small => fig2::run_small(a),
+        Experiment::ReluFig2Large => fig2::run_large(a),
+    }
+}
+
+/// A metric of a network measured along a run (e.g. test accuracy).
+pub(crate) type Monitor<'a> = &'a dyn Fn(&Network) -> Result<f64>;
+
+/// Non-convex runs of one network, one per seed.
+pub(crate) struct Runs<'a> {
+    /// Method name shown in plots and tables.
+    pub method: String,
+    /// Training settings; the seed is replaced by each run's.
+    pub settings: SgdSettings,
+    /// Seeds of the runs.
+    pub seeds: std::ops::Range<u64>,
+    /// Evaluated at each logged point (e.g. test accuracy), if given.
+    pub monitor: Option<Monitor<'a>>,
+}
+
+impl Runs<'_> {
+    /// Trains every run on (x, y), with a progress line per run; stops early (keeping what was
+    /// logged) when `stop` is set.
+    pub fn train(
+        &self,
+        (x, y): (MatRef<'_, f64>, &[f64]),
+        (loss, lambda): (Loss, f64),
+        quiet: bool,
+        stop: &StopFlag,
+    ) -> Result<Vec<Curve>> {
+        let mut curves = Vec::new();
+        for seed in self.seeds.clone() {
+            if stop.is_set() {
+                break;
+            }
+            let settings = SgdSettings {
+                seed,
+                ..self.settings.clone()
+            };
+            let progress = Progress::new(&format!("{} seed {seed}", self.method), quiet);
+            let mut metric = Vec::new();
+            let (_, log) =
+                train_nonconvex_observed(x, y, loss, lambda, &settings, stop, &mut |r, net| {
+                    progress.message(format!("step {:>7}  objective {:.6e}", r.step, r.objective));
+                    if let Some(m) = self.monitor {
+                        metric.push(m(net)?);
+                    }
+                    Ok(())
+                })?;
+            progress.finish();
+            curves.push(Curve {
+                method: self.method.clone(),
+                seed,
+                log,
+                metric,
+            });
+        }
+        Ok(curves)
+    }
+}
+
+/// Short name of an update rule for labels.
+pub(crate) fn optimizer_name(o: Optimizer) -> &'static str {
+    match o {
+        Optimizer::Sgd { momentum } if momentum > 0.0 => "SGD+momentum",
+        Optimizer::Sgd { .. } => "SGD",
+        Optimizer::Adam => "Adam",
     }
 }
 

@@ -20,6 +20,7 @@ use crate::program::prune::prune_blocks;
 use crate::program::relu::{certificate, ReluAlProblem};
 use crate::program::{normalization, Formulation, Loss};
 use crate::real::Real;
+use crate::solver::admm::{admm, admm_memory, AdmmSettings};
 use crate::solver::al::{augmented_lagrangian, AlSettings};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
@@ -57,7 +58,8 @@ pub enum PatternSource {
 #[serde(rename_all = "snake_case")]
 pub enum SolverChoice {
     /// FISTA for gated ReLU; for ReLU, the interior-point backend on small squared-loss problems
-    /// (n·P·d ≤ 200 000, where it is fast and exact) and the augmented Lagrangian otherwise; for the
+    /// (n·P·d ≤ 200 000, where it is fast and exact), ADMM where its n × n factorization fits
+    /// (n ≤ 20 000 and within the memory limit) and the augmented Lagrangian otherwise; for the
     /// hinge loss (a linear program), the interior-point backend by column generation up to
     /// n = 2000 samples and the primal–dual method beyond.
     Auto,
@@ -65,6 +67,8 @@ pub enum SolverChoice {
     Fista,
     /// Augmented Lagrangian (ReLU only).
     Al,
+    /// ADMM with an exactly factored linear step (ReLU only; memory grows as n²).
+    Admm,
     /// The interior-point backend (small problems).
     Clarabel,
     /// The restarted primal–dual hybrid gradient method (threshold networks with the hinge loss).
@@ -232,8 +236,13 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
         }
         (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
         (SolverChoice::Auto, Formulation::Relu) => {
+            let limit = opts
+                .memory_limit
+                .unwrap_or_else(|| available_memory() / 10 * 8);
             if opts.loss == Loss::Squared && n * p * d <= 200_000 {
                 SolverChoice::Clarabel
+            } else if n <= 20_000 && 2 * admm_memory(n) <= limit {
+                SolverChoice::Admm
             } else {
                 SolverChoice::Al
             }
@@ -255,6 +264,8 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
             exact_memory_estimate(n, d, p.min(4 * n.max(10)), f, opts.loss)
         }
         (SolverChoice::Clarabel, f) => exact_memory_estimate(n, d, p, f, opts.loss),
+        // the n × n factor and its work copy, eight n × 2P matrices, the d × 2P iterates.
+        (SolverChoice::Admm, _) => admm_memory(n) + 16 * n * p * 8 + 12 * d * p * 8,
         (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
@@ -348,9 +359,9 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
                 "FISTA solves the unconstrained gated program; use --solver al or clarabel for relu".into(),
             ))
         }
-        (SolverChoice::Al, Formulation::Gated | Formulation::Threshold) => {
+        (SolverChoice::Al | SolverChoice::Admm, Formulation::Gated | Formulation::Threshold) => {
             return Err(Error::InvalidSetting(
-                "the augmented Lagrangian is for the constrained relu program; use --solver fista for gated".into(),
+                "the augmented Lagrangian and ADMM are for the constrained relu program; use --solver fista for gated".into(),
             ))
         }
         _ => {}
@@ -464,6 +475,9 @@ pub fn train(
             )?
         }
         (SolverChoice::Clarabel, _) => solve_clarabel(px, &targets, &patterns, &program)?,
+        (SolverChoice::Admm, _) => {
+            solve_admm(px, &targets, &patterns, &program, observer, stop, start)?
+        }
         (_, Precision::F64) => {
             solve_iterative::<f64>(px, &targets, &patterns, &program, observer, stop, start)
         }
@@ -781,6 +795,60 @@ fn solve_hinge(
         violation: 0.0,
         iterations: run.iterations,
         outer_iterations: run.outer,
+        forward_calls: op.forward_calls,
+        adjoint_calls: op.adjoint_calls,
+        seconds: 0.0,
+    };
+    Ok((weights, info))
+}
+
+/// ADMM on the ReLU program (f64), its solution pruned and certified like the other iterative solvers'.
+fn solve_admm(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+    start: Instant,
+) -> Result<(Mat<f64>, Info)> {
+    let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
+    let defaults = AdmmSettings::default();
+    let settings = AdmmSettings {
+        tol: opts.tol,
+        max_iter: opts.max_iter,
+        // Certificates are costly here (restorations and multiplier steps): at most every 50 steps.
+        check_every: opts.report_every.max(defaults.check_every),
+        time_limit: opts.time_limit,
+        ..defaults
+    };
+    let u0 = initial::<f64>(opts, x.ncols(), 2 * patterns.len());
+    let out = admm(
+        &mut op,
+        y,
+        opts.loss,
+        opts.lambda,
+        u0,
+        patterns.gates(),
+        &settings,
+        observer,
+        stop,
+        start,
+    )?;
+    let mult = Some(out.mult.as_ref());
+    let cert = certify_f64(x, y, patterns, opts, out.u.as_ref(), mult);
+    let (weights, (objective, dual, violation_now)) =
+        maybe_prune(x, y, patterns, opts, out.u, mult, cert);
+    let dual = dual.max(out.dual.min(objective));
+    let gap = (objective - dual).max(0.0);
+    let info = Info {
+        status: final_status(out.status, gap, objective, opts.tol, violation_now),
+        objective,
+        dual_objective: dual,
+        gap,
+        violation: violation_now,
+        iterations: out.iterations,
+        outer_iterations: 0,
         forward_calls: op.forward_calls,
         adjoint_calls: op.adjoint_calls,
         seconds: 0.0,

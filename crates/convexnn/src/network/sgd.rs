@@ -194,6 +194,20 @@ pub fn train_nonconvex(
     settings: &SgdSettings,
     stop: &StopFlag,
 ) -> Result<(Network, Vec<LogRecord>)> {
+    train_nonconvex_observed(x, y, loss, lambda, settings, stop, &mut |_, _| Ok(()))
+}
+
+/// [`train_nonconvex`], calling `on_log` with each logged point and the network at that point (to
+/// record test metrics along the run, for example).
+pub fn train_nonconvex_observed(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    loss: Loss,
+    lambda: f64,
+    settings: &SgdSettings,
+    stop: &StopFlag,
+    on_log: &mut dyn FnMut(&LogRecord, &Network) -> Result<()>,
+) -> Result<(Network, Vec<LogRecord>)> {
     let (n, d) = (x.nrows(), x.ncols());
     if n == 0
         || n != y.len()
@@ -215,12 +229,19 @@ pub fn train_nonconvex(
     let (mut vu, mut va) = (Mat::<f64>::zeros(d, m), vec![0.0; m]);
     let mut lr = settings.learning_rate;
     let mut log = Vec::new();
-    let objective = |w: &Weights| w.network().objective(x, y, loss, lambda);
-    log.push(LogRecord {
-        step: 0,
-        seconds: 0.0,
-        objective: objective(&w)?,
-    });
+    let mut record = |w: &Weights, step: usize, log: &mut Vec<LogRecord>| -> Result<f64> {
+        let net = w.network();
+        let r = LogRecord {
+            step,
+            seconds: start.elapsed().as_secs_f64(),
+            objective: net.objective(x, y, loss, lambda)?,
+        };
+        on_log(&r, &net)?;
+        let f = r.objective;
+        log.push(r);
+        Ok(f)
+    };
+    record(&w, 0, &mut log)?;
     let (mut best, mut since_best, mut step) = (f64::INFINITY, 0, 0usize);
     let mut order: Vec<usize> = (0..n).collect();
     for epoch in 0..settings.epochs {
@@ -243,12 +264,7 @@ pub fn train_nonconvex(
                 (&mut vu, &mut va),
             );
             if step % settings.log_every.max(1) == 0 {
-                let f = objective(&w)?;
-                log.push(LogRecord {
-                    step,
-                    seconds: start.elapsed().as_secs_f64(),
-                    objective: f,
-                });
+                let f = record(&w, step, &mut log)?;
                 if let Schedule::Plateau { patience, factor } = settings.schedule {
                     if f < best * (1.0 - 1e-6) {
                         (best, since_best) = (f, 0);
@@ -275,11 +291,7 @@ pub fn train_nonconvex(
         }
     }
     if log.last().is_none_or(|r| r.step != step) {
-        log.push(LogRecord {
-            step,
-            seconds: start.elapsed().as_secs_f64(),
-            objective: objective(&w)?,
-        });
+        record(&w, step, &mut log)?;
     }
     Ok((w.network(), log))
 }

@@ -379,6 +379,160 @@ pub fn certificate<T: Real>(
     }
 }
 
+/// Improves the cone multipliers [Γ | Ξ] ≥ 0 of the dual bound (M9) for fixed θ, in place.
+///
+/// The bound at θ is valid for any multipliers and tight when every block norm
+/// ‖Xᵀ(D_iθ ± S_iγ)‖ is at most λ; this runs `iters` steps of accelerated projected gradient on
+/// Σ_c ½(‖R_c‖ − λ)₊², R_c = Xᵀ(D∘θ + S∘Γ_c) for v-blocks and Xᵀ(D∘θ − S∘Ξ_c) for w-blocks,
+/// starting from `mult` (e.g. a solver's estimate). The step is 1/‖X‖₂² (power iteration).
+pub fn polish_multipliers<T: Real>(
+    op: &mut MaskedOperator<T>,
+    theta: &[T],
+    lambda: f64,
+    mult: &mut Mat<T>,
+    iters: usize,
+) {
+    if iters == 0 {
+        return;
+    }
+    let (n, p, d) = (op.nrows(), op.n_patterns(), op.ncols());
+    let x = op.x().to_owned();
+    // ‖X‖₂² by power iteration on XᵀX.
+    let mut v = vec![T::one(); d];
+    let mut xv = vec![T::zero(); n];
+    let mut lip = 0.0f64;
+    for _ in 0..30 {
+        let nv = column_norm(&v).max(1e-300);
+        v.iter_mut().for_each(|t| *t *= T::lit(1.0 / nv));
+        for (j, o) in xv.iter_mut().enumerate() {
+            *o = (0..d)
+                .map(|k| x[(j, k)] * v[k])
+                .fold(T::zero(), |a, b| a + b);
+        }
+        for (k, o) in v.iter_mut().enumerate() {
+            *o = (0..n)
+                .map(|j| x[(j, k)] * xv[j])
+                .fold(T::zero(), |a, b| a + b);
+        }
+        lip = column_norm(&v);
+    }
+    let step = T::lit(1.0 / (1.05 * lip).max(1e-300));
+    let signs = |c: usize, j: usize| -> (T, T) {
+        // (D∘θ)_j and ±(S)_jj for block c.
+        let bit = op.patterns().get(j, c % p);
+        let d_theta = if bit { theta[j] } else { T::zero() };
+        let s: T = sign(bit);
+        (d_theta, if c < p { s } else { -s })
+    };
+    let table: Vec<Vec<(T, T)>> = (0..2 * p)
+        .map(|c| (0..n).map(|j| signs(c, j)).collect())
+        .collect();
+    let mut yk = mult.clone();
+    let mut prev = mult.clone();
+    let mut m = Mat::<T>::zeros(n, 2 * p);
+    let mut r = Mat::<T>::zeros(d, 2 * p);
+    let mut back = Mat::<T>::zeros(n, 2 * p);
+    let mut t = 1.0f64;
+    for _ in 0..iters {
+        for (c, tc) in table.iter().enumerate() {
+            let (mc, yc) = (m.col_as_slice_mut(c), yk.col_as_slice(c));
+            for (j, (dt, s)) in tc.iter().enumerate() {
+                mc[j] = *dt + *s * yc[j];
+            }
+        }
+        op.linear_adjoint(m.as_ref(), r.as_mut());
+        for c in 0..2 * p {
+            let rc = col_mut(r.as_mut(), c);
+            let nrm = column_norm(rc);
+            let f = if nrm > lambda {
+                1.0 - lambda / nrm
+            } else {
+                0.0
+            };
+            rc.iter_mut().for_each(|v| *v *= T::lit(f));
+        }
+        op.linear(r.as_ref(), back.as_mut());
+        let t_next = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
+        let beta = T::lit((t - 1.0) / t_next);
+        for (c, tc) in table.iter().enumerate() {
+            let (bc, yc, pc) = (
+                back.col_as_slice(c),
+                yk.col_as_slice_mut(c),
+                prev.col_as_slice_mut(c),
+            );
+            let mc = mult.col_as_slice_mut(c);
+            for (j, (_, s)) in tc.iter().enumerate() {
+                let new = yc[j] - step * *s * bc[j];
+                let new = if new > T::zero() { new } else { T::zero() };
+                pc[j] = mc[j];
+                mc[j] = new;
+                yc[j] = new + beta * (new - pc[j]);
+            }
+        }
+        t = t_next;
+    }
+}
+
+/// θ = −∇L(ŷ) at the weights `u` (d × 2P).
+pub fn dual_direction<T: Real>(
+    op: &mut MaskedOperator<T>,
+    y: &[T],
+    loss: Loss,
+    u: MatRef<'_, T>,
+) -> Vec<T> {
+    let n = op.nrows();
+    let mut z = Mat::<T>::zeros(n, u.ncols());
+    op.linear(u, z.as_mut());
+    let mut yhat = vec![T::zero(); n];
+    predictions_from_z(op, z.as_ref(), &mut yhat);
+    let mut theta = vec![T::zero(); n];
+    loss.gradient(&yhat, y, &mut theta);
+    theta.iter_mut().for_each(|t| *t = -*t);
+    theta
+}
+
+/// The best feasible point obtainable from `candidates` (each d × 2P), with its certificate.
+///
+/// With gates, every candidate is made feasible both ways (M10) and the one of smallest objective is
+/// returned; without gates, the first candidate as it is. The returned certificate has the objective
+/// of the returned point, the best dual bound (M9) of every evaluation (each is a valid lower bound) and
+/// the cone violation of the first candidate before restoration. With `polish` > 0, the multipliers
+/// are first improved in place for θ at the first candidate ([`polish_multipliers`]).
+pub fn best_feasible<T: Real>(
+    op: &mut MaskedOperator<T>,
+    (y, loss, lambda): (&[T], Loss, f64),
+    candidates: &[MatRef<'_, T>],
+    gates: Option<MatRef<'_, f64>>,
+    mult: &mut Mat<T>,
+    polish: usize,
+) -> (Mat<T>, ReluCertificate) {
+    let first = candidates[0];
+    if polish > 0 {
+        let theta = dual_direction(op, y, loss, first);
+        polish_multipliers(op, &theta, lambda, mult, polish);
+    }
+    let mult = mult.as_ref();
+    let mut cert = certificate(op, y, loss, lambda, first, Some(mult));
+    let Some(g) = gates else {
+        return (first.to_owned(), cert);
+    };
+    let mut best: Option<(Mat<T>, f64)> = None;
+    for cand in candidates {
+        for how in [Restoration::SamePredictions, Restoration::SmallestShift] {
+            let mut u = cand.to_owned();
+            restore_feasibility(op, &mut u, g, how);
+            let c = certificate(op, y, loss, lambda, u.as_ref(), Some(mult));
+            cert.dual = cert.dual.max(c.dual);
+            if best.as_ref().is_none_or(|b| c.objective < b.1) {
+                best = Some((u, c.objective));
+            }
+        }
+    }
+    let (u, objective) = best.expect("at least one candidate");
+    cert.objective = objective;
+    (u, cert)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

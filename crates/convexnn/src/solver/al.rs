@@ -14,10 +14,11 @@ use faer::{Mat, MatRef};
 
 use super::fista::{fista, FistaRun, FistaSettings};
 use super::{IterRecord, Observe, Status, StopFlag};
-use crate::program::relu::{
-    certificate, restore_feasibility, ReluAlProblem, ReluCertificate, Restoration,
-};
+use crate::program::relu::{best_feasible, certificate, ReluAlProblem};
 use crate::real::Real;
+
+/// Accelerated projected-gradient steps that improve the multipliers of each certificate.
+const POLISH: usize = 20;
 
 /// Settings of [`augmented_lagrangian`], with documented defaults.
 #[derive(Clone, Debug)]
@@ -164,30 +165,15 @@ pub fn augmented_lagrangian<T: Real>(
         }
         prev_viol_sq = viol_sq;
         inner_tol = (inner_tol * settings.inner_tol_decay).max(1e-30);
-        let mult = Some(prob.mult.as_ref());
-        let mut cert = certificate(&mut prob.op, &y, loss, lambda, u.as_ref(), mult);
-        let mut feasible = u.clone();
-        if let Some(g) = gates {
-            // Two feasible candidates; the better one is kept (both are valid upper bounds).
-            let mut best_candidate: Option<(Mat<T>, ReluCertificate)> = None;
-            for how in [Restoration::SamePredictions, Restoration::SmallestShift] {
-                let mut cand = u.clone();
-                restore_feasibility(&mut prob.op, &mut cand, g, how);
-                let mult = Some(prob.mult.as_ref());
-                let c = certificate(&mut prob.op, &y, loss, lambda, cand.as_ref(), mult);
-                if best_candidate
-                    .as_ref()
-                    .is_none_or(|b| c.objective < b.1.objective)
-                {
-                    best_candidate = Some((cand, c));
-                }
-            }
-            if let Some((cand, c)) = best_candidate {
-                cert.dual = cert.dual.max(c.dual);
-                cert.objective = c.objective;
-                feasible = cand;
-            }
-        }
+        let mut mult = prob.mult.clone();
+        let (feasible, cert) = best_feasible(
+            &mut prob.op,
+            (&y, loss, lambda),
+            &[u.as_ref()],
+            gates,
+            &mut mult,
+            POLISH,
+        );
         best_dual = best_dual.max(cert.dual);
         let is_feasible = gates.is_some() || viol_max <= viol_tol;
         if is_feasible && best.as_ref().is_none_or(|b| cert.objective < b.1) {

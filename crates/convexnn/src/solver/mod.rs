@@ -3,12 +3,14 @@
 //! - [`fista`]: restarted FISTA with backtracking line search (docs/programs.md §4a), for unconstrained
 //!   programs (gated ReLU, and the inner problems of the augmented Lagrangian).
 //! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (docs/programs.md §4b).
+//! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
 //! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
 //! - [`path`]: a regularization path of decreasing λ with warm starts (docs/programs.md §4f).
 //!
 //! Every solver stops on a certified optimality measure (a duality gap, and for ReLU also the cone
 //! violation), never on an iteration count alone, and reports how it ended as a [`Status`].
 
+pub mod admm;
 pub mod al;
 pub mod exact;
 pub mod fista;
