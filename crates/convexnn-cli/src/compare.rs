@@ -11,14 +11,14 @@ use clap::{Args, ValueEnum};
 use convexnn::data::atomic::write_atomic;
 use convexnn::model::{train, PatternSource, TrainOptions};
 use convexnn::network::sgd::{train_nonconvex, Optimizer, SgdSettings};
-use convexnn::program::Formulation;
 use convexnn::{Error, Result};
 
 use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
 use crate::input::DataArgs;
 use crate::plot::Plot;
 use crate::progress::Progress;
-use crate::train::{prepare, stop_flag, LossArg};
+use crate::report::network_name;
+use crate::train::{formulation, prepare, stop_flag, LossArg, ModelArg};
 
 /// Update rule of the non-convex runs.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -34,6 +34,13 @@ pub enum OptimizerArg {
 pub struct CompareArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    /// The network, the same for the convex fit and the non-convex runs: relu, leaky-relu (with
+    /// --slope) or abs.
+    #[arg(long, value_enum, default_value = "relu")]
+    pub model: ModelArg,
+    /// Slope a in [0, 1) of the leaky ReLU max(z, a z) (--model leaky-relu only).
+    #[arg(long, value_name = "A")]
+    pub slope: Option<f64>,
     /// Loss.
     #[arg(long, value_enum, default_value = "squared")]
     pub loss: LossArg,
@@ -104,9 +111,16 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
     let loaded = a.data.load()?;
     let prep = prepare(&loaded.data, None, 0.0, a.seed, a.standardize, a.bias)?;
     let loss = a.loss.loss();
+    let model = formulation(a.model, a.slope)?;
+    if !model.is_cone_program() {
+        return Err(Error::InvalidSetting(format!(
+            "compare trains ReLU, leaky ReLU and abs networks, not {}",
+            model.as_str()
+        )));
+    }
     let stop = stop_flag();
     let opts = TrainOptions {
-        formulation: Formulation::Relu,
+        formulation: model,
         loss,
         lambda: a.lambda,
         patterns: PatternSource::Auto { count: a.sample },
@@ -136,6 +150,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
         for k in 0..a.runs {
             let seed = a.seed + k as u64;
             let settings = SgdSettings {
+                model,
                 width,
                 optimizer: match a.optimizer {
                     OptimizerArg::Sgd => Optimizer::Sgd { momentum: 0.9 },
@@ -194,7 +209,8 @@ fn write_outputs(
     let levels = std::slice::from_ref(level);
     write_csv(&a.out.join("curves.csv"), levels, runs)?;
     let title = format!(
-        "ReLU network, {width} neurons, lambda = {}: non-convex training vs convex",
+        "{} network, {width} neurons, lambda = {}: non-convex training vs convex",
+        network_name(formulation(a.model, a.slope)?),
         a.lambda
     );
     for (name, by_time) in [

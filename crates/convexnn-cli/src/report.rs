@@ -115,6 +115,17 @@ pub fn certificate_json(c: &Certificate) -> Value {
     })
 }
 
+/// The network's name in a sentence: "ReLU", "leaky ReLU (slope 0.1)", "absolute-value", ….
+pub fn network_name(f: Formulation) -> String {
+    match f {
+        Formulation::Relu => "ReLU".into(),
+        Formulation::LeakyRelu { slope } => format!("leaky ReLU (slope {slope})"),
+        Formulation::Abs => "absolute-value".into(),
+        Formulation::Gated => "gated ReLU".into(),
+        Formulation::Threshold => "threshold".into(),
+    }
+}
+
 /// The human summary of a certificate.
 pub fn certificate_text(c: &Certificate) -> String {
     let optimality = match (c.formulation, c.exhaustive) {
@@ -122,26 +133,29 @@ pub fn certificate_text(c: &Certificate) -> String {
             "the random lift has rank n, so every 0/1 pattern is realizable on it: the closed form \
              of the complete-arrangement program is globally optimal among threshold networks on \
              the lifted features (up to the gap)"
+                .into()
         }
-        (Formulation::Relu, true) => {
+        (f, true) if f.is_cone_program() => format!(
             "every activation pattern of the data was used: the network is globally optimal among \
-             ReLU networks of any width (up to the gap)"
-        }
-        (Formulation::Relu, false) => {
+             {} networks of any width (up to the gap)",
+            network_name(f)
+        ),
+        (f, false) if f.is_cone_program() => format!(
             "sampled patterns: optimal for the convex program over these patterns, which is an upper \
-             bound on the best ReLU network"
-        }
+             bound on the best {} network",
+            network_name(f)
+        ),
         (Formulation::Threshold, true) => {
             "every arrangement pattern of the data was used: the network is globally optimal among \
              threshold networks of any width (up to the gap)"
+                .into()
         }
         (Formulation::Threshold, false) => {
             "sampled arrangement columns: optimal for the Lasso over these columns, which is an \
              upper bound on the best threshold network"
+                .into()
         }
-        (Formulation::Gated, _) => {
-            "globally optimal among gated ReLU networks with these gates (up to the gap)"
-        }
+        _ => "globally optimal among gated ReLU networks with these gates (up to the gap)".into(),
     };
     let optimality = if c.info.status == Status::Converged {
         optimality.to_string()

@@ -26,6 +26,11 @@ pub enum ModelArg {
     Gated,
     /// ReLU network (cone-constrained group lasso; exact with all patterns).
     Relu,
+    /// Leaky ReLU network max(z, a z), slope a from --slope (the ReLU program with masks
+    /// aI + (1 - a)D_i; exact with all patterns).
+    LeakyRelu,
+    /// Absolute-value network |z| (the ReLU program with masks 2D_i - I; exact with all patterns).
+    Abs,
     /// Threshold (step) activation network (Lasso over the arrangement columns).
     Threshold,
 }
@@ -99,6 +104,9 @@ pub struct TrainArgs {
     /// Which network to train.
     #[arg(long, value_enum, default_value = "gated", help_heading = "Program")]
     pub model: ModelArg,
+    /// Slope a in [0, 1) of the leaky ReLU max(z, a z) (--model leaky-relu only).
+    #[arg(long, value_name = "A", help_heading = "Program")]
+    pub slope: Option<f64>,
     /// Loss.
     #[arg(long, value_enum, default_value = "squared", help_heading = "Program")]
     pub loss: LossArg,
@@ -185,8 +193,8 @@ pub struct TrainArgs {
     /// Write the model (JSON) here.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub out: Option<PathBuf>,
-    /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU), d × P each,
-    /// or z (P, threshold).
+    /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU, leaky ReLU,
+    /// abs), d × P each, or z (P, threshold).
     #[arg(long, value_name = "W.npz", help_heading = "Output")]
     pub weights_out: Option<PathBuf>,
     /// Print one JSON object on stdout instead of the report.
@@ -319,11 +327,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         )));
     }
     Ok(TrainOptions {
-        formulation: match a.model {
-            ModelArg::Gated => Formulation::Gated,
-            ModelArg::Relu => Formulation::Relu,
-            ModelArg::Threshold => Formulation::Threshold,
-        },
+        formulation: formulation(a.model, a.slope)?,
         loss: a.loss.loss(),
         lambda: a.lambda,
         patterns: source,
@@ -351,6 +355,30 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         lift_width: a.lift_width,
         ..TrainOptions::default()
     })
+}
+
+/// The program of `--model` with its `--slope`: the slope is required by, and only accepted with,
+/// the leaky ReLU.
+pub fn formulation(model: ModelArg, slope: Option<f64>) -> Result<Formulation> {
+    let f = match (model, slope) {
+        (ModelArg::LeakyRelu, Some(slope)) => Formulation::LeakyRelu { slope },
+        (ModelArg::LeakyRelu, None) => {
+            return Err(Error::InvalidSetting(
+                "--model leaky-relu needs --slope A with A in [0, 1)".into(),
+            ))
+        }
+        (m, Some(_)) => {
+            return Err(Error::InvalidSetting(
+                format!("--slope applies to --model leaky-relu only, not {m:?}",).to_lowercase(),
+            ))
+        }
+        (ModelArg::Gated, None) => Formulation::Gated,
+        (ModelArg::Relu, None) => Formulation::Relu,
+        (ModelArg::Abs, None) => Formulation::Abs,
+        (ModelArg::Threshold, None) => Formulation::Threshold,
+    };
+    f.validate()?;
+    Ok(f)
 }
 
 fn parse_widths(text: &Option<String>) -> Result<Option<Vec<usize>>> {
@@ -425,7 +453,7 @@ pub fn write_weights(path: &std::path::Path, fit: &Fit, formulation: Formulation
                 },
             ));
         }
-        Formulation::Relu => {
+        _ => {
             v = block(0);
             w = block(p);
             arrays.push((
@@ -493,6 +521,9 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
     if a.json {
         let mut j = certificate_json(&fit.certificate);
         j["model"] = json!(opts.formulation.as_str());
+        if let Formulation::LeakyRelu { slope } = opts.formulation {
+            j["slope"] = json!(slope);
+        }
         j["loss"] = json!(opts.loss.as_str());
         j["precision"] = json!(format!("{:?}", opts.precision).to_lowercase());
         j["seed"] = json!(opts.seed);
@@ -505,7 +536,7 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
     } else {
         println!(
             "convexnn: {} network, {} loss, on {} (n = {n}, d = {d})",
-            opts.formulation.as_str(),
+            crate::report::network_name(opts.formulation),
             opts.loss.as_str(),
             loaded.description
         );

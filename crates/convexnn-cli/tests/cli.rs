@@ -113,31 +113,37 @@ fn interop_contract() {
         "lambda",
         "normalization",
     ];
-    for model in ["gated", "relu", "threshold"] {
+    let models: [&[&str]; 5] = [
+        &["gated"],
+        &["relu"],
+        &["leaky-relu", "--slope", "0.2"],
+        &["abs"],
+        &["threshold"],
+    ];
+    for model_args in models {
+        let model = model_args[0];
         let mut objectives = vec![];
         for source in [["--gates", "G.npy"], ["--patterns", "D.npy"]] {
             let _ = std::fs::remove_file(dir.join("W.npz"));
-            let o = run(
-                &dir,
-                &[
-                    "train",
-                    "--x",
-                    "X.npy",
-                    "--y",
-                    "y.npy",
-                    source[0],
-                    source[1],
-                    "--model",
-                    model,
-                    "--lambda",
-                    "0.01",
-                    "--json",
-                    "--weights-out",
-                    "W.npz",
-                    "--tol",
-                    "1e-8",
-                ],
-            );
+            let mut args = vec![
+                "train",
+                "--x",
+                "X.npy",
+                "--y",
+                "y.npy",
+                source[0],
+                source[1],
+                "--lambda",
+                "0.01",
+                "--json",
+                "--weights-out",
+                "W.npz",
+                "--tol",
+                "1e-8",
+                "--model",
+            ];
+            args.extend_from_slice(model_args);
+            let o = run(&dir, &args);
             let j = stdout_json(&o);
             for k in keys {
                 assert!(j.get(k).is_some(), "{model} {}: missing {k}", source[0]);
@@ -148,9 +154,14 @@ fn interop_contract() {
             names.sort();
             let expected: Vec<&str> = match model {
                 "gated" => vec!["D.npy", "W.npy"],
-                "relu" => vec!["D.npy", "V.npy", "W.npy"],
-                _ => vec!["D.npy", "z.npy"],
+                "threshold" => vec!["D.npy", "z.npy"],
+                _ => vec!["D.npy", "V.npy", "W.npy"],
             };
+            let name = model.replace('-', "_");
+            assert_eq!(j["model"], serde_json::json!(name));
+            if model == "leaky-relu" {
+                assert_eq!(j["slope"].as_f64(), Some(0.2));
+            }
             assert_eq!(names, expected);
             objectives.push(j["objective"].as_f64().unwrap());
         }
@@ -196,6 +207,51 @@ fn model_round_trip_predict_and_evaluate() {
     );
     let j = stdout_json(&o);
     assert!(j["mse"].as_f64().unwrap() < 0.1);
+}
+
+/// Leaky ReLU and abs models are saved with their activation and predict with it; a slope is
+/// required by, and only accepted with, the leaky ReLU.
+#[test]
+fn piecewise_linear_models_round_trip_and_check_the_slope() {
+    let dir = tmpdir("pwl");
+    write_problem(&dir);
+    for (model, extra) in [("leaky-relu", vec!["--slope", "0.25"]), ("abs", vec![])] {
+        let mut args = vec![
+            "train", "--x", "X.npy", "--y", "y.npy", "--sample", "20", "--out", "m.json",
+            "--quiet", "--model", model,
+        ];
+        args.extend(extra);
+        let o = run(&dir, &args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+        let kind = &saved["network"]["kind"];
+        match model {
+            "abs" => assert_eq!(kind, &serde_json::json!("abs")),
+            _ => assert_eq!(kind["leaky_relu"]["slope"].as_f64(), Some(0.25)),
+        }
+        let o = run(
+            &dir,
+            &[
+                "evaluate", "--model", "m.json", "--x", "X.npy", "--y", "y.npy", "--json",
+            ],
+        );
+        let j = stdout_json(&o);
+        assert!(j["mse"].as_f64().unwrap() < 0.1, "{model}: {j}");
+    }
+    for (args, needle) in [
+        (vec!["--model", "relu", "--slope", "0.1"], "--slope"),
+        (vec!["--model", "leaky-relu"], "--slope"),
+        (vec!["--model", "leaky-relu", "--slope", "1.5"], "[0, 1)"),
+        (vec!["--model", "abs", "--slope", "0.1"], "leaky-relu only"),
+    ] {
+        let mut all = vec!["train", "--x", "X.npy", "--y", "y.npy"];
+        all.extend(&args);
+        let o = run(&dir, &all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -362,6 +418,32 @@ fn compare_writes_curves_plots_and_summary() {
         finals.values().all(|&v| v >= convex * (1.0 - 1e-9)),
         "{convex} vs {finals:?}"
     );
+    // The same for a leaky ReLU network: the convex fit and the runs train that network.
+    let o = run(
+        &dir,
+        &[
+            "compare",
+            "--csv",
+            "d.csv",
+            "--bias",
+            "--runs",
+            "1",
+            "--epochs",
+            "300",
+            "--out",
+            "leaky",
+            "--quiet",
+            "--model",
+            "leaky-relu",
+            "--slope",
+            "0.2",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(dir.join("leaky/objective_vs_steps.svg")).unwrap();
+    assert!(svg.contains("leaky ReLU (slope 0.2) network"));
+    let o = run(&dir, &["compare", "--csv", "d.csv", "--model", "gated"]);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]

@@ -76,14 +76,40 @@ fn to_py_err(e: Error) -> PyErr {
     }
 }
 
-fn parse_formulation(s: &str) -> PyResult<Formulation> {
-    match s {
-        "gated" => Ok(Formulation::Gated),
-        "relu" => Ok(Formulation::Relu),
-        "threshold" => Ok(Formulation::Threshold),
-        _ => Err(PyValueError::new_err(format!(
-            "formulation must be \"gated\", \"relu\" or \"threshold\", got {s:?}"
-        ))),
+/// The program named `s`; `slope` is required by, and only accepted with, "leaky_relu".
+fn parse_formulation(s: &str, slope: Option<f64>) -> PyResult<Formulation> {
+    let f = match (s, slope) {
+        ("leaky_relu", Some(slope)) => Formulation::LeakyRelu { slope },
+        ("leaky_relu", None) => {
+            return Err(PyValueError::new_err(
+                "formulation \"leaky_relu\" needs slope=a with a in [0, 1)",
+            ))
+        }
+        ("gated" | "relu" | "abs" | "threshold", Some(_)) => {
+            return Err(PyValueError::new_err(format!(
+                "slope applies to formulation \"leaky_relu\" only, not {s:?}"
+            )))
+        }
+        ("gated", None) => Formulation::Gated,
+        ("relu", None) => Formulation::Relu,
+        ("abs", None) => Formulation::Abs,
+        ("threshold", None) => Formulation::Threshold,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+            "formulation must be \"gated\", \"relu\", \"leaky_relu\", \"abs\" or \"threshold\", \
+                 got {s:?}"
+        )))
+        }
+    };
+    f.validate().map_err(to_py_err)?;
+    Ok(f)
+}
+
+/// The slope of a leaky ReLU formulation, else None.
+fn slope_of(f: Formulation) -> Option<f64> {
+    match f {
+        Formulation::LeakyRelu { slope } => Some(slope),
+        _ => None,
     }
 }
 
@@ -191,6 +217,7 @@ fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py
     d.set_item("normalization", &c.normalization)?;
     d.set_item("solver", &c.solver)?;
     d.set_item("formulation", c.formulation.as_str())?;
+    d.set_item("slope", slope_of(c.formulation))?;
     Ok(d)
 }
 
@@ -324,10 +351,16 @@ impl Model {
         certificate_dict(py, &self.file.certificate)
     }
 
-    /// "gated" or "relu".
+    /// "gated", "relu", "leaky_relu", "abs" or "threshold".
     #[getter]
     fn formulation(&self) -> &'static str {
         self.file.settings.formulation.as_str()
+    }
+
+    /// The slope a of a leaky ReLU model's activation max(z, a z), else None.
+    #[getter]
+    fn slope(&self) -> Option<f64> {
+        slope_of(self.file.settings.formulation)
     }
 
     /// "squared" or "logistic".
@@ -414,6 +447,7 @@ fn model_file(fit: &Fit, args: &FitArgs, pre: Preprocessing, y: &[f64]) -> Model
 #[allow(clippy::too_many_arguments)]
 fn fit_args(
     formulation: &str,
+    slope: Option<f64>,
     loss: &str,
     lam: f64,
     n_patterns: Option<usize>,
@@ -443,7 +477,7 @@ fn fit_args(
         (None, false, None) => (PatternSource::Auto { count: 100 }, "auto:100".to_string()),
     };
     let opts = TrainOptions {
-        formulation: parse_formulation(formulation)?,
+        formulation: parse_formulation(formulation, slope)?,
         loss: parse_loss(loss)?,
         lambda: lam,
         patterns,
@@ -490,7 +524,8 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 
 /// Trains a network on `x` (n × d, float64 or float32, any memory order) and `y` (n).
 ///
-/// - `formulation`: "gated" or "relu"; `loss`: "squared" or "logistic" (labels 0/1 or −1/+1);
+/// - `formulation`: "gated", "relu", "leaky_relu" (with `slope` a in [0, 1), activation
+///   max(z, a z)), "abs" or "threshold"; `loss`: "squared" or "logistic" (labels 0/1 or −1/+1);
 ///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
@@ -509,7 +544,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 /// returns with status "interrupted". Bad data or settings raise `ValueError`.
 #[pyfunction]
 #[pyo3(signature = (
-    x, y, *, formulation = "gated", loss = "squared", lam = 1e-3, n_patterns = Some(100),
+    x, y, *, formulation = "gated", slope = None, loss = "squared", lam = 1e-3, n_patterns = Some(100),
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
     class_labels = None, callback = None, report_every = 10, threads = 0
@@ -520,6 +555,7 @@ fn fit<'py>(
     x: Matrix<'py>,
     y: Vector<'py>,
     formulation: &str,
+    slope: Option<f64>,
     loss: &str,
     lam: f64,
     n_patterns: Option<usize>,
@@ -541,6 +577,7 @@ fn fit<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let args = fit_args(
         formulation,
+        slope,
         loss,
         lam,
         n_patterns,
@@ -584,8 +621,8 @@ fn fit<'py>(
 /// The smallest λ at which the zero network is optimal for this data and these patterns.
 #[pyfunction]
 #[pyo3(signature = (
-    x, y, *, formulation = "gated", loss = "squared", n_patterns = Some(100), gates = None,
-    exact = false, seed = 0, standardize = false, bias = false
+    x, y, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
+    gates = None, exact = false, seed = 0, standardize = false, bias = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn lambda_max_of<'py>(
@@ -593,6 +630,7 @@ fn lambda_max_of<'py>(
     x: Matrix<'py>,
     y: Vector<'py>,
     formulation: &str,
+    slope: Option<f64>,
     loss: &str,
     n_patterns: Option<usize>,
     gates: Option<Matrix<'py>>,
@@ -603,6 +641,7 @@ fn lambda_max_of<'py>(
 ) -> PyResult<f64> {
     let args = fit_args(
         formulation,
+        slope,
         loss,
         1.0,
         n_patterns,
@@ -630,7 +669,7 @@ fn lambda_max_of<'py>(
 /// λ (largest first) with the certificate fields and the network's weights.
 #[pyfunction]
 #[pyo3(signature = (
-    x, y, lambdas, *, formulation = "gated", loss = "squared", n_patterns = Some(100),
+    x, y, lambdas, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", standardize = false, bias = false, callback = None, report_every = 10,
     threads = 0
@@ -642,6 +681,7 @@ fn path<'py>(
     y: Vector<'py>,
     lambdas: Vec<f64>,
     formulation: &str,
+    slope: Option<f64>,
     loss: &str,
     n_patterns: Option<usize>,
     gates: Option<Matrix<'py>>,
@@ -659,6 +699,7 @@ fn path<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let args = fit_args(
         formulation,
+        slope,
         loss,
         lambdas.first().copied().unwrap_or(1.0),
         n_patterns,

@@ -14,6 +14,8 @@ import pytest
 
 import convexnn
 from convexnn import (
+    ConvexAbsRegressor,
+    ConvexLeakyReLUClassifier,
     ConvexReLUClassifier,
     ConvexReLURegressor,
     GatedReLUClassifier,
@@ -41,6 +43,8 @@ CASES = [
     (ConvexReLURegressor, "relu", "squared", True),
     (GatedReLUClassifier, "gated", "logistic", True),
     (ConvexReLUClassifier, "relu", "logistic", False),
+    (ConvexLeakyReLUClassifier, "leaky-relu", "logistic", True),
+    (ConvexAbsRegressor, "abs", "squared", True),
 ]
 
 
@@ -63,8 +67,12 @@ def test_same_objective_as_the_cli(
     ]
     if bias:
         args.append("--bias")
+    extra = {}
+    if model == "leaky-relu":
+        args += ["--slope", "0.2"]
+        extra["slope"] = 0.2
     cli = run_cli(args)
-    est = cls(lam=lam, n_patterns=patterns, seed=seed, bias=bias).fit(X, y)
+    est = cls(lam=lam, n_patterns=patterns, seed=seed, bias=bias, **extra).fit(X, y)
     assert est.objective_ == pytest.approx(cli["objective"], rel=1e-6)
     assert est.certificate_["n_patterns"] == cli["n_patterns"]
     assert est.status_ == cli["status"]

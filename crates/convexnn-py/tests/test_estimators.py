@@ -21,6 +21,10 @@ from sklearn.preprocessing import StandardScaler
 
 import convexnn
 from convexnn import (
+    ConvexAbsClassifier,
+    ConvexAbsRegressor,
+    ConvexLeakyReLUClassifier,
+    ConvexLeakyReLURegressor,
     ConvexReLUClassifier,
     ConvexReLURegressor,
     GatedReLUClassifier,
@@ -28,8 +32,8 @@ from convexnn import (
 )
 
 Data = Tuple[np.ndarray, np.ndarray]
-REGRESSORS = [GatedReLURegressor, ConvexReLURegressor]
-CLASSIFIERS = [GatedReLUClassifier, ConvexReLUClassifier]
+REGRESSORS = [GatedReLURegressor, ConvexReLURegressor, ConvexLeakyReLURegressor, ConvexAbsRegressor]
+CLASSIFIERS = [GatedReLUClassifier, ConvexReLUClassifier, ConvexLeakyReLUClassifier, ConvexAbsClassifier]
 
 
 @pytest.mark.parametrize("cls", REGRESSORS)
@@ -40,7 +44,7 @@ def test_regressor_fits_with_a_certificate(cls: Any, regression: Data) -> None:
     assert est.status_ == "converged"
     assert est.hidden_weights_.shape == (5, est.n_neurons_)
     assert est.output_weights_.shape == (est.n_neurons_,)
-    assert (est.gates_ is None) == (cls is ConvexReLURegressor)
+    assert (est.gates_ is not None) == (cls is GatedReLURegressor)
     if est.gates_ is not None:
         assert est.gates_.shape == est.hidden_weights_.shape
     cert = est.certificate_
@@ -151,6 +155,31 @@ def test_more_errors(regression: Data, binary: Data) -> None:
         GatedReLUClassifier().fit(Xb, Xb[:, 0])
 
 
+def test_leaky_relu_and_abs_networks(regression: Data, tmp_path: Path) -> None:
+    """The slope is a parameter of the leaky estimators only, is checked, and travels with the
+    model; on exactly enumerated 1-D data both networks attain their certified optimum."""
+    X, y = regression
+    est = ConvexLeakyReLURegressor(slope=0.2, n_patterns=20).fit(X, y)
+    assert est.model_.formulation == "leaky_relu" and est.model_.slope == 0.2
+    assert est.certificate_["slope"] == 0.2
+    est.save(tmp_path / "m.json")
+    assert convexnn.load(tmp_path / "m.json").get_params()["slope"] == 0.2
+    assert ConvexLeakyReLURegressor(n_patterns=20).fit(X, y).model_.slope == 0.01
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        ConvexLeakyReLURegressor(slope=1.0).fit(X, y)
+    for cls in (ConvexReLURegressor, ConvexAbsRegressor, GatedReLURegressor):
+        with pytest.raises(ValueError, match="leaky ReLU estimators only"):
+            cls(slope=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="needs slope"):
+        convexnn.fit(X, y, formulation="leaky_relu")
+    x = np.linspace(-1.0, 1.0, 15).reshape(-1, 1)
+    t = x[:, 0]
+    for cls, target in ((ConvexAbsRegressor, np.abs(t)), (ConvexLeakyReLURegressor, np.sin(3 * t))):
+        fit = cls(lam=1e-4, exact=True, solver="clarabel").fit(x, target)
+        assert fit.exhaustive_ and fit.status_ == "converged"
+        assert fit.certificate_["network_objective"] == pytest.approx(fit.objective_, rel=1e-8)
+
+
 def test_user_gates(regression: Data) -> None:
     X, y = regression
     gates = np.random.default_rng(1).normal(size=(5, 12))
@@ -235,6 +264,10 @@ def test_safetensors_export_reproduces_predictions(
     pre = inputs @ t["hidden.weight"].T.astype(np.float64)
     if "gates.weight" in t:
         act = (inputs @ t["gates.weight"].T.astype(np.float64) >= 0) * pre
+    elif meta["convexnn_formulation"] == "leaky_relu":
+        act = np.where(pre >= 0, pre, float(meta["convexnn_slope"]) * pre)
+    elif meta["convexnn_formulation"] == "abs":
+        act = np.abs(pre)
     else:
         act = np.maximum(pre, 0.0)
     out = act @ t["output.weight"][0].astype(np.float64)

@@ -8,6 +8,10 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from convexnn import (
+    ConvexAbsClassifier,
+    ConvexAbsRegressor,
+    ConvexLeakyReLUClassifier,
+    ConvexLeakyReLURegressor,
     ConvexReLUClassifier,
     ConvexReLURegressor,
     GatedReLUClassifier,
@@ -22,6 +26,10 @@ ESTIMATORS = [
     ConvexReLURegressor(),
     GatedReLUClassifier(),
     ConvexReLUClassifier(),
+    ConvexLeakyReLURegressor(),
+    ConvexLeakyReLUClassifier(),
+    ConvexAbsRegressor(),
+    ConvexAbsClassifier(),
     ThresholdRegressor(),
     ThresholdClassifier(),
     ThresholdHingeClassifier(),

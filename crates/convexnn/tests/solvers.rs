@@ -34,6 +34,26 @@ fn rel(a: f64, b: f64) -> f64 {
 }
 
 fn compare_with_exact(formulation: Formulation, loss: Loss, solver: SolverChoice) {
+    let (_, capped) = compare_solver_with_exact(formulation, loss, solver, 100_000);
+    assert_eq!(
+        capped, 0,
+        "{formulation:?} {loss:?} {solver:?}: runs ended at the iteration cap"
+    );
+}
+
+/// Runs `solver` (at most `max_iter` iterations) and the interior-point backend on ten random
+/// problems with sampled patterns; asserts the objectives agree to 1e-6 relative and the
+/// certificates cross-check. Returns the largest relative difference of the objectives and the
+/// number of runs that ended at the iteration cap (all others converge, possibly to reduced
+/// accuracy).
+fn compare_solver_with_exact(
+    formulation: Formulation,
+    loss: Loss,
+    solver: SolverChoice,
+    max_iter: usize,
+) -> (f64, usize) {
+    let mut worst: f64 = 0.0;
+    let mut capped = 0;
     for seed in 0..10u64 {
         let (x, y) = problem(seed, loss);
         let opts = TrainOptions {
@@ -44,9 +64,9 @@ fn compare_with_exact(formulation: Formulation, loss: Loss, solver: SolverChoice
                 count: 8 + seed as usize,
             },
             seed,
-            tol: 1e-8,
-            max_iter: 100_000,
             solver,
+            tol: 1e-8,
+            max_iter,
             ..TrainOptions::default()
         };
         let ours = fit(&x, &y, &opts).certificate;
@@ -61,9 +81,16 @@ fn compare_with_exact(formulation: Formulation, loss: Loss, solver: SolverChoice
         )
         .certificate;
         let (a, b) = (ours.info.objective, exact.info.objective);
+        worst = worst.max(rel(a, b));
         assert!(
             rel(a, b) <= 1e-6,
-            "{formulation:?} {loss:?} {solver:?} seed {seed}: iterative {a} vs interior point {b}"
+            "{formulation:?} {loss:?} {solver:?} seed {seed}: iterative {a} ({:?}, gap {:.2e}, {} iterations) \
+             vs interior point {b} ({:?}, gap {:.2e})",
+            ours.info.status,
+            ours.info.gap,
+            ours.info.iterations,
+            exact.info.status,
+            exact.info.gap
         );
         // Both certificates are valid: each objective is above the other's dual bound.
         assert!(
@@ -74,14 +101,23 @@ fn compare_with_exact(formulation: Formulation, loss: Loss, solver: SolverChoice
             b >= ours.info.dual_objective - 1e-9 * b.abs(),
             "seed {seed}"
         );
-        assert!(
-            ours.info.gap >= 0.0
-                && matches!(
-                    ours.info.status,
-                    Status::Converged | Status::ReducedAccuracy
-                )
-        );
+        assert!(ours.info.gap >= 0.0);
+        match ours.info.status {
+            Status::Converged | Status::ReducedAccuracy => {}
+            Status::MaxIterations => capped += 1,
+            s => panic!("{formulation:?} {loss:?} seed {seed}: status {s:?}"),
+        }
+        // The networks read out of both solutions attain their convex objectives.
+        for c in [&ours, &exact] {
+            assert!(
+                rel(c.network_objective, c.info.objective) <= 1e-8,
+                "{formulation:?} {loss:?} seed {seed}: network {} vs convex {}",
+                c.network_objective,
+                c.info.objective
+            );
+        }
     }
+    (worst, capped)
 }
 
 #[test]
@@ -180,6 +216,142 @@ fn admm_matches_interior_point_squared() {
 #[test]
 fn admm_matches_interior_point_logistic() {
     compare_with_exact(Formulation::Relu, Loss::Logistic, SolverChoice::Admm);
+}
+
+/// The leaky ReLU and absolute-value programs (M40), solved by the augmented Lagrangian through the
+/// operator's two-level masks, agree with the interior-point backend (which assembles M_i X itself)
+/// to 1e-6 relative. One logistic absolute-value problem (seed 5, λ = 1e-3) has a flat direction
+/// along which the first-order solver creeps: its objective agrees after 400 000 iterations, but its
+/// certified gap is still about 3e-5 relative there, so it ends at the cap; that is allowed once.
+fn piecewise_linear_matches_interior_point(loss: Loss) {
+    let mut capped = 0;
+    for formulation in [
+        Formulation::LeakyRelu { slope: 0.1 },
+        Formulation::LeakyRelu { slope: 0.6 },
+        Formulation::Abs,
+    ] {
+        let (worst, c) = compare_solver_with_exact(formulation, loss, SolverChoice::Al, 400_000);
+        eprintln!(
+            "{formulation:?} {loss:?}: worst relative difference AL vs Clarabel {worst:.2e}, \
+             {c} of 10 runs at the iteration cap"
+        );
+        capped += c;
+    }
+    assert!(
+        capped <= 1,
+        "{loss:?}: {capped} runs ended at the iteration cap"
+    );
+}
+
+/// ADMM (M24) on the leaky ReLU and absolute-value programs: its factored step uses the same
+/// two-level masks. (The logistic absolute-value problem with the flat direction described below
+/// is as slow for ADMM: 2.6e-6 relative after 100 000 steps, so it is left to the AL test.)
+#[test]
+fn piecewise_linear_admm_matches_interior_point() {
+    for (formulation, loss) in [
+        (Formulation::LeakyRelu { slope: 0.1 }, Loss::Squared),
+        (Formulation::LeakyRelu { slope: 0.1 }, Loss::Logistic),
+        (Formulation::Abs, Loss::Squared),
+    ] {
+        let (worst, capped) =
+            compare_solver_with_exact(formulation, loss, SolverChoice::Admm, 100_000);
+        eprintln!(
+            "{formulation:?} {loss:?}: worst relative difference ADMM vs Clarabel {worst:.2e}"
+        );
+        assert_eq!(capped, 0, "{formulation:?} {loss:?}: {capped} runs capped");
+    }
+}
+
+#[test]
+fn piecewise_linear_al_matches_interior_point_squared() {
+    piecewise_linear_matches_interior_point(Loss::Squared);
+}
+
+#[test]
+fn piecewise_linear_al_matches_interior_point_logistic() {
+    piecewise_linear_matches_interior_point(Loss::Logistic);
+}
+
+/// The programs differ: on the same patterns, leaky ReLU with slope 0 is the ReLU program, and the
+/// leaky, abs and ReLU optima differ from each other; bad slopes are errors that name the range.
+#[test]
+fn piecewise_linear_programs_are_distinct_and_slopes_are_checked() {
+    let (x, y) = problem(3, Loss::Squared);
+    let base = TrainOptions {
+        patterns: PatternSource::Sample { count: 10 },
+        solver: SolverChoice::Clarabel,
+        lambda: 1e-2,
+        ..TrainOptions::default()
+    };
+    let objective = |formulation| {
+        fit(
+            &x,
+            &y,
+            &TrainOptions {
+                formulation,
+                ..base.clone()
+            },
+        )
+        .certificate
+        .info
+        .objective
+    };
+    let relu = objective(Formulation::Relu);
+    let leaky0 = objective(Formulation::LeakyRelu { slope: 0.0 });
+    let leaky = objective(Formulation::LeakyRelu { slope: 0.3 });
+    let abs = objective(Formulation::Abs);
+    assert!(rel(leaky0, relu) <= 1e-9, "{leaky0} vs {relu}");
+    assert!(rel(leaky, relu) > 1e-4 && rel(abs, relu) > 1e-4 && rel(abs, leaky) > 1e-4);
+    for slope in [1.0, -0.5, f64::NAN, 2.0] {
+        let opts = TrainOptions {
+            formulation: Formulation::LeakyRelu { slope },
+            ..base.clone()
+        };
+        let e = train(x.as_ref(), &y, &opts, &mut Silent, &StopFlag::new())
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("[0, 1)"), "{e}");
+    }
+}
+
+/// Complementary patterns give the same absolute-value features (S_{I−D} X (−u) = S_D X u): over an
+/// enumerated arrangement, the program with one pattern of each complementary pair (what training
+/// uses) has the optimum of the program over all patterns, with half the patterns.
+#[test]
+fn abs_program_needs_one_pattern_of_each_complementary_pair() {
+    use convexnn::solver::exact::{solve_exact, ExactSettings};
+    let mut r = Rng::new(21);
+    for d in [2, 3] {
+        let n = 11;
+        let x = Mat::from_fn(n, d, |_, k| if k == d - 1 { 1.0 } else { r.normal() });
+        let y: Vec<f64> = (0..n).map(|i| x[(i, 0)].abs() + 0.3 * r.normal()).collect();
+        let full = convexnn::features::enumerate::enumerate(x.as_ref())
+            .unwrap()
+            .unwrap();
+        let half = full.without_complements();
+        // Every pattern but the all-ones one (whose complement, all zeros, is dropped) is paired.
+        assert_eq!(half.len(), full.len().div_ceil(2), "d = {d}");
+        let solve = |set| {
+            let s = solve_exact(
+                x.as_ref(),
+                &y,
+                set,
+                Formulation::Abs,
+                Loss::Squared,
+                1e-2,
+                &ExactSettings::default(),
+            )
+            .unwrap();
+            s.info.objective
+        };
+        let (a, b) = (solve(&full), solve(&half));
+        eprintln!(
+            "d = {d}: {} patterns {a:.10e}, {} patterns {b:.10e}",
+            full.len(),
+            half.len()
+        );
+        assert!(rel(b, a) <= 1e-7, "d = {d}: {b} vs {a}");
+    }
 }
 
 /// Threshold networks on enumerated 1-D data: the Lasso over all arrangement columns (M29), its

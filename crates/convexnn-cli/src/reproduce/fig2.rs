@@ -100,6 +100,7 @@ fn nonconvex(
                     Optimizer::Adam => Schedule::Constant,
                 },
                 seed,
+                model: Formulation::Relu,
             },
             seeds: seed + 1..seed + 1 + runs as u64,
             monitor: None,

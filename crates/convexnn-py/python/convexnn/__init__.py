@@ -4,6 +4,8 @@ The estimators solve the convex reformulation of the training problem (a group l
 data's activation patterns) in the Rust core and report a duality-gap certificate with every fit.
 
 - :class:`ConvexReLURegressor`, :class:`ConvexReLUClassifier`: ReLU networks.
+- :class:`ConvexLeakyReLURegressor`, :class:`ConvexLeakyReLUClassifier`: leaky ReLU networks.
+- :class:`ConvexAbsRegressor`, :class:`ConvexAbsClassifier`: absolute-value networks.
 - :class:`GatedReLURegressor`, :class:`GatedReLUClassifier`: gated ReLU networks.
 - :class:`ThresholdRegressor`, :class:`ThresholdClassifier`, :class:`ThresholdHingeClassifier`:
   threshold (step) activation networks (squared, logistic and hinge losses).
@@ -14,6 +16,10 @@ data's activation patterns) in the Rust core and report a duality-gap certificat
 from ._convexnn import FORMAT, FORMAT_VERSION, Model, __version__
 from ._convexnn import fit as _core_fit
 from .estimators import (
+    ConvexAbsClassifier,
+    ConvexAbsRegressor,
+    ConvexLeakyReLUClassifier,
+    ConvexLeakyReLURegressor,
     ConvexReLUClassifier,
     ConvexReLURegressor,
     GatedReLUClassifier,
@@ -29,6 +35,10 @@ fit = _core_fit
 __all__ = [
     "ConvexReLURegressor",
     "ConvexReLUClassifier",
+    "ConvexLeakyReLURegressor",
+    "ConvexLeakyReLUClassifier",
+    "ConvexAbsRegressor",
+    "ConvexAbsClassifier",
     "GatedReLURegressor",
     "GatedReLUClassifier",
     "ThresholdRegressor",

@@ -39,6 +39,8 @@ class Model:
     @property
     def formulation(self) -> str: ...
     @property
+    def slope(self) -> Optional[float]: ...
+    @property
     def loss(self) -> str: ...
     @property
     def n_features_in(self) -> int: ...
@@ -51,6 +53,7 @@ def fit(
     y: _Array1,
     *,
     formulation: str = "gated",
+    slope: Optional[float] = None,
     loss: str = "squared",
     lam: float = 1e-3,
     n_patterns: Optional[int] = 100,
@@ -75,6 +78,7 @@ def lambda_max_of(
     y: _Array1,
     *,
     formulation: str = "gated",
+    slope: Optional[float] = None,
     loss: str = "squared",
     n_patterns: Optional[int] = 100,
     gates: Optional[_Array2] = None,
@@ -89,6 +93,7 @@ def path(
     lambdas: Sequence[float],
     *,
     formulation: str = "gated",
+    slope: Optional[float] = None,
     loss: str = "squared",
     n_patterns: Optional[int] = 100,
     gates: Optional[_Array2] = None,

@@ -34,6 +34,10 @@ from . import _convexnn
 __all__ = [
     "ConvexReLURegressor",
     "ConvexReLUClassifier",
+    "ConvexLeakyReLURegressor",
+    "ConvexLeakyReLUClassifier",
+    "ConvexAbsRegressor",
+    "ConvexAbsClassifier",
     "GatedReLURegressor",
     "GatedReLUClassifier",
     "load",
@@ -44,6 +48,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 _E = TypeVar("_E", bound="_ConvexNetwork")
 
 _FLOATS = [np.float64, np.float32]
+# Slope of the leaky ReLU estimators when none is given (PyTorch's LeakyReLU default).
+_DEFAULT_SLOPE = 0.01
 # Key under which the Python package stores its own information in a model file; the command-line
 # tool ignores it.
 _PY_KEY = "python"
@@ -118,6 +124,9 @@ class _ConvexNetwork(BaseEstimator):
         propagates out of ``fit``.
     report_every : int, default=10
         Iterations between progress reports.
+    slope : float or None, default=None
+        Leaky ReLU estimators only: the slope a in [0, 1) of the activation max(z, a z) (``None``:
+        0.01, PyTorch's default). Must be ``None`` for the other estimators.
     """
 
     _formulation: str = "gated"
@@ -141,6 +150,7 @@ class _ConvexNetwork(BaseEstimator):
         verbose: bool = False,
         callback: Optional[Callback] = None,
         report_every: int = 10,
+        slope: Optional[float] = None,
     ) -> None:
         self.lam = lam
         self.n_patterns = n_patterns
@@ -157,6 +167,7 @@ class _ConvexNetwork(BaseEstimator):
         self.verbose = verbose
         self.callback = callback
         self.report_every = report_every
+        self.slope = slope
 
     # ----------------------------------------------------------------------------------- fitting
 
@@ -172,6 +183,11 @@ class _ConvexNetwork(BaseEstimator):
             raise ValueError(f"n_patterns must be at least 1 or None, got {self.n_patterns!r}")
         if int(self.seed) < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.slope is not None and self._formulation != "leaky_relu":
+            raise ValueError(
+                f"slope applies to the leaky ReLU estimators only, not {type(self).__name__} "
+                f"(got slope={self.slope!r})"
+            )
 
     def _callback(self) -> Optional[Callback]:
         """The progress callback combining ``verbose`` and ``callback``."""
@@ -273,10 +289,17 @@ class _ConvexNetwork(BaseEstimator):
             )
         )
 
+    def _network_kwargs(self) -> Dict[str, Any]:
+        """The network kind: the formulation and, for the leaky ReLU, its slope."""
+        if self._formulation != "leaky_relu":
+            return {"formulation": self._formulation}
+        slope = _DEFAULT_SLOPE if self.slope is None else float(self.slope)
+        return {"formulation": self._formulation, "slope": slope}
+
     def _problem_kwargs(self) -> Dict[str, Any]:
         """The keyword arguments that define the program (network, loss, patterns, preprocessing)."""
         return {
-            "formulation": self._formulation,
+            **self._network_kwargs(),
             "loss": self._loss,
             "n_patterns": None if self.n_patterns is None else int(self.n_patterns),
             "gates": self._gates_array(),
@@ -343,6 +366,8 @@ class _ConvexNetwork(BaseEstimator):
         params.setdefault("tol", settings.get("tol", 1e-6))
         params.setdefault("standardize", pre.get("standardizer") is not None)
         params.setdefault("bias", bool(pre.get("bias", False)))
+        if model.slope is not None:
+            params.setdefault("slope", model.slope)
         valid = cls().get_params()
         est = cls(**{k: v for k, v in params.items() if k in valid})
         est._set_fitted(model, None)
@@ -366,10 +391,12 @@ class _ConvexNetwork(BaseEstimator):
         - ``input.mean`` and ``input.scale`` (n_features): the standardization, when used.
 
         ``n_inputs`` counts the bias column when ``bias=True`` (append a ones column to the
-        standardized inputs). The network is ``f(x) = output(relu(hidden(x)))`` for ReLU and
+        standardized inputs). The network is ``f(x) = output(relu(hidden(x)))`` for ReLU,
+        ``output(leaky_relu(hidden(x), slope))`` for leaky ReLU, ``output(abs(hidden(x)))`` for
+        absolute-value networks and
         ``output((gates(x) >= 0) * hidden(x))`` for gated ReLU and
         ``output(amplitude * (hidden(x) >= 0))`` for threshold networks. ``__metadata__`` records the kind,
-        loss, bias flag and λ.
+        loss, bias flag and λ (and the leaky ReLU's slope).
         """
         check_is_fitted(self, "model_")
         codes = {"float32": ("F32", "<f4"), "float64": ("F64", "<f8")}
@@ -397,6 +424,8 @@ class _ConvexNetwork(BaseEstimator):
                 "convexnn_lambda": repr(float(self.certificate_["lambda"])),
             }
         }
+        if self.model_.slope is not None:
+            header["__metadata__"]["convexnn_slope"] = repr(float(self.model_.slope))
         blobs: List[bytes] = []
         offset = 0
         for name, arr in tensors.items():
@@ -433,30 +462,6 @@ class _Regressor(RegressorMixin, _ConvexNetwork):
                     f"that are not numbers ({e}). Use a classifier for class labels."
                 ) from None
         return y.astype(np.float64)
-
-    def _problem_kwargs(self) -> Dict[str, Any]:
-        """The keyword arguments that define the program (network, loss, patterns, preprocessing)."""
-        return {
-            "formulation": self._formulation,
-            "loss": self._loss,
-            "n_patterns": None if self.n_patterns is None else int(self.n_patterns),
-            "gates": self._gates_array(),
-            "exact": bool(self.exact),
-            "seed": int(self.seed),
-            "standardize": bool(self.standardize),
-            "bias": bool(self.bias),
-        }
-
-    def _solver_kwargs(self) -> Dict[str, Any]:
-        """The keyword arguments that choose and run the solver."""
-        return {
-            "solver": str(self.solver),
-            "tol": float(self.tol),
-            "max_iter": int(self.max_iter),
-            "precision": str(self.precision),
-            "callback": self._callback(),
-            "report_every": int(self.report_every),
-        }
 
     def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
         y_arr = np.asarray(y)
@@ -505,30 +510,6 @@ class _Classifier(ClassifierMixin, _ConvexNetwork):
                 f"({', '.join(map(repr, classes[:5].tolist()))}{', ...' if len(classes) > 5 else ''})"
             )
         return classes, np.where(idx == 1, 1.0, -1.0)
-
-    def _problem_kwargs(self) -> Dict[str, Any]:
-        """The keyword arguments that define the program (network, loss, patterns, preprocessing)."""
-        return {
-            "formulation": self._formulation,
-            "loss": self._loss,
-            "n_patterns": None if self.n_patterns is None else int(self.n_patterns),
-            "gates": self._gates_array(),
-            "exact": bool(self.exact),
-            "seed": int(self.seed),
-            "standardize": bool(self.standardize),
-            "bias": bool(self.bias),
-        }
-
-    def _solver_kwargs(self) -> Dict[str, Any]:
-        """The keyword arguments that choose and run the solver."""
-        return {
-            "solver": str(self.solver),
-            "tol": float(self.tol),
-            "max_iter": int(self.max_iter),
-            "precision": str(self.precision),
-            "callback": self._callback(),
-            "report_every": int(self.report_every),
-        }
 
     def _path_data(self, X: ArrayLike, y: ArrayLike) -> tuple:
         X, y = check_X_y(X, y, dtype=_FLOATS)
@@ -631,6 +612,46 @@ class GatedReLUClassifier(_Classifier):
     _formulation = "gated"
 
 
+class ConvexLeakyReLURegressor(_Regressor):
+    """Two-layer leaky ReLU network ``f(x) = Σ_j max(xᵀu_j, a xᵀu_j) α_j`` (slope ``a = slope`` in
+    [0, 1), default 0.01) for regression, trained by solving the ReLU program with the masks
+    ``aI + (1 − a)D_i`` in place of ``D_i`` (docs/programs.md (M40)); with every activation pattern
+    (``exact=True``) the network is globally optimal among leaky ReLU networks of any width.
+
+    Fitted attributes as for :class:`ConvexReLURegressor`.
+    """
+
+    _formulation = "leaky_relu"
+
+
+class ConvexLeakyReLUClassifier(_Classifier):
+    """Two-layer leaky ReLU network (slope ``slope``) for binary classification with the logistic
+    loss. Fitted attributes as for :class:`ConvexReLUClassifier`.
+    """
+
+    _formulation = "leaky_relu"
+
+
+class ConvexAbsRegressor(_Regressor):
+    """Two-layer absolute-value network ``f(x) = Σ_j |xᵀu_j| α_j`` for regression, trained by
+    solving the ReLU program with ``S_i = 2D_i − I`` in place of ``D_i`` over one pattern of each
+    complementary pair (docs/programs.md (M40)); with every activation pattern (``exact=True``)
+    the network is globally optimal among absolute-value networks of any width.
+
+    Fitted attributes as for :class:`ConvexReLURegressor`.
+    """
+
+    _formulation = "abs"
+
+
+class ConvexAbsClassifier(_Classifier):
+    """Two-layer absolute-value network for binary classification with the logistic loss. Fitted
+    attributes as for :class:`ConvexReLUClassifier`.
+    """
+
+    _formulation = "abs"
+
+
 class ThresholdRegressor(_Regressor):
     """Two-layer threshold (step) activation network ``f(x) = Σ_j s_j 1[xᵀh_j ≥ 0] α_j`` for
     regression, trained by solving the Lasso over the data's arrangement columns (docs/programs.md
@@ -675,6 +696,10 @@ _CLASSES: Dict[tuple, Type[_ConvexNetwork]] = {
     ("gated", "squared"): GatedReLURegressor,
     ("relu", "logistic"): ConvexReLUClassifier,
     ("gated", "logistic"): GatedReLUClassifier,
+    ("leaky_relu", "squared"): ConvexLeakyReLURegressor,
+    ("leaky_relu", "logistic"): ConvexLeakyReLUClassifier,
+    ("abs", "squared"): ConvexAbsRegressor,
+    ("abs", "logistic"): ConvexAbsClassifier,
 }
 
 

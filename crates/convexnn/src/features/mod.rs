@@ -172,6 +172,31 @@ impl PatternSet {
         out
     }
 
+    /// The set with one pattern of each complementary pair {D, I − D} (the first one met), as
+    /// exhaustive as before. For the absolute-value program both give the same features:
+    /// S_{I−D} = −S_D and K_{I−D} = −K_D, so S_{I−D} X (−u) = S_D X u (docs/programs.md (M40)); the
+    /// optimum is unchanged and the program half the size.
+    pub fn without_complements(&self) -> Self {
+        let tail = self.n % 64;
+        let mut seen: HashSet<&[u64]> = HashSet::new();
+        let mut keep = Vec::new();
+        for i in 0..self.len() {
+            let words = self.column_words(i);
+            let mut comp: Vec<u64> = words.iter().map(|w| !w).collect();
+            if tail != 0 {
+                *comp.last_mut().expect("n > 0") &= (1u64 << tail) - 1;
+            }
+            if !seen.contains(comp.as_slice()) {
+                seen.insert(words);
+                keep.push(i);
+            }
+        }
+        PatternSet {
+            exhaustive: self.exhaustive,
+            ..self.select(&keep)
+        }
+    }
+
     /// A set holding only the patterns whose indices are listed (e.g. the active ones).
     pub fn select(&self, idx: &[usize]) -> Self {
         let mut bits = Vec::with_capacity(idx.len() * self.words);
@@ -195,6 +220,24 @@ impl PatternSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn complements_are_dropped_once() {
+        let n = 70;
+        let col = |f: &dyn Fn(usize) -> bool| (0..n).map(f).collect::<Vec<bool>>();
+        let a = col(&|j| j % 3 == 0);
+        let not_a = col(&|j| j % 3 != 0);
+        let b = col(&|j| j < 65);
+        let not_b = col(&|j| j >= 65);
+        let c = col(&|j| j % 2 == 0);
+        let set = PatternSet::from_columns(n, &[a.clone(), b, not_a, c.clone(), not_b], None, true)
+            .unwrap();
+        let half = set.without_complements();
+        assert_eq!(half.len(), 3);
+        assert!(half.is_exhaustive());
+        assert_eq!(half.column(0), a);
+        assert_eq!(half.column(2), c);
+    }
 
     #[test]
     fn dedup_and_zero_removal() {

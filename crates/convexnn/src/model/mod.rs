@@ -235,7 +235,10 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
             }
         }
         (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
-        (SolverChoice::Auto, Formulation::Relu) => {
+        (
+            SolverChoice::Auto,
+            Formulation::Relu | Formulation::LeakyRelu { .. } | Formulation::Abs,
+        ) => {
             let limit = opts
                 .memory_limit
                 .unwrap_or_else(|| available_memory() / 10 * 8);
@@ -269,7 +272,9 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
         (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
-        (_, Formulation::Relu) => 12 * n * p * b + n * p * b + 10 * d * p * b,
+        (_, Formulation::Relu | Formulation::LeakyRelu { .. } | Formulation::Abs) => {
+            12 * n * p * b + n * p * b + 10 * d * p * b
+        }
     };
     op + solver
 }
@@ -294,7 +299,8 @@ fn check_memory(n: usize, d: usize, p: usize, opts: &TrainOptions) -> Result<()>
     Ok(())
 }
 
-/// Builds the pattern set the options ask for.
+/// Builds the pattern set the options ask for (for the absolute-value program, one pattern of each
+/// complementary pair, see [`PatternSet::without_complements`]).
 pub fn build_patterns(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<PatternSet> {
     let n = x.nrows();
     let set = match &opts.patterns {
@@ -321,6 +327,11 @@ pub fn build_patterns(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Pattern
             Some(p) => p,
             None => sample_patterns(x, *count, opts.seed)?,
         },
+    };
+    // Complementary patterns give the same absolute-value features (M40): keep one of each pair.
+    let set = match opts.formulation {
+        Formulation::Abs => set.without_complements(),
+        _ => set,
     };
     if set.is_empty() {
         return Err(Error::InvalidData(
@@ -353,11 +364,13 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
             opts.tol
         )));
     }
+    opts.formulation.validate()?;
     match (opts.solver, opts.formulation) {
-        (SolverChoice::Fista, Formulation::Relu) => {
-            return Err(Error::InvalidSetting(
-                "FISTA solves the unconstrained gated program; use --solver al or clarabel for relu".into(),
-            ))
+        (SolverChoice::Fista, f) if f.is_cone_program() => {
+            return Err(Error::InvalidSetting(format!(
+                "FISTA solves the unconstrained gated program; use --solver admm, al or clarabel for {}",
+                f.as_str()
+            )))
         }
         (SolverChoice::Al | SolverChoice::Admm, Formulation::Gated | Formulation::Threshold) => {
             return Err(Error::InvalidSetting(
@@ -429,6 +442,17 @@ fn program_data(x: MatRef<'_, f64>, formulation: Formulation) -> Option<Mat<f64>
     (formulation == Formulation::Threshold).then(|| Mat::from_fn(x.nrows(), 1, |_, _| 1.0))
 }
 
+/// The masked operator of the program `opts` asks for: masks M_i = cI + (1 − c)D_i with c the
+/// formulation's [`Formulation::mask_off_value`] (D_i itself for gated, threshold and ReLU).
+fn operator<T: Real>(
+    x: MatRef<'_, f64>,
+    patterns: PatternSet,
+    opts: &TrainOptions,
+) -> MaskedOperator<T> {
+    MaskedOperator::new(x, patterns, opts.block_rows, opts.threads)
+        .with_off_value(opts.formulation.mask_off_value())
+}
+
 /// λ_max of the gated program over the patterns `opts` builds (M15): the zero network is optimal for
 /// every λ ≥ λ_max (for ReLU this is a safe upper bound on the exact threshold (M25)).
 pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
@@ -436,7 +460,7 @@ pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<
     let patterns = build_patterns(x, opts)?;
     let ones = program_data(x, opts.formulation);
     let px = ones.as_ref().map_or(x, |o| o.as_ref());
-    let op = MaskedOperator::<f64>::new(px, patterns, opts.block_rows, opts.threads);
+    let op = operator::<f64>(px, patterns, opts);
     Ok(GatedProblem::new(op, &targets, opts.loss).lambda_max())
 }
 
@@ -495,7 +519,7 @@ pub fn train(
         Err(_) => f64::NAN,
     };
     let lambda_max = {
-        let op = MaskedOperator::<f64>::new(px, patterns.clone(), opts.block_rows, opts.threads);
+        let op = operator::<f64>(px, patterns.clone(), opts);
         GatedProblem::new(op, &targets, opts.loss).lambda_max()
     };
     let certificate = Certificate {
@@ -611,7 +635,7 @@ fn solve_iterative<T: Real>(
     stop: &StopFlag,
     start: Instant,
 ) -> (Mat<f64>, Info) {
-    let op = MaskedOperator::<T>::new(x, patterns.clone(), opts.block_rows, opts.threads);
+    let op = operator::<T>(x, patterns.clone(), opts);
     let fista_settings = FistaSettings {
         tol: opts.tol,
         max_iter: opts.max_iter,
@@ -647,7 +671,7 @@ fn solve_iterative<T: Real>(
                     dual,
                 )
             }
-            Formulation::Relu => {
+            Formulation::Relu | Formulation::LeakyRelu { .. } | Formulation::Abs => {
                 // δ₀ balances the penalty's curvature δ‖X‖² against the datafit's (≈ ‖A‖²/n ≤ ‖X‖_F²/n).
                 let delta0 = 0.3 * opts.loss.curvature() / x.squared_norm_l2().max(1e-300);
                 let mut prob = ReluAlProblem::new(op, y, opts.loss, delta0);
@@ -812,7 +836,7 @@ fn solve_admm(
     stop: &StopFlag,
     start: Instant,
 ) -> Result<(Mat<f64>, Info)> {
-    let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
+    let mut op = operator::<f64>(x, patterns.clone(), opts);
     let defaults = AdmmSettings::default();
     let settings = AdmmSettings {
         tol: opts.tol,
@@ -900,7 +924,7 @@ fn certify_f64(
     mult: Option<MatRef<'_, f64>>,
 ) -> (f64, f64, f64) {
     use crate::solver::fista::Smooth;
-    let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
+    let mut op = operator::<f64>(x, patterns.clone(), opts);
     match opts.formulation {
         Formulation::Gated | Formulation::Threshold => {
             let mut prob = GatedProblem::new(op, y, opts.loss);
@@ -915,7 +939,7 @@ fn certify_f64(
                 .unwrap_or(f64::NEG_INFINITY);
             (obj, dual, 0.0)
         }
-        Formulation::Relu => {
+        Formulation::Relu | Formulation::LeakyRelu { .. } | Formulation::Abs => {
             let c = certificate(&mut op, y, opts.loss, opts.lambda, weights, mult);
             (c.objective, c.dual, c.violation)
         }

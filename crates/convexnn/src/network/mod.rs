@@ -5,6 +5,9 @@
 //!   w_i ≠ 0 gives (w_i/√‖w_i‖, −√‖w_i‖) (Pilanci & Ergen 2020, eq. (6) of the report). Then
 //!   (λ/2)(‖u‖² + α²) = λ‖v_i‖ and, on the training data, (Xu)₊α = ±D_iXv_i, so the non-convex objective
 //!   equals the convex one.
+//! - Leaky ReLU and absolute value (M40): f(x) = Σ_j σ(xᵀu_j) α_j with σ(z) = max(z, c z), c = a or
+//!   −1, read out exactly as for ReLU: on the training data σ(Xu)α = ±M_iXv_i (cone constraint and
+//!   positive homogeneity).
 //! - Gated ReLU: f(x) = Σ_j 1[xᵀg_j ≥ 0] (xᵀw_j) α_j with fixed gates g_j; from (M11) w = u_i/√‖u_i‖,
 //!   α = √‖u_i‖.
 //! - Threshold: f(x) = Σ_j s_j 1[xᵀh_j ≥ 0] α_j with trainable amplitudes s_j (Ergen et al. 2023,
@@ -27,7 +30,7 @@ use crate::program::{Formulation, Loss};
 /// A two-layer network without output bias (a bias input column, if any, is part of x).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Network {
-    /// ReLU or gated ReLU.
+    /// The network's kind (gated ReLU, ReLU, leaky ReLU with its slope, abs, threshold).
     pub kind: Formulation,
     /// Hidden weights u_j, one vector of length d per neuron.
     pub hidden: Vec<Vec<f64>>,
@@ -58,6 +61,16 @@ fn dot(a: &[f64], x: MatRef<'_, f64>, row: usize) -> f64 {
     a.iter().enumerate().map(|(k, w)| w * x[(row, k)]).sum()
 }
 
+/// The piecewise-linear activation σ(z) = z for z ≥ 0 and c z below (c = 0 ReLU, a leaky ReLU,
+/// −1 absolute value; max(z, c z) for c ≤ 1).
+pub fn activation(c: f64, z: f64) -> f64 {
+    if z >= 0.0 {
+        z
+    } else {
+        c * z
+    }
+}
+
 fn norm(a: &[f64]) -> f64 {
     a.iter().map(|v| v * v).sum::<f64>().sqrt()
 }
@@ -74,9 +87,10 @@ impl Network {
             return Self::threshold_from_lasso(weights, gates);
         }
         let d = weights.nrows();
-        let p = match kind {
-            Formulation::Relu => weights.ncols() / 2,
-            _ => weights.ncols(),
+        let p = if kind.is_cone_program() {
+            weights.ncols() / 2
+        } else {
+            weights.ncols()
         };
         let (mut hidden, mut output, mut gate_list) = (vec![], vec![], vec![]);
         for c in 0..weights.ncols() {
@@ -204,7 +218,7 @@ impl Network {
         let missing = match self.kind {
             Formulation::Gated => self.gates.is_none(),
             Formulation::Threshold => self.hidden.len() != self.width(),
-            Formulation::Relu => false,
+            _ => false,
         };
         if missing && self.width() > 0 {
             return Err(Error::InvalidSetting(format!(
@@ -242,7 +256,7 @@ impl Network {
                                     0.0
                                 }
                             }
-                            _ => z.max(0.0),
+                            (kind, _) => activation(kind.mask_off_value(), z),
                         };
                         act * self.output[j]
                     })
@@ -329,6 +343,26 @@ mod tests {
         let x = Mat::from_fn(1, 2, |_, k| [1.0, 1.0][k]);
         // f(x) = (3+4)₊ − (0+1)₊ = 6
         assert!((net.predict(x.as_ref()).unwrap()[0] - 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn leaky_and_abs_networks_use_their_activation_and_keep_it_in_json() {
+        // One v column u = (1, 0) (output +1) and one w column (0, 1) (output −1); d = 2.
+        let w = Mat::from_fn(2, 2, |k, c| if k == c { 1.0 } else { 0.0 });
+        let x = Mat::from_fn(1, 2, |_, k| [-2.0, 3.0][k]);
+        // f(x) = σ(−2) − σ(3) = −2c − 3.
+        for (kind, c) in [
+            (Formulation::LeakyRelu { slope: 0.1 }, 0.1),
+            (Formulation::Abs, -1.0),
+            (Formulation::Relu, 0.0),
+        ] {
+            let net = Network::from_convex(kind, w.as_ref(), None);
+            let f = net.predict(x.as_ref()).unwrap()[0];
+            assert!((f - (-2.0 * c - 3.0)).abs() < 1e-12, "{kind:?}: {f}");
+            let back: Network =
+                serde_json::from_str(&serde_json::to_string(&net).unwrap()).unwrap();
+            assert_eq!(back.kind, kind);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Instant;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 
-use super::Network;
+use super::{activation, Network};
 use crate::error::{Error, Result};
 use crate::program::{Formulation, Loss};
 use crate::rng::Rng;
@@ -57,6 +57,9 @@ pub enum Schedule {
 /// Settings of [`train_nonconvex`], with documented defaults.
 #[derive(Clone, Debug)]
 pub struct SgdSettings {
+    /// The network: ReLU, leaky ReLU or absolute value (a piecewise-linear activation max(z, c z),
+    /// (M5) with that activation). Default ReLU.
+    pub model: Formulation,
     /// Hidden neurons m. Default 10.
     pub width: usize,
     /// Update rule. Default Adam.
@@ -78,6 +81,7 @@ pub struct SgdSettings {
 impl Default for SgdSettings {
     fn default() -> Self {
         SgdSettings {
+            model: Formulation::Relu,
             width: 10,
             optimizer: Optimizer::Adam,
             learning_rate: 1e-2,
@@ -102,24 +106,26 @@ pub struct LogRecord {
 }
 
 /// The weights of the network being trained: U (d × m) and α (m).
+#[derive(Clone)]
 struct Weights {
     u: Mat<f64>,
     alpha: Vec<f64>,
+    kind: Formulation,
 }
 
 impl Weights {
     /// PyTorch's default initialization: U(±1/√fan_in) for both layers, seeded.
-    fn init(d: usize, m: usize, seed: u64) -> Self {
+    fn init(d: usize, m: usize, seed: u64, kind: Formulation) -> Self {
         let mut r = Rng::new(seed);
         let (a, b) = (1.0 / (d as f64).sqrt(), 1.0 / (m as f64).sqrt());
         let u = Mat::from_fn(d, m, |_, _| a * (2.0 * r.uniform() - 1.0));
         let alpha = (0..m).map(|_| b * (2.0 * r.uniform() - 1.0)).collect();
-        Weights { u, alpha }
+        Weights { u, alpha, kind }
     }
 
     fn network(&self) -> Network {
         Network {
-            kind: Formulation::Relu,
+            kind: self.kind,
             hidden: (0..self.u.ncols())
                 .map(|j| self.u.col_as_slice(j).to_vec())
                 .collect(),
@@ -152,20 +158,20 @@ fn gradient(
         1.0,
         Par::Seq,
     );
+    // σ(z) = max(z, c z), σ'(z) = 1 for z > 0 and c below.
+    let c = w.kind.mask_off_value();
+    let act = Mat::from_fn(b, m, |i, j| activation(c, h[(i, j)]));
     let yhat: Vec<f64> = (0..b)
-        .map(|i| (0..m).map(|j| h[(i, j)].max(0.0) * w.alpha[j]).sum())
+        .map(|i| (0..m).map(|j| act[(i, j)] * w.alpha[j]).sum())
         .collect();
     let mut r = vec![0.0; b];
     loss.gradient(&yhat, &yb, &mut r);
     let ga: Vec<f64> = (0..m)
-        .map(|j| (0..b).map(|i| h[(i, j)].max(0.0) * r[i]).sum::<f64>() + lambda * w.alpha[j])
+        .map(|j| (0..b).map(|i| act[(i, j)] * r[i]).sum::<f64>() + lambda * w.alpha[j])
         .collect();
     let g = Mat::from_fn(b, m, |i, j| {
-        if h[(i, j)] > 0.0 {
-            r[i] * w.alpha[j]
-        } else {
-            0.0
-        }
+        let slope = if h[(i, j)] > 0.0 { 1.0 } else { c };
+        slope * r[i] * w.alpha[j]
     });
     let mut gu = Mat::<f64>::zeros(d, m);
     matmul(
@@ -184,8 +190,8 @@ fn gradient(
     (gu, ga)
 }
 
-/// Trains a ReLU network of `settings.width` neurons on (M5) from a seeded random start; returns the
-/// final network and the log of the full objective.
+/// Trains a ReLU (leaky ReLU, abs: `settings.model`) network of `settings.width` neurons on (M5)
+/// from a seeded random start; returns the final network and the log of the full objective.
 pub fn train_nonconvex(
     x: MatRef<'_, f64>,
     y: &[f64],
@@ -220,8 +226,15 @@ pub fn train_nonconvex_observed(
             y.len()
         )));
     }
+    if !settings.model.is_cone_program() {
+        return Err(Error::InvalidSetting(format!(
+            "non-convex training here is for ReLU, leaky ReLU and abs networks, not {}",
+            settings.model.as_str()
+        )));
+    }
+    settings.model.validate()?;
     let start = Instant::now();
-    let mut w = Weights::init(d, settings.width, settings.seed);
+    let mut w = Weights::init(d, settings.width, settings.seed, settings.model);
     let mut rng = Rng::new(settings.seed ^ 0x5eed);
     let batch = settings.batch_size.unwrap_or(n).clamp(1, n);
     let m = settings.width;
@@ -352,7 +365,15 @@ mod tests {
     fn gradient_matches_finite_differences() {
         let (x, y) = data(12, 1);
         let rows: Vec<usize> = (0..12).collect();
-        for loss in [Loss::Squared, Loss::Logistic] {
+        let kinds = [
+            Formulation::Relu,
+            Formulation::LeakyRelu { slope: 0.2 },
+            Formulation::Abs,
+        ];
+        for (loss, kind) in [Loss::Squared, Loss::Logistic]
+            .into_iter()
+            .flat_map(|l| kinds.map(|k| (l, k)))
+        {
             let y: Vec<f64> = match loss {
                 Loss::Squared => y.clone(),
                 _ => y
@@ -360,45 +381,27 @@ mod tests {
                     .map(|v| if *v > 0.3 { 1.0 } else { -1.0 })
                     .collect(),
             };
-            let w = Weights::init(3, 4, 7);
+            let w = Weights::init(3, 4, 7, kind);
             let (gu, ga) = gradient(x.as_ref(), &y, &rows, &w, loss, 0.1);
             let f = |w: &Weights| w.network().objective(x.as_ref(), &y, loss, 0.1).unwrap();
             let h = 1e-6;
             for j in 0..4 {
                 for k in 0..3 {
-                    let (mut a, mut b) = (
-                        Weights {
-                            u: w.u.clone(),
-                            alpha: w.alpha.clone(),
-                        },
-                        Weights {
-                            u: w.u.clone(),
-                            alpha: w.alpha.clone(),
-                        },
-                    );
+                    let (mut a, mut b) = (w.clone(), w.clone());
                     a.u[(k, j)] += h;
                     b.u[(k, j)] -= h;
                     let fd = (f(&a) - f(&b)) / (2.0 * h);
                     assert!(
                         (fd - gu[(k, j)]).abs() < 1e-6,
-                        "{loss:?} u[{k},{j}]: {fd} vs {}",
+                        "{loss:?} {kind:?} u[{k},{j}]: {fd} vs {}",
                         gu[(k, j)]
                     );
                 }
-                let (mut a, mut b) = (
-                    Weights {
-                        u: w.u.clone(),
-                        alpha: w.alpha.clone(),
-                    },
-                    Weights {
-                        u: w.u.clone(),
-                        alpha: w.alpha.clone(),
-                    },
-                );
+                let (mut a, mut b) = (w.clone(), w.clone());
                 a.alpha[j] += h;
                 b.alpha[j] -= h;
                 let fd = (f(&a) - f(&b)) / (2.0 * h);
-                assert!((fd - ga[j]).abs() < 1e-6, "{loss:?} alpha[{j}]");
+                assert!((fd - ga[j]).abs() < 1e-6, "{loss:?} {kind:?} alpha[{j}]");
             }
         }
     }

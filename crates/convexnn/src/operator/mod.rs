@@ -10,7 +10,11 @@
 //! The rows are split into one contiguous range per thread; each thread runs a sequential GEMM on a
 //! tile small enough to stay in its cache and applies the masks to the tile while it is there. The
 //! masks are expanded a byte at a time through a table of 0/1 values, so the masked sum and the
-//! masked copy are branch-free loops that the compiler vectorizes. The plain products `X U` and
+//! masked copy are branch-free loops that the compiler vectorizes.
+//!
+//! The masks may be two-level: value 1 where the pattern bit is 1 and `c` where it is 0, i.e.
+//! M_i = cI + (1 − c)D_i in place of D_i (docs/programs.md (M40): c = 0 ReLU and gated ReLU, c = a
+//! leaky ReLU, c = −1 absolute value). Only the table's entries change, so the loops are the same. The plain products `X U` and
 //! `Xᵀ M` used by the cone terms of the ReLU program are here too, so that every solver goes through
 //! this one type.
 
@@ -36,8 +40,10 @@ pub struct MaskedOperator<T: Real> {
     tile: usize,
     par: Par,
     workers: Vec<Worker<T>>,
-    /// Entry b holds bit k of the byte b as 0 or 1 in slot k.
+    /// Entry b holds bit k of the byte b as the mask value (1 or `off`) in slot k.
     byte_masks: Vec<[T; 8]>,
+    /// The mask value where a pattern bit is 0 (0 unless set by [`MaskedOperator::with_off_value`]).
+    off: T,
     /// Forward products computed so far (each one `X U` over all rows).
     pub forward_calls: usize,
     /// Adjoint products computed so far (each one `Xᵀ M` over all rows).
@@ -55,6 +61,7 @@ struct Kernel<'a, T: Real> {
     x: MatRef<'a, T>,
     patterns: &'a PatternSet,
     byte_masks: &'a [[T; 8]],
+    off: T,
     tile: usize,
 }
 
@@ -99,9 +106,6 @@ impl<T: Real> MaskedOperator<T> {
             .min(n.div_ceil(64))
             .max(1);
         let tile = tile_rows(n, p, block, workers, std::mem::size_of::<T>());
-        let byte_masks = (0..256usize)
-            .map(|b| std::array::from_fn(|k| if b >> k & 1 == 1 { T::one() } else { T::zero() }))
-            .collect();
         MaskedOperator {
             x: Mat::from_fn(n, d, |i, k| T::lit(x[(i, k)])),
             workers: (0..workers)
@@ -113,10 +117,30 @@ impl<T: Real> MaskedOperator<T> {
             patterns,
             tile,
             par,
-            byte_masks,
+            byte_masks: byte_masks(T::zero()),
+            off: T::zero(),
             forward_calls: 0,
             adjoint_calls: 0,
         }
+    }
+
+    /// The same operator with two-level masks M_i = cI + (1 − c)D_i: value 1 where a pattern bit
+    /// is 1 and `c` where it is 0 (docs/programs.md (M40)); `c = 0` is the plain D_i.
+    pub fn with_off_value(mut self, c: f64) -> Self {
+        self.off = T::lit(c);
+        self.byte_masks = byte_masks(self.off);
+        self
+    }
+
+    /// The mask value where a pattern bit is 0.
+    pub fn off_value(&self) -> T {
+        self.off
+    }
+
+    /// `acc += M_i col` (both of length n): the masked sum of one pattern over all rows.
+    pub fn add_masked(&self, i: usize, acc: &mut [T], col: &[T]) {
+        let words = self.patterns.column_words(i);
+        masked_add(acc, col, words, &self.byte_masks, self.off);
     }
 
     /// n.
@@ -164,6 +188,7 @@ impl<T: Real> MaskedOperator<T> {
             x: self.x.as_ref(),
             patterns: &self.patterns,
             byte_masks: &self.byte_masks,
+            off: self.off,
             tile: self.tile,
         };
         if self.workers.len() == 1 {
@@ -189,6 +214,7 @@ impl<T: Real> MaskedOperator<T> {
             x: self.x.as_ref(),
             patterns: &self.patterns,
             byte_masks: &self.byte_masks,
+            off: self.off,
             tile: self.tile,
         };
         if used == 1 {
@@ -275,7 +301,7 @@ impl<T: Real> Kernel<'_, T> {
             for i in 0..p {
                 let col = sc.col(i).try_as_col_major().expect("contiguous scratch");
                 let words = &self.patterns.column_words(i)[s0 / 64..];
-                masked_add(obt, col.as_slice(), words, self.byte_masks);
+                masked_add(obt, col.as_slice(), words, self.byte_masks, self.off);
             }
         }
     }
@@ -300,7 +326,7 @@ impl<T: Real> Kernel<'_, T> {
                     .try_as_col_major_mut()
                     .expect("contiguous scratch");
                 let words = &self.patterns.column_words(i)[s0 / 64..];
-                masked_copy(col.as_slice_mut(), rbt, words, self.byte_masks);
+                masked_copy(col.as_slice_mut(), rbt, words, self.byte_masks, self.off);
             }
             let accum = if t == 0 { Accum::Replace } else { Accum::Add };
             matmul(
@@ -315,11 +341,20 @@ impl<T: Real> Kernel<'_, T> {
     }
 }
 
-/// `acc[j] += col[j]` where bit j of `words` is set: a multiply by the 0/1 entries of the byte table,
-/// so the loop has no branches and vectorizes. For finite `col` this adds exactly what a sum over the
-/// set bits adds (a product by 0 is a signed zero, which leaves every sum as it is).
+/// The table of mask values of every byte: entry b holds, in slot k, 1 if bit k of b is set and
+/// `off` if not.
+fn byte_masks<T: Real>(off: T) -> Vec<[T; 8]> {
+    (0..256usize)
+        .map(|b| std::array::from_fn(|k| if b >> k & 1 == 1 { T::one() } else { off }))
+        .collect()
+}
+
+/// `acc[j] += m_j col[j]` with m_j = 1 where bit j of `words` is set and `off` elsewhere: a multiply
+/// by the entries of the byte table, so the loop has no branches and vectorizes. For finite `col`
+/// and `off = 0` this adds exactly what a sum over the set bits adds (a product by 0 is a signed
+/// zero, which leaves every sum as it is).
 #[inline]
-fn masked_add<T: Real>(acc: &mut [T], col: &[T], words: &[u64], table: &[[T; 8]]) {
+fn masked_add<T: Real>(acc: &mut [T], col: &[T], words: &[u64], table: &[[T; 8]], off: T) {
     let len = acc.len();
     let col = &col[..len];
     let full = len / 8;
@@ -330,15 +365,13 @@ fn masked_add<T: Real>(acc: &mut [T], col: &[T], words: &[u64], table: &[[T; 8]]
         }
     }
     for j in full * 8..len {
-        if words[j / 64] >> (j % 64) & 1 == 1 {
-            acc[j] += col[j];
-        }
+        acc[j] += col[j] * mask_value(words, j, off);
     }
 }
 
-/// `dst[j] = src[j]` where bit j of `words` is set, a zero elsewhere; branch-free like [`masked_add`].
+/// `dst[j] = m_j src[j]` with the mask values of [`masked_add`]; branch-free like it.
 #[inline]
-fn masked_copy<T: Real>(dst: &mut [T], src: &[T], words: &[u64], table: &[[T; 8]]) {
+fn masked_copy<T: Real>(dst: &mut [T], src: &[T], words: &[u64], table: &[[T; 8]], off: T) {
     let len = src.len();
     let dst = &mut dst[..len];
     let full = len / 8;
@@ -349,11 +382,17 @@ fn masked_copy<T: Real>(dst: &mut [T], src: &[T], words: &[u64], table: &[[T; 8]
         }
     }
     for j in full * 8..len {
-        dst[j] = if words[j / 64] >> (j % 64) & 1 == 1 {
-            src[j]
-        } else {
-            T::zero()
-        };
+        dst[j] = src[j] * mask_value(words, j, off);
+    }
+}
+
+/// The mask value of row j: 1 where bit j of `words` is set, `off` elsewhere.
+#[inline]
+fn mask_value<T: Real>(words: &[u64], j: usize, off: T) -> T {
+    if words[j / 64] >> (j % 64) & 1 == 1 {
+        T::one()
+    } else {
+        off
     }
 }
 
@@ -392,16 +431,18 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
-        /// ⟨A(U), r⟩ = ⟨U, A*(r)⟩ and the blocked operator equals the dense reference.
+        /// ⟨A(U), r⟩ = ⟨U, A*(r)⟩ and the blocked operator equals the dense reference, for 0/1 masks
+        /// and two-level masks (leaky ReLU, absolute value).
         #[test]
         fn adjoint_and_reference(n in 1usize..300, d in 1usize..6, m in 1usize..20,
-                                 block in 1usize..200, seed in 0u64..1000) {
+                                 block in 1usize..200, seed in 0u64..1000,
+                                 off in prop::sample::select(vec![0.0, 0.3, -1.0])) {
             let x = random(n, d, seed);
             let pats = sample_patterns(x.as_ref(), m, seed + 1).unwrap();
             prop_assume!(!pats.is_empty());
             let p = pats.len();
-            let reference = DenseReferenceOperator::new(x.as_ref(), &pats);
-            let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats, block, 1);
+            let reference = DenseReferenceOperator::with_off_value(x.as_ref(), &pats, off);
+            let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats, block, 1).with_off_value(off);
             let u = random(d, p, seed + 2);
             let r: Vec<f64> = random(n, 1, seed + 3).col_as_slice(0).to_vec();
             let mut au = vec![0.0; n];

@@ -1,5 +1,6 @@
 //! A direct, unblocked implementation of the masked operator: the dense matrix A_D = [D_1X … D_PX]
-//! (n × dP), used only to test [`super::MaskedOperator`] against.
+//! (n × dP), or with two-level masks [M_1X … M_PX], M_i = cI + (1 − c)D_i, used only to test
+//! [`super::MaskedOperator`] against.
 
 use faer::{Mat, MatRef};
 
@@ -14,13 +15,18 @@ pub struct DenseReferenceOperator {
 impl DenseReferenceOperator {
     /// Materializes `[D_1 X, …, D_P X]`.
     pub fn new(x: MatRef<'_, f64>, patterns: &PatternSet) -> Self {
+        Self::with_off_value(x, patterns, 0.0)
+    }
+
+    /// Materializes `[M_1 X, …, M_P X]` with M_i = cI + (1 − c)D_i.
+    pub fn with_off_value(x: MatRef<'_, f64>, patterns: &PatternSet, c: f64) -> Self {
         let (n, d, p) = (x.nrows(), x.ncols(), patterns.len());
-        let a = Mat::from_fn(n, d * p, |j, c| {
-            let (i, k) = (c / d, c % d);
+        let a = Mat::from_fn(n, d * p, |j, col| {
+            let (i, k) = (col / d, col % d);
             if patterns.get(j, i) {
                 x[(j, k)]
             } else {
-                0.0
+                c * x[(j, k)]
             }
         });
         DenseReferenceOperator { a, d }

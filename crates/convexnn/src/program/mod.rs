@@ -34,7 +34,9 @@ pub fn normalization(formulation: Formulation, loss: Loss) -> String {
     };
     let penalty = match formulation {
         Formulation::Gated => "sum_i ||u_i||",
-        Formulation::Relu => "sum_i (||v_i|| + ||w_i||)",
+        Formulation::Relu | Formulation::LeakyRelu { .. } | Formulation::Abs => {
+            "sum_i (||v_i|| + ||w_i||)"
+        }
         Formulation::Threshold => "sum_i |z_i|",
     };
     let fit = match formulation {
@@ -45,7 +47,7 @@ pub fn normalization(formulation: Formulation, loss: Loss) -> String {
 }
 
 /// Which convex program (and so which network) is trained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Formulation {
     /// Gated ReLU network, unconstrained group lasso (docs/programs.md (M11)).
@@ -53,18 +55,66 @@ pub enum Formulation {
     /// ReLU network, cone-constrained group lasso (docs/programs.md (M6)); exact for the non-convex problem
     /// (M5) when the pattern set is complete.
     Relu,
+    /// Leaky ReLU network, activation max(z, a z) with slope a in [0, 1): the ReLU program with D_i
+    /// replaced by M_i = aI + (1 − a)D_i in the data term (docs/programs.md (M40)).
+    LeakyRelu {
+        /// The slope a of the activation for z < 0.
+        slope: f64,
+    },
+    /// Absolute-value network, activation |z| = max(z, −z): the ReLU program with D_i replaced by
+    /// S_i = 2D_i − I in the data term (docs/programs.md (M40) with a = −1).
+    Abs,
     /// Threshold (step) activation network, a Lasso over the 0/1 arrangement columns (M29): the
     /// gated program with X replaced by a column of ones.
     Threshold,
 }
 
 impl Formulation {
-    /// `"gated"` or `"relu"`.
+    /// `"gated"`, `"relu"`, `"leaky_relu"`, `"abs"` or `"threshold"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Formulation::Gated => "gated",
             Formulation::Relu => "relu",
+            Formulation::LeakyRelu { .. } => "leaky_relu",
+            Formulation::Abs => "abs",
             Formulation::Threshold => "threshold",
+        }
+    }
+
+    /// For the networks with a piecewise-linear activation σ(z) = max(z, c z) solved by the
+    /// cone-constrained program (M6)/(M40), the slope c for z < 0: 0 (ReLU), a (leaky ReLU) or −1
+    /// (absolute value). On the cone K_i, σ(Xu) = M_i X u with M_i = cI + (1 − c)D_i, the diagonal
+    /// with 1 where the pattern bit is 1 and c where it is 0. `None` for gated and threshold networks.
+    pub fn negative_slope(&self) -> Option<f64> {
+        match self {
+            Formulation::Relu => Some(0.0),
+            Formulation::LeakyRelu { slope } => Some(*slope),
+            Formulation::Abs => Some(-1.0),
+            Formulation::Gated | Formulation::Threshold => None,
+        }
+    }
+
+    /// Whether the program is the cone-constrained one (M6)/(M40), with weights [V | W] (d × 2P).
+    pub fn is_cone_program(&self) -> bool {
+        self.negative_slope().is_some()
+    }
+
+    /// The value of the masks M_i where a pattern bit is 0 (1 where it is 1): the negative slope
+    /// for the cone programs, 0 (D_i itself) for gated and threshold networks.
+    pub fn mask_off_value(&self) -> f64 {
+        self.negative_slope().unwrap_or(0.0)
+    }
+
+    /// An error unless the settings of the formulation are valid (the leaky slope in [0, 1)).
+    pub fn validate(&self) -> crate::error::Result<()> {
+        match self {
+            Formulation::LeakyRelu { slope } if !(0.0..1.0).contains(slope) => {
+                Err(crate::error::Error::InvalidSetting(format!(
+                    "the leaky ReLU slope must be in [0, 1), got {slope} (slope 0 is the ReLU; \
+                     use the abs model for |z|)"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 

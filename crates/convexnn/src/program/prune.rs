@@ -3,7 +3,8 @@
 //! its Carathéodory argument), constructively.
 //!
 //! Write the active blocks as ŷ = Σ_k c_k a_k with c_k = ‖u_k‖ and a_k = ±D_{i(k)} X u_k / ‖u_k‖ (the sign
-//! is − for the W columns of ReLU weights). While the vectors [a_k; 1] ∈ ℝ^{n+1} are linearly dependent,
+//! is − for the W columns of ReLU weights; D_i becomes M_i = cI + (1 − c)D_i for leaky ReLU and abs,
+//! (M40)). While the vectors [a_k; 1] ∈ ℝ^{n+1} are linearly dependent,
 //! pick ξ ≠ 0 with Σ ξ_k [a_k; 1] = 0 and some ξ_k > 0, and set c ← c − tξ with t = min_{ξ_k>0} c_k/ξ_k:
 //! Σ c_k a_k (the predictions) and Σ c_k (the penalty) are unchanged, every c_k stays ≥ 0 and at least
 //! one becomes 0. Each block is then rescaled to norm c_k; cones are closed under positive scaling, so
@@ -23,7 +24,8 @@ const DEAD_TOL: f64 = 1e-14;
 /// Prunes convex weights to at most n + 1 nonzero blocks with the same training predictions and the
 /// same penalty Σ‖u_k‖ (so the same objective), see the module documentation.
 ///
-/// `weights` is d × P (gated, (M11): each column is a block) or d × 2P = [V | W] (ReLU, (M6): each
+/// `weights` is d × P (gated, (M11): each column is a block) or d × 2P = [V | W] (ReLU, leaky ReLU,
+/// abs, (M6)/(M40): each
 /// column of V and of W is its own block), over the patterns `patterns` of `x` (n × d). Every
 /// surviving block is a positive multiple of the input block, so cone feasibility (X̃_i v_i ≥ 0) is
 /// kept. Weights whose shape does not match, or that are not finite, are returned unchanged; so are
@@ -46,8 +48,9 @@ pub fn prune_blocks(
     let p = patterns.len();
     let expected_cols = match formulation {
         Formulation::Gated | Formulation::Threshold => p,
-        Formulation::Relu => 2 * p,
+        _ => 2 * p,
     };
+    let off = formulation.mask_off_value();
     if weights.nrows() != d
         || weights.ncols() != expected_cols
         || patterns.n_samples() != n
@@ -71,16 +74,17 @@ pub fn prune_blocks(
         .iter()
         .map(|&c| column_norm(weights.col_as_slice(c)))
         .collect();
-    // a_k = ±D_i X u_k / ‖u_k‖, stored column by column (n × k).
+    // a_k = ±M_i X u_k / ‖u_k‖ (M_i = D_i but for (M40)), stored column by column (n × k).
     let mut a = Mat::<f64>::zeros(n, k);
     for (slot, &c) in active.iter().enumerate() {
         let (i, sign) = if c < p { (c, 1.0) } else { (c - p, -1.0) };
         let u = weights.col_as_slice(c);
         let scale = sign / norms[slot];
         for j in 0..n {
-            if patterns.get(j, i) {
+            let m = if patterns.get(j, i) { 1.0 } else { off };
+            if m != 0.0 {
                 let dot: f64 = (0..d).map(|l| x[(j, l)] * u[l]).sum();
-                a[(j, slot)] = scale * dot;
+                a[(j, slot)] = m * scale * dot;
             }
         }
     }

@@ -2,6 +2,11 @@
 //! L(Σ_i D_i X (v_i − w_i), y) + λ Σ_i (‖v_i‖₂ + ‖w_i‖₂) subject to X̃_i v_i ≥ 0, X̃_i w_i ≥ 0, with
 //! X̃_i = (2D_i − I) X. Weights are stored as one d × 2P matrix U = [V | W].
 //!
+//! The same code solves the leaky ReLU and absolute-value programs (M40): D_i is replaced by the
+//! two-level mask M_i = cI + (1 − c)D_i of the operator ([`MaskedOperator::with_off_value`]; c = 0
+//! ReLU, c = a leaky ReLU, c = −1 absolute value) in the data term and in the dual's D_iθ; the cones
+//! are the same.
+//!
 //! Here: the augmented Lagrangian's smooth part (M20) and multiplier update (M21), feasibility
 //! restoration with interior gates (M10), the cone decomposition of a gated solution (M12), and the
 //! certified duality gap of the Lagrangian dual (M9).
@@ -10,11 +15,11 @@ use faer::{Mat, MatMut, MatRef};
 
 use super::penalty::{col, col_mut, column_norm, group_norm_sum};
 use super::Loss;
-use crate::operator::{for_each_set_bit, MaskedOperator};
+use crate::operator::MaskedOperator;
 use crate::real::Real;
 use crate::solver::fista::Smooth;
 
-/// The image `Z = X U` (n × 2P) of the weights and the predictions ŷ = Σ_i D_i (Z_i − Z_{P+i}).
+/// The image `Z = X U` (n × 2P) of the weights and the predictions ŷ = Σ_i M_i (Z_i − Z_{P+i}).
 #[derive(Clone)]
 pub struct ReluCache<T: Real> {
     /// X [V | W].
@@ -33,15 +38,16 @@ fn sign<T: Real>(bit: bool) -> T {
     }
 }
 
-/// Fills `yhat = Σ_i D_i (z_i − z_{P+i})` from `z` = X [V | W].
+/// Fills `yhat = Σ_i M_i (z_i − z_{P+i})` from `z` = X [V | W] (M_i = D_i for ReLU, (M40)).
 pub fn predictions_from_z<T: Real>(op: &MaskedOperator<T>, z: MatRef<'_, T>, yhat: &mut [T]) {
     let (n, p) = (op.nrows(), op.n_patterns());
     yhat.fill(T::zero());
+    let mut diff = vec![T::zero(); n];
     for i in 0..p {
-        let (zv, zw) = (col(z, i), col(z, p + i));
-        for_each_set_bit(op.patterns().column_words(i), n, |j| {
-            yhat[j] += zv[j] - zw[j]
-        });
+        for ((t, &a), &b) in diff.iter_mut().zip(col(z, i)).zip(col(z, p + i)) {
+            *t = a - b;
+        }
+        op.add_masked(i, yhat, &diff);
     }
 }
 
@@ -189,17 +195,20 @@ impl<T: Real> Smooth<T> for ReluAlProblem<T> {
         let (n, p) = (self.op.nrows(), self.op.n_patterns());
         let delta = T::lit(self.delta);
         let inv = T::lit(1.0 / self.delta);
-        let half = T::lit(0.5);
+        // (M_i)_jj = h0 + h1 s with h0 = (1 + c)/2, h1 = (1 − c)/2: (1 + s)/2 = (D_i)_jj for ReLU.
+        let off = self.op.off_value();
+        let h0 = T::lit(0.5) * (T::one() + off);
+        let h1 = T::lit(0.5) * (T::one() - off);
         for c in 0..2 * p {
             let signs = self.signs.col_as_slice(c % p);
             let (zc, mc) = (col(cache.z.as_ref(), c), self.mult.col_as_slice(c));
             let out = col_mut(self.m.as_mut(), c);
-            let data_sign = if c < p { half } else { -half };
+            let (a0, a1) = if c < p { (h0, h1) } else { (-h0, -h1) };
             for j in 0..n {
                 let s = signs[j];
                 let hinge = (mc[j] * inv - s * zc[j]).max(T::zero());
-                // (D_i)_jj = (1 + s)/2, so the data term is ±(1 + s)/2 · r_j.
-                out[j] = data_sign * (T::one() + s) * self.resid[j] - delta * s * hinge;
+                // The data term ±(M_i)_jj r_j.
+                out[j] = (a0 + a1 * s) * self.resid[j] - delta * s * hinge;
             }
         }
         self.op.linear_adjoint(self.m.as_ref(), grad);
@@ -341,12 +350,13 @@ pub fn certificate<T: Real>(
     let objective = loss.value(&yhat, y) + lambda * group_norm_sum(u);
     let mut theta = vec![T::zero(); n];
     loss.gradient(&yhat, y, &mut theta);
-    // M = [D∘θ + S∘Γ, D∘θ − S∘Ξ] with θ = −∇L (reuse z as storage).
+    // [M∘θ + S∘Γ, M∘θ − S∘Ξ] with θ = −∇L (reuse z as storage); M_i = D_i for ReLU (M40).
+    let off = op.off_value();
     for c in 0..2 * p {
         let out = z.col_as_slice_mut(c);
         for j in 0..n {
             let bit = op.patterns().get(j, c % p);
-            let th = if bit { -theta[j] } else { T::zero() };
+            let th = if bit { -theta[j] } else { -off * theta[j] };
             let g = mult.map_or(T::zero(), |m| m[(j, c)]);
             let sg: T = sign::<T>(bit) * g;
             out[j] = if c < p { th + sg } else { th - sg };
@@ -383,7 +393,8 @@ pub fn certificate<T: Real>(
 ///
 /// The bound at θ is valid for any multipliers and tight when every block norm
 /// ‖Xᵀ(D_iθ ± S_iγ)‖ is at most λ; this runs `iters` steps of accelerated projected gradient on
-/// Σ_c ½(‖R_c‖ − λ)₊², R_c = Xᵀ(D∘θ + S∘Γ_c) for v-blocks and Xᵀ(D∘θ − S∘Ξ_c) for w-blocks,
+/// Σ_c ½(‖R_c‖ − λ)₊², R_c = Xᵀ(M∘θ + S∘Γ_c) for v-blocks and Xᵀ(M∘θ − S∘Ξ_c) for w-blocks
+/// (M the operator's mask: D for ReLU),
 /// starting from `mult` (e.g. a solver's estimate). The step is 1/‖X‖₂² (power iteration).
 pub fn polish_multipliers<T: Real>(
     op: &mut MaskedOperator<T>,
@@ -417,10 +428,11 @@ pub fn polish_multipliers<T: Real>(
         lip = column_norm(&v);
     }
     let step = T::lit(1.0 / (1.05 * lip).max(1e-300));
+    let off = op.off_value();
     let signs = |c: usize, j: usize| -> (T, T) {
-        // (D∘θ)_j and ±(S)_jj for block c.
+        // (M∘θ)_j (M_i = cI + (1 − c)D_i, (M40)) and ±(S)_jj for block c.
         let bit = op.patterns().get(j, c % p);
-        let d_theta = if bit { theta[j] } else { T::zero() };
+        let d_theta = if bit { theta[j] } else { off * theta[j] };
         let s: T = sign(bit);
         (d_theta, if c < p { s } else { -s })
     };
@@ -602,12 +614,13 @@ mod tests {
         }
     }
 
-    /// Weak duality holds for any nonnegative multipliers: the dual value (M9) never exceeds the
-    /// objective of any feasible point.
+    /// Weak duality holds for any nonnegative multipliers: the dual value (M9), or (M41) with the
+    /// leaky ReLU and abs masks, never exceeds the objective of any feasible point.
     #[test]
     fn dual_bound_is_valid_for_any_multipliers() {
-        for seed in 0..5 {
-            let (mut op, gates, y) = setup(seed);
+        for (seed, off) in (0..5).flat_map(|s| [(s, 0.0), (s, 0.3), (s, -1.0)]) {
+            let (op, gates, y) = setup(seed);
+            let mut op = op.with_off_value(off);
             let (n, p) = (op.nrows(), op.n_patterns());
             let mut r = Rng::new(seed + 20);
             let mut u = Mat::from_fn(3, 2 * p, |_, _| 0.3 * r.normal());

@@ -8,14 +8,15 @@
 //! s.t. U = Q,   g · S∘(X U) = S,   a · F U = z
 //! ```
 //!
-//! with U = [V | W] (d × 2P), F U = Σ_i D_i X (v_i − w_i) the predictions, S∘(XU) the signed cone
-//! images X̃_i v_i, X̃_i w_i, and constants g = 1/‖X‖₂, a = 1/‖F‖₂ that balance the three blocks.
+//! with U = [V | W] (d × 2P), F U = Σ_i M_i X (v_i − w_i) the predictions (M_i = D_i for ReLU,
+//! cI + (1 − c)D_i for leaky ReLU and absolute value, (M40); m_i its diagonal), S∘(XU) the signed cone
+//! images X̃_i v_i, X̃_i w_i, and constants g = √d/‖X‖_F, a = 10/‖F‖₂ that balance the three blocks.
 //! The U-step solves (I + g²(I ⊗ XᵀX) + a²FᵀF) U = R exactly. Since (S_i)² = I, the middle term is
 //! block diagonal with one d × d block K = I + g²XᵀX, and the Woodbury identity leaves an n × n system
 //! with the matrix
 //!
 //! ```text
-//! C = I + a² F (I ⊗ K)⁻¹ Fᵀ = I + 2a² (X K⁻¹ Xᵀ) ∘ (M Mᵀ),   M = [d_1 … d_P] (n × P, 0/1),
+//! C = I + a² F (I ⊗ K)⁻¹ Fᵀ = I + 2a² (X K⁻¹ Xᵀ) ∘ (M Mᵀ),   M = [m_1 … m_P] (n × P),
 //! ```
 //!
 //! factored once (Cholesky); every iteration then costs two operator products, two GEMMs with X and
@@ -131,8 +132,10 @@ impl LinearStep {
             par,
         );
         drop(lx);
-        // C = I + 2a² H ∘ (M Mᵀ), M Mᵀ by blocks of rows.
-        let mut m = Mat::<f64>::zeros(n, p);
+        // C = I + 2a² H ∘ (M Mᵀ), M Mᵀ by blocks of rows; M holds the mask values (1 where the
+        // pattern bit is set, the operator's off value c elsewhere: 0 for ReLU, (M40)).
+        let off = op.off_value();
+        let mut m = Mat::<f64>::from_fn(n, p, |_, _| off);
         for i in 0..p {
             let col = m.col_as_slice_mut(i);
             crate::operator::for_each_set_bit(op.patterns().column_words(i), n, |j| col[j] = 1.0);

@@ -70,14 +70,14 @@ pub struct ExactSolution {
     /// The dual point θ of the data rows (before the clipping and scaling of the certificate) that
     /// gave the reported bound: Clarabel's multipliers or the point the predictions induce.
     pub theta: Vec<f64>,
-    /// Gated: d × P (`u_i` in column i). ReLU: d × 2P, `[V | W]` (`v_i` in column i, `w_i` in
-    /// column P + i).
+    /// Gated: d × P (`u_i` in column i). ReLU, leaky ReLU, abs: d × 2P, `[V | W]` (`v_i` in column
+    /// i, `w_i` in column P + i).
     pub weights: Mat<f64>,
     /// ReLU only: the nonnegative-cone multipliers n × 2P, `[Γ | Ξ]` (`γ_i`, `ξ_i` of docs/programs.md
     /// (M9)), in the normalization of (M3) so that they can be plugged into the dual (M9): at the
-    /// optimum, `Xᵀ(D_iθ + S_iγ_i) = λ v_i/‖v_i‖` and `Xᵀ(D_iθ − S_iξ_i) = −λ w_i/‖w_i‖` for nonzero
-    /// `v_i`, `w_i`, with `θ = (y − ŷ)/n` (squared loss) or `y∘σ(−y∘ŷ)/n` (logistic). `None` for
-    /// gated ReLU.
+    /// optimum, `Xᵀ(M_iθ + S_iγ_i) = λ v_i/‖v_i‖` and `Xᵀ(M_iθ − S_iξ_i) = −λ w_i/‖w_i‖` for nonzero
+    /// `v_i`, `w_i`, with `θ = (y − ŷ)/n` (squared loss) or `y∘σ(−y∘ŷ)/n` (logistic), and M_i = D_i
+    /// for ReLU, aI + (1 − a)D_i for leaky ReLU, S_i for abs (M40). `None` for gated ReLU.
     pub cone_multipliers: Option<Mat<f64>>,
     /// `objective`: (M3) recomputed from `weights`. `gap`: the larger of Clarabel's primal–dual gap
     /// and `objective` minus the certified dual bound of (M9)/(M13)/(M23) at the better of two dual
@@ -99,19 +99,22 @@ struct Layout {
     p: usize,
     groups: usize,
     relu: bool,
+    /// The value of the masks M_i where a pattern bit is 0 (M40; 0 for D_i itself).
+    off: f64,
     logistic: bool,
     hinge: bool,
 }
 
 impl Layout {
     fn new(n: usize, d: usize, p: usize, formulation: Formulation, loss: Loss) -> Self {
-        let relu = formulation == Formulation::Relu;
+        let relu = formulation.is_cone_program();
         Layout {
             n,
             d,
             p,
             groups: if relu { 2 * p } else { p },
             relu,
+            off: formulation.mask_off_value(),
             logistic: loss == Loss::Logistic,
             hinge: loss == Loss::Hinge,
         }
@@ -174,6 +177,14 @@ impl Layout {
     fn n_rows(&self) -> usize {
         self.exp_base() + if self.logistic { 6 * self.n } else { 0 }
     }
+    /// (M_i)_jj for a pattern bit: 1, or the off value (0 for D_i; a leaky, −1 abs, (M40)).
+    fn mask(&self, bit: bool) -> f64 {
+        if bit {
+            1.0
+        } else {
+            self.off
+        }
+    }
     /// Pattern index and sign (+1 for `u_i`, `v_i`; −1 for `w_i`) of group `k`.
     fn group(&self, k: usize) -> (usize, f64) {
         if k < self.p {
@@ -198,11 +209,11 @@ pub fn exact_memory_estimate(
     let logistic = loss == Loss::Logistic;
     let g = match formulation {
         Formulation::Gated | Formulation::Threshold => p,
-        Formulation::Relu => p.saturating_mul(2),
+        _ => p.saturating_mul(2),
     };
     let cone_rows = match formulation {
         Formulation::Gated | Formulation::Threshold => 0,
-        Formulation::Relu => g.saturating_mul(n),
+        _ => g.saturating_mul(n),
     };
     let hinge = loss == Loss::Hinge;
     let extra = if logistic {
@@ -385,14 +396,13 @@ pub fn solve_exact(
     };
     let mut b = vec![0.0; l.n_rows()];
 
-    // Zero block: Σ_k ±D_i X x_k − r = y (squared) or 0 (logistic).
+    // Zero block: Σ_k ±M_i X x_k − r = y (squared) or 0 (logistic); M_i = D_i but for (M40).
     for k in 0..l.groups {
         let (i, sign) = l.group(k);
         for j in 0..n {
-            if patterns.get(j, i) {
-                for c in 0..d {
-                    push(j, k * d + c, sign * x[(j, c)]);
-                }
+            let m = sign * l.mask(patterns.get(j, i));
+            for c in 0..d {
+                push(j, k * d + c, m * x[(j, c)]);
             }
         }
     }
@@ -599,7 +609,7 @@ struct Evaluation {
     violation: f64,
 }
 
-/// Predictions `ŷ = Σ_k ±D_{i(k)} X x_k` of the group weights.
+/// Predictions `ŷ = Σ_k ±M_{i(k)} X x_k` of the group weights.
 fn predictions(
     x: MatRef<'_, f64>,
     patterns: &PatternSet,
@@ -610,9 +620,10 @@ fn predictions(
     for k in 0..l.groups {
         let (i, sign) = l.group(k);
         for (j, yj) in yhat.iter_mut().enumerate() {
-            if patterns.get(j, i) {
+            let m = l.mask(patterns.get(j, i));
+            if m != 0.0 {
                 let xw: f64 = (0..l.d).map(|c| x[(j, c)] * weights[(c, k)]).sum();
-                *yj += sign * xw;
+                *yj += sign * m * xw;
             }
         }
     }
@@ -679,7 +690,7 @@ fn evaluate(
 
 /// A certified lower bound on the optimum: the dual objective of docs/programs.md (M9) (squared loss)
 /// or (M23) (logistic) or Σ_j y_j θ_j (hinge, [`crate::program::hinge`]) at the point `s·(θ, γ, ξ)`,
-/// where `s = min(1, λ / max_k ‖Xᵀ(D_iθ ± S_iγ_k)‖)` makes it dual feasible (for gated ReLU there are
+/// where `s = min(1, λ / max_k ‖Xᵀ(M_iθ ± S_iγ_k)‖)` makes it dual feasible (for gated ReLU there are
 /// no multipliers, (M13)). Any `θ` is accepted; for the logistic and hinge losses it is first clipped
 /// to `n y_j θ_j ∈ [0, 1]`, the domain of the conjugate.
 fn dual_bound(
@@ -706,7 +717,7 @@ fn dual_bound(
         let (i, sign) = l.group(k);
         for (j, rj) in r.iter_mut().enumerate() {
             let on = patterns.get(j, i);
-            let mut v = if on { theta[j] } else { 0.0 };
+            let mut v = l.mask(on) * theta[j];
             if let Some(m) = multipliers {
                 let s = if on { 1.0 } else { -1.0 };
                 v += sign * s * m[(j, k)].max(0.0);
