@@ -11,7 +11,6 @@ use clap::{Args, ValueEnum};
 use convexnn::data::atomic::write_atomic;
 use convexnn::model::{train, PatternSource, TrainOptions};
 use convexnn::network::sgd::{train_nonconvex, Optimizer, SgdSettings};
-use convexnn::program::Loss;
 use convexnn::{Error, Result};
 
 use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
@@ -111,10 +110,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
     }
     let loaded = a.data.load()?;
     let prep = prepare(&loaded.data, None, 0.0, a.seed, a.standardize, a.bias)?;
-    let loss = match a.loss {
-        LossArg::Squared => Loss::Squared,
-        LossArg::Logistic => Loss::Logistic,
-    };
+    let loss = a.loss.loss();
     let model = formulation(a.model, a.slope)?;
     if !model.is_cone_program() {
         return Err(Error::InvalidSetting(format!(

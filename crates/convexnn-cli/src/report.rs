@@ -32,7 +32,7 @@ pub fn evaluate(model: &ModelFile, x: &convexnn::faer::Mat<f64>, y: &[f64]) -> R
     let pred = model.predict(x)?;
     let n = y.len();
     let m = match model.settings.loss {
-        Loss::Logistic => Metrics {
+        Loss::Logistic | Loss::Hinge => Metrics {
             n,
             mse: None,
             r2: None,
@@ -129,6 +129,12 @@ pub fn network_name(f: Formulation) -> String {
 /// The human summary of a certificate.
 pub fn certificate_text(c: &Certificate) -> String {
     let optimality = match (c.formulation, c.exhaustive) {
+        (Formulation::Threshold, true) if c.solver.starts_with("closed_form") => {
+            "the random lift has rank n, so every 0/1 pattern is realizable on it: the closed form \
+             of the complete-arrangement program is globally optimal among threshold networks on \
+             the lifted features (up to the gap)"
+                .into()
+        }
         (f, true) if f.is_cone_program() => format!(
             "every activation pattern of the data was used: the network is globally optimal among \
              {} networks of any width (up to the gap)",

@@ -8,6 +8,7 @@ use convexnn::data::Dataset;
 use convexnn::faer::Mat;
 use convexnn::model::file::{ModelFile, Preprocessing};
 use convexnn::model::{train, Fit, PatternSource, Precision, SolverChoice, TrainOptions};
+use convexnn::network::construct::Construction;
 use convexnn::program::{Formulation, Loss};
 use convexnn::solver::path::{lambda_grid, regularization_path};
 use convexnn::solver::{Status, StopFlag};
@@ -41,13 +42,38 @@ pub enum LossArg {
     Squared,
     /// Logistic loss (binary labels 0/1 or -1/+1).
     Logistic,
+    /// Hinge loss (binary labels 0/1 or -1/+1; threshold networks only).
+    Hinge,
+}
+
+impl LossArg {
+    /// The library's loss.
+    pub fn loss(self) -> Loss {
+        match self {
+            LossArg::Squared => Loss::Squared,
+            LossArg::Logistic => Loss::Logistic,
+            LossArg::Hinge => Loss::Hinge,
+        }
+    }
+}
+
+/// How a threshold network is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConstructArg {
+    /// Convex-Lasso: the Lasso over sampled or enumerated arrangement columns.
+    Lasso,
+    /// Convex-PI: closed form on a random lift (rank-certified complete), pseudo-inverse neurons.
+    Pi,
+    /// Convex-SVM: closed form on a random lift (rank-certified complete), max-margin neurons.
+    Svm,
 }
 
 /// Solver choice.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SolverArg {
     /// FISTA for gated; for ReLU the interior-point backend on small problems, else ADMM where its
-    /// n × n factorization fits, else the augmented Lagrangian.
+    /// n × n factorization fits, else the augmented Lagrangian; for the hinge loss, the interior
+    /// point with column generation up to n = 2000, else pdhg.
     Auto,
     /// Restarted FISTA (gated).
     Fista,
@@ -57,6 +83,8 @@ pub enum SolverArg {
     Admm,
     /// Interior-point backend (exact, small problems).
     Clarabel,
+    /// Restarted primal-dual hybrid gradient (threshold networks with the hinge loss).
+    Pdhg,
 }
 
 /// Precision choice.
@@ -86,6 +114,20 @@ pub struct TrainArgs {
     /// last-layer pattern is enumerated exactly: tiny data only).
     #[arg(long, value_name = "M1,M2,...", help_heading = "Program")]
     pub hidden_widths: Option<String>,
+    /// Threshold networks: lasso (default) solves the Lasso over the pattern columns; pi and svm
+    /// solve the complete-arrangement program in closed form on a seeded random lift
+    /// Z = [1[X H >= 0], 1] of width --lift-width (a three-layer network with a frozen random first
+    /// layer; squared or hinge loss).
+    #[arg(long, value_enum, default_value = "lasso", help_heading = "Program")]
+    pub construct: ConstructArg,
+    /// Width M of the random first layer of --construct pi|svm (at least n).
+    #[arg(
+        long,
+        default_value_t = 1000,
+        value_name = "M",
+        help_heading = "Program"
+    )]
+    pub lift_width: usize,
     /// Regularization λ in (1/(2n))‖ŷ − y‖² + λ Σ group norms.
     #[arg(long, default_value_t = 1e-3, help_heading = "Program")]
     pub lambda: f64,
@@ -124,7 +166,7 @@ pub struct TrainArgs {
     /// Relative duality gap (and cone violation) at which to stop.
     #[arg(long, default_value_t = 1e-6, help_heading = "Solver")]
     pub tol: f64,
-    /// Iteration cap.
+    /// Iteration cap (ten times this for the primal-dual solver of the hinge loss).
     #[arg(long, default_value_t = 10_000, help_heading = "Solver")]
     pub max_iter: usize,
     /// Wall-clock limit in seconds.
@@ -256,6 +298,12 @@ fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, S
     if a.exact {
         return Ok((PatternSource::Exact, "exact".into()));
     }
+    if a.construct != ConstructArg::Lasso {
+        return Ok((
+            PatternSource::Auto { count: 100 },
+            format!("lift:{}", a.lift_width),
+        ));
+    }
     if let Some(p) = a.sample {
         return Ok((PatternSource::Sample { count: p }, format!("sample:{p}")));
     }
@@ -265,12 +313,22 @@ fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, S
 /// The library options from the command line.
 pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
     let deep_widths = parse_widths(&a.hidden_widths)?;
+    let construction = match a.construct {
+        ConstructArg::Lasso => Construction::Lasso,
+        ConstructArg::Pi => Construction::Pi,
+        ConstructArg::Svm => Construction::Svm,
+    };
+    let pattern_flags = a.gates.is_some() || a.patterns.is_some() || a.sample.is_some() || a.exact;
+    if !construction.is_lasso() && (pattern_flags || a.path.is_some()) {
+        return Err(Error::InvalidSetting(format!(
+            "--construct {} builds its own arrangement (the random lift) and a single closed-form \
+             fit: drop --gates, --patterns, --sample, --exact and --path",
+            construction.as_str()
+        )));
+    }
     Ok(TrainOptions {
         formulation: formulation(a.model, a.slope)?,
-        loss: match a.loss {
-            LossArg::Squared => Loss::Squared,
-            LossArg::Logistic => Loss::Logistic,
-        },
+        loss: a.loss.loss(),
         lambda: a.lambda,
         patterns: source,
         seed: a.seed,
@@ -280,6 +338,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
             SolverArg::Al => SolverChoice::Al,
             SolverArg::Admm => SolverChoice::Admm,
             SolverArg::Clarabel => SolverChoice::Clarabel,
+            SolverArg::Pdhg => SolverChoice::Pdhg,
         },
         tol: a.tol,
         max_iter: a.max_iter,
@@ -292,6 +351,8 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         threads: a.threads,
         memory_limit: a.max_memory.map(|g| (g * (1u64 << 30) as f64) as usize),
         deep_widths,
+        construction,
+        lift_width: a.lift_width,
         ..TrainOptions::default()
     })
 }

@@ -468,6 +468,95 @@ fn reproduce_relu_1d_quick() {
     );
 }
 
+/// Threshold networks with the hinge loss (PDHG, certified) and the Convex-PI / Convex-SVM
+/// constructions on the random lift: converged, the model predicts the training labels from the
+/// file, and bad combinations are refused with exit code 2.
+#[test]
+fn threshold_hinge_and_lift_constructions() {
+    let dir = tmpdir("threshold-hinge");
+    write_problem(&dir);
+    let y: Vec<f64> = {
+        let mut r = Rng::new(5);
+        (0..40).map(|_| f64::from(r.uniform() < 0.5)).collect()
+    };
+    write_npy(
+        &dir.join("labels.npy"),
+        &NpyData::F64 {
+            shape: vec![40],
+            data: &y,
+        },
+    )
+    .unwrap();
+    let base = [
+        "train",
+        "--x",
+        "X.npy",
+        "--y",
+        "labels.npy",
+        "--model",
+        "threshold",
+        "--loss",
+        "hinge",
+        "--lambda",
+        "0.01",
+        "--json",
+    ];
+    for (solver, name) in [("auto", "clarabel"), ("pdhg", "pdhg")] {
+        let args = [&base[..], &["--sample", "30", "--solver", solver]].concat();
+        let j = stdout_json(&run(&dir, &args));
+        assert_eq!(j["status"], "converged", "{j}");
+        assert_eq!(j["solver"], name);
+        assert!(j["gap"].as_f64().unwrap() <= 1e-6 * j["objective"].as_f64().unwrap());
+    }
+    for construct in ["pi", "svm"] {
+        let args = [&base[..], &["--construct", construct, "--out", "m.json"]].concat();
+        let j = stdout_json(&run(&dir, &args));
+        assert_eq!(j["status"], "converged", "{j}");
+        assert_eq!(j["exhaustive"], true);
+        // λ = 0.01 is below both class fractions: every label is fitted with margin 1.
+        assert_eq!(j["train"]["accuracy"].as_f64(), Some(1.0), "{j}");
+        let o = run(
+            &dir,
+            &[
+                "predict", "--model", "m.json", "--input", "X.npy", "--out", "p.csv",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let preds: Vec<f64> = std::fs::read_to_string(dir.join("p.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        assert_eq!(preds, y, "{construct}");
+    }
+    let refused = [
+        vec!["--construct", "pi", "--sample", "10"],
+        vec!["--construct", "pi", "--lift-width", "5"],
+        vec!["--solver", "fista"],
+    ];
+    for extra in refused {
+        let o = run(&dir, &[&base[..], &extra[..]].concat());
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+    }
+    let o = run(
+        &dir,
+        &[
+            "train",
+            "--x",
+            "X.npy",
+            "--y",
+            "labels.npy",
+            "--model",
+            "gated",
+            "--loss",
+            "hinge",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("threshold networks"));
+}
+
 /// Runs a reproduction in `--quick` mode and returns its report; the files it lists must exist and
 /// every figure must be a valid SVG and PNG.
 fn reproduce_quick(name: &str) -> String {
@@ -554,5 +643,17 @@ fn reproduce_relu_binary_images_quick() {
             .matches("SGD runs ending above the convex program's objective")
             .count(),
         2
+    );
+}
+
+#[test]
+fn reproduce_threshold_fig5_quick() {
+    let report = reproduce_quick("threshold-fig5");
+    assert!(
+        report.contains("exhaustive: true")
+            && report.contains("status converged")
+            && report.contains("runs below the certified optimum: 0")
+            && report.contains("Nonconvex-CReLU"),
+        "{report}"
     );
 }

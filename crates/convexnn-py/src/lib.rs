@@ -117,8 +117,9 @@ fn parse_loss(s: &str) -> PyResult<Loss> {
     match s {
         "squared" => Ok(Loss::Squared),
         "logistic" => Ok(Loss::Logistic),
+        "hinge" => Ok(Loss::Hinge),
         _ => Err(PyValueError::new_err(format!(
-            "loss must be \"squared\" or \"logistic\", got {s:?}"
+            "loss must be \"squared\", \"logistic\" or \"hinge\", got {s:?}"
         ))),
     }
 }
@@ -130,8 +131,9 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "al" => Ok(SolverChoice::Al),
         "admm" => Ok(SolverChoice::Admm),
         "clarabel" => Ok(SolverChoice::Clarabel),
+        "pdhg" => Ok(SolverChoice::Pdhg),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", got {s:?}"
         ))),
     }
 }

@@ -426,3 +426,18 @@ def test_threshold_networks_fit_predict_and_export(regression: Data, binary: Dat
     clf = ThresholdClassifier(lam=1e-3, n_patterns=40).fit(X, labels)
     assert set(np.unique(clf.predict(X))) <= set(np.unique(labels))
     assert clf.score(X, labels) > 0.7
+
+
+def test_threshold_hinge_classifier_is_certified_and_round_trips(binary: Data, tmp_path: Path) -> None:
+    from convexnn import ThresholdHingeClassifier, load
+
+    X, labels = binary
+    for solver in ["auto", "pdhg"]:
+        clf = ThresholdHingeClassifier(lam=1e-2, n_patterns=40, solver=solver).fit(X, labels)
+        assert clf.status_ == "converged", clf.certificate_
+        assert clf.certificate_["gap"] <= 1e-6 * clf.certificate_["objective"]
+        assert clf.score(X, labels) > 0.7
+    clf.save(tmp_path / "h.json")
+    back = load(tmp_path / "h.json")
+    assert isinstance(back, ThresholdHingeClassifier)
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))

@@ -17,6 +17,7 @@ from convexnn import (
     GatedReLUClassifier,
     GatedReLURegressor,
     ThresholdClassifier,
+    ThresholdHingeClassifier,
     ThresholdRegressor,
 )
 
@@ -31,6 +32,7 @@ ESTIMATORS = [
     ConvexAbsClassifier(),
     ThresholdRegressor(),
     ThresholdClassifier(),
+    ThresholdHingeClassifier(),
 ]
 
 # Checks that cannot pass for a principled reason, per estimator class name.

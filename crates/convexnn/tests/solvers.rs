@@ -18,7 +18,7 @@ fn problem(seed: u64, loss: Loss) -> (Mat<f64>, Vec<f64>) {
             let t = (x[(i, 0)] - 0.5 * x[(i, d - 1)]).max(0.0) - 0.3 * x[(i, 0)] + 0.2 * r.normal();
             match loss {
                 Loss::Squared => t,
-                Loss::Logistic => f64::from(t > 0.1),
+                Loss::Logistic | Loss::Hinge => f64::from(t > 0.1),
             }
         })
         .collect();
@@ -138,6 +138,64 @@ fn threshold_lasso_matches_interior_point_squared() {
 #[test]
 fn threshold_lasso_matches_interior_point_logistic() {
     compare_with_exact(Formulation::Threshold, Loss::Logistic, SolverChoice::Fista);
+}
+
+/// The hinge-loss threshold Lasso (Corollary 4.1): restarted PDHG (the default solver) against the
+/// interior-point LP, with both duality gaps certified.
+#[test]
+fn threshold_lasso_matches_interior_point_hinge() {
+    compare_with_exact(Formulation::Threshold, Loss::Hinge, SolverChoice::Pdhg);
+}
+
+/// The hinge loss is refused with a clear error where it is not implemented: other networks, and
+/// FISTA (which needs a smooth loss); the primal–dual solver is refused for smooth losses.
+#[test]
+fn hinge_loss_errors_name_the_supported_choices() {
+    let (x, y) = problem(1, Loss::Hinge);
+    let err = |opts: TrainOptions| {
+        train(x.as_ref(), &y, &opts, &mut Silent, &StopFlag::new())
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    let hinge = TrainOptions {
+        loss: Loss::Hinge,
+        ..TrainOptions::default()
+    };
+    for formulation in [Formulation::Gated, Formulation::Relu] {
+        let e = err(TrainOptions {
+            formulation,
+            ..hinge.clone()
+        });
+        assert!(e.contains("threshold networks"), "{e}");
+    }
+    let e = err(TrainOptions {
+        formulation: Formulation::Threshold,
+        solver: SolverChoice::Fista,
+        ..hinge.clone()
+    });
+    assert!(e.contains("smooth loss") && e.contains("pdhg"), "{e}");
+    let e = err(TrainOptions {
+        formulation: Formulation::Threshold,
+        solver: SolverChoice::Pdhg,
+        ..TrainOptions::default()
+    });
+    assert!(e.contains("hinge"), "{e}");
+    let bad: Vec<f64> = y.iter().map(|v| v * 3.0).collect();
+    let e = train(
+        x.as_ref(),
+        &bad,
+        &TrainOptions {
+            formulation: Formulation::Threshold,
+            ..hinge
+        },
+        &mut Silent,
+        &StopFlag::new(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.contains("binary labels"), "{e}");
 }
 
 #[test]

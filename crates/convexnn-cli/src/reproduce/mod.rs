@@ -7,6 +7,7 @@
 mod binary_images;
 mod fig2;
 mod relu_1d;
+mod threshold_fig5;
 
 use std::path::PathBuf;
 
@@ -40,6 +41,10 @@ pub enum Experiment {
     /// from several initializations vs the approximate convex program, objective and test accuracy.
     #[value(name = "relu-binary-images")]
     ReluBinaryImages,
+    /// 1-D threshold network (Ergen et al. 2023, Fig. 5): the exhaustive convex optimum vs the four
+    /// straight-through estimators from several initializations.
+    #[value(name = "threshold-fig5")]
+    ThresholdFig5,
 }
 
 /// Options of `convexnn reproduce`.
@@ -71,6 +76,7 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     match a.name {
         Experiment::Relu1d => relu_1d::run(a),
+        Experiment::ThresholdFig5 => threshold_fig5::run(a),
         Experiment::ReluFig2Small => fig2::run_small(a),
         Experiment::ReluFig2Large => fig2::run_large(a),
         Experiment::ReluBinaryImages => binary_images::run(a),

@@ -7,7 +7,8 @@ data's activation patterns) in the Rust core and report a duality-gap certificat
 - :class:`ConvexLeakyReLURegressor`, :class:`ConvexLeakyReLUClassifier`: leaky ReLU networks.
 - :class:`ConvexAbsRegressor`, :class:`ConvexAbsClassifier`: absolute-value networks.
 - :class:`GatedReLURegressor`, :class:`GatedReLUClassifier`: gated ReLU networks.
-- :class:`ThresholdRegressor`, :class:`ThresholdClassifier`: threshold (step) activation networks.
+- :class:`ThresholdRegressor`, :class:`ThresholdClassifier`, :class:`ThresholdHingeClassifier`:
+  threshold (step) activation networks (squared, logistic and hinge losses).
 - :func:`load`: a fitted estimator from a model file (the command-line tool's format).
 - :class:`Model`: the model file itself (load, save, predict) and :func:`fit`, the core call.
 """
@@ -23,6 +24,7 @@ from .estimators import (
     ConvexReLURegressor,
     GatedReLUClassifier,
     ThresholdClassifier,
+    ThresholdHingeClassifier,
     ThresholdRegressor,
     GatedReLURegressor,
     load,
@@ -41,6 +43,7 @@ __all__ = [
     "GatedReLUClassifier",
     "ThresholdRegressor",
     "ThresholdClassifier",
+    "ThresholdHingeClassifier",
     "Model",
     "load",
     "fit",

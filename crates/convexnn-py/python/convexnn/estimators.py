@@ -97,9 +97,9 @@ class _ConvexNetwork(BaseEstimator):
     gates : array of shape (n_inputs, P) or None, default=None
         User gates (the CLI's ``--gates``): pattern i is ``1[X g_i >= 0]`` on the network inputs,
         i.e. the (standardized) features plus the bias column when ``bias=True``.
-    solver : {"auto", "fista", "al", "clarabel"}, default="auto"
-        Solver: restarted FISTA (gated), augmented Lagrangian (ReLU), or the interior-point backend
-        (small problems). "auto" picks per problem.
+    solver : {"auto", "fista", "al", "clarabel", "pdhg"}, default="auto"
+        Solver: restarted FISTA (gated), augmented Lagrangian (ReLU), the interior-point backend
+        (small problems), or the primal-dual method (hinge loss). "auto" picks per problem.
     tol : float, default=1e-6
         Relative duality gap (and relative cone violation) at which to stop.
     max_iter : int, default=10000
@@ -675,9 +675,23 @@ class ThresholdClassifier(_Classifier):
     _formulation = "threshold"
 
 
+class ThresholdHingeClassifier(_Classifier):
+    """Two-layer threshold network for binary classification with the hinge loss
+    ``(1/n) Σ_j max(0, 1 − y_j f(x_j))`` (Ergen et al. 2023, Corollary 4.1; labels mapped to −1/+1,
+    ``classes_`` holds the originals), trained by solving the Lasso over the arrangement columns
+    as a linear program (``solver="auto"``: interior point with column generation, or ``"pdhg"``).
+    ``decision_function`` is the network output; ``predict_proba`` is its sigmoid, a monotone score
+    rather than a calibrated probability. Fitted attributes as for :class:`ThresholdClassifier`.
+    """
+
+    _formulation = "threshold"
+    _loss = "hinge"
+
+
 _CLASSES: Dict[tuple, Type[_ConvexNetwork]] = {
     ("threshold", "squared"): ThresholdRegressor,
     ("threshold", "logistic"): ThresholdClassifier,
+    ("threshold", "hinge"): ThresholdHingeClassifier,
     ("relu", "squared"): ConvexReLURegressor,
     ("gated", "squared"): GatedReLURegressor,
     ("relu", "logistic"): ConvexReLUClassifier,
@@ -695,4 +709,10 @@ def load(path: PathLike) -> _ConvexNetwork:
     with open(path, "r", encoding="utf-8") as f:
         text = f.read()
     model = _convexnn.Model.from_json(text)
-    return _CLASSES[(model.formulation, model.loss)]._from_json(text)
+    key = (model.formulation, model.loss)
+    if key not in _CLASSES:
+        raise ValueError(
+            f"no estimator class for a {key[0]} network with the {key[1]} loss; "
+            "predict with the convexnn command line (convexnn predict --model ...)"
+        )
+    return _CLASSES[key]._from_json(text)

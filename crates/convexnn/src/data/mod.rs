@@ -217,7 +217,7 @@ pub fn to_pm1_labels(y: &[f64]) -> Result<Vec<f64>> {
             .copied()
             .unwrap_or(f64::NAN);
         Err(Error::InvalidData(format!(
-            "the logistic loss needs binary labels in {{0, 1}} or {{-1, +1}}; found {bad}"
+            "the logistic and hinge losses need binary labels in {{0, 1}} or {{-1, +1}}; found {bad}"
         )))
     }
 }

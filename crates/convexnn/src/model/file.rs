@@ -10,6 +10,7 @@ use super::{Certificate, Precision, SolverChoice};
 use crate::data::atomic::write_atomic;
 use crate::data::Standardizer;
 use crate::error::{Error, Result};
+use crate::network::construct::Construction;
 use crate::network::Network;
 use crate::program::{Formulation, Loss};
 
@@ -37,6 +38,9 @@ pub struct Settings {
     pub tol: f64,
     /// Working precision.
     pub precision: Precision,
+    /// Threshold networks: how the network was built (absent for the default Lasso).
+    #[serde(default, skip_serializing_if = "Construction::is_lasso")]
+    pub construction: Construction,
 }
 
 /// How raw inputs are turned into the network's inputs.
@@ -83,7 +87,7 @@ impl ModelFile {
         class_labels: Option<[f64; 2]>,
         y: &[f64],
     ) -> Self {
-        if opts.loss == Loss::Logistic {
+        if opts.loss.is_classification() {
             preprocessing.class_labels = class_labels.or_else(|| {
                 let zero_one = y.iter().all(|&v| v == 0.0 || v == 1.0);
                 Some(if zero_one { [0.0, 1.0] } else { [-1.0, 1.0] })
@@ -102,6 +106,7 @@ impl ModelFile {
                 solver: opts.solver,
                 tol: opts.tol,
                 precision: opts.precision,
+                construction: opts.construction,
             },
             preprocessing,
             network: fit.network.clone(),
@@ -167,16 +172,17 @@ impl ModelFile {
         Ok(x)
     }
 
-    /// Predictions on raw inputs: real values for the squared loss, class labels for the logistic loss.
+    /// Predictions on raw inputs: real values for the squared loss, class labels for the logistic
+    /// and hinge losses.
     pub fn predict(&self, x: &faer::Mat<f64>) -> Result<Vec<f64>> {
         let z = self.network.predict(self.prepare_inputs(x)?.as_ref())?;
         Ok(
             match (self.settings.loss, self.preprocessing.class_labels) {
-                (Loss::Logistic, Some([neg, pos])) => z
+                (Loss::Logistic | Loss::Hinge, Some([neg, pos])) => z
                     .iter()
                     .map(|&v| if v >= 0.0 { pos } else { neg })
                     .collect(),
-                (Loss::Logistic, None) => z
+                (Loss::Logistic | Loss::Hinge, None) => z
                     .iter()
                     .map(|&v| if v >= 0.0 { 1.0 } else { -1.0 })
                     .collect(),

@@ -12,6 +12,7 @@ use crate::features::deep::{deep_arrangement, sampled_deep_arrangement, DeepArra
 use crate::features::enumerate::enumerate;
 use crate::features::sample::sample_patterns;
 use crate::features::PatternSet;
+use crate::network::construct::{construct_on_lift, Construction, LiftOptions};
 use crate::network::Network;
 use crate::operator::{operator_memory, MaskedOperator, DEFAULT_BLOCK_ROWS};
 use crate::program::gated::GatedProblem;
@@ -23,6 +24,8 @@ use crate::solver::admm::{admm, admm_memory, AdmmSettings};
 use crate::solver::al::{augmented_lagrangian, AlSettings};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
+use crate::solver::pdhg::{hinge_lasso_pdhg, PdhgSettings};
+use crate::solver::working_set::{hinge_lasso_working_set, WorkingSetSettings};
 use crate::solver::{Info, Observe, Status, StopFlag};
 
 pub mod file;
@@ -56,7 +59,9 @@ pub enum PatternSource {
 pub enum SolverChoice {
     /// FISTA for gated ReLU; for ReLU, the interior-point backend on small squared-loss problems
     /// (n·P·d ≤ 200 000, where it is fast and exact), ADMM where its n × n factorization fits
-    /// (n ≤ 20 000 and within the memory limit) and the augmented Lagrangian otherwise.
+    /// (n ≤ 20 000 and within the memory limit) and the augmented Lagrangian otherwise; for the
+    /// hinge loss (a linear program), the interior-point backend by column generation up to
+    /// n = 2000 samples and the primal–dual method beyond.
     Auto,
     /// Restarted FISTA (gated ReLU only).
     Fista,
@@ -66,6 +71,8 @@ pub enum SolverChoice {
     Admm,
     /// The interior-point backend (small problems).
     Clarabel,
+    /// The restarted primal–dual hybrid gradient method (threshold networks with the hinge loss).
+    Pdhg,
 }
 
 /// Working precision of the iterative solvers (certificates are always computed in f64).
@@ -97,7 +104,8 @@ pub struct TrainOptions {
     pub solver: SolverChoice,
     /// Relative duality gap (and relative cone violation) at which to stop. Default 1e-6.
     pub tol: f64,
-    /// Iteration cap (total inner iterations for the augmented Lagrangian). Default 10 000.
+    /// Iteration cap (total inner iterations for the augmented Lagrangian; ten times this for the
+    /// primal–dual solver of the hinge loss). Default 10 000.
     pub max_iter: usize,
     /// Wall-clock limit in seconds. Default none.
     pub time_limit: Option<f64>,
@@ -123,6 +131,14 @@ pub struct TrainOptions {
     /// Ergen 2020, Theorem 1; see [`crate::program::prune::prune_blocks`]). The pruned weights are
     /// kept only when their f64 objective is within 1e-9 (relative) of the unpruned one. Default true.
     pub prune: bool,
+    /// Threshold networks only: how the network is built (see
+    /// [`crate::network::construct`]). Lasso (default) solves (M29) over the pattern source; Pi and
+    /// Svm solve the complete-arrangement program (M30) in closed form on a random lift of width
+    /// [`TrainOptions::lift_width`] (seeded by `seed`; the pattern source is not used) and realize
+    /// its staircase by pseudo-inverse or SVM hidden weights.
+    pub construction: Construction,
+    /// Width M of the random first layer of the Pi and Svm constructions (≥ n). Default 1000.
+    pub lift_width: usize,
 }
 
 impl Default for TrainOptions {
@@ -145,6 +161,8 @@ impl Default for TrainOptions {
             warm_start: None,
             deep_widths: None,
             prune: true,
+            construction: Construction::Lasso,
+            lift_width: 1000,
         }
     }
 }
@@ -202,9 +220,20 @@ fn available_memory() -> usize {
         .map_or(8 << 30, |kb| kb * 1024)
 }
 
+/// Largest n for which `auto` solves the hinge loss by the interior point with column generation
+/// (working sets of a few n columns; each round factors an n-row program).
+pub const HINGE_INTERIOR_POINT_MAX_ROWS: usize = 2000;
+
 /// The solver `auto` stands for on a problem of this size (see [`SolverChoice::Auto`]).
 pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> SolverChoice {
     match (opts.solver, opts.formulation) {
+        (SolverChoice::Auto, Formulation::Threshold) if !opts.loss.is_smooth() => {
+            if n <= HINGE_INTERIOR_POINT_MAX_ROWS {
+                SolverChoice::Clarabel
+            } else {
+                SolverChoice::Pdhg
+            }
+        }
         (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
         (
             SolverChoice::Auto,
@@ -233,6 +262,10 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
     };
     let op = operator_memory(n, d, p, opts.block_rows, b);
     let solver = match (resolve_solver(opts, n, d, p), opts.formulation) {
+        // Column generation: working sets of a few n columns.
+        (SolverChoice::Clarabel, f) if opts.loss == Loss::Hinge => {
+            exact_memory_estimate(n, d, p.min(4 * n.max(10)), f, opts.loss)
+        }
         (SolverChoice::Clarabel, f) => exact_memory_estimate(n, d, p, f, opts.loss),
         // the n × n factor and its work copy, eight n × 2P matrices, the d × 2P iterates.
         (SolverChoice::Admm, _) => admm_memory(n) + 16 * n * p * 8 + 12 * d * p * 8,
@@ -346,9 +379,30 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
         }
         _ => {}
     }
+    if !opts.loss.is_smooth() {
+        if opts.formulation != Formulation::Threshold {
+            return Err(Error::InvalidSetting(format!(
+                "the {} loss is implemented for threshold networks (--model threshold); {} networks \
+                 take the squared or logistic loss",
+                opts.loss.as_str(),
+                opts.formulation.as_str()
+            )));
+        }
+        if opts.solver == SolverChoice::Fista {
+            return Err(Error::InvalidSetting(format!(
+                "FISTA needs a smooth loss; the {} loss is solved by --solver pdhg or clarabel \
+                 (auto picks by size)",
+                opts.loss.as_str()
+            )));
+        }
+    } else if opts.solver == SolverChoice::Pdhg {
+        return Err(Error::InvalidSetting(
+            "the primal-dual solver (pdhg) is for the hinge loss; use fista or clarabel".into(),
+        ));
+    }
     match opts.loss {
         Loss::Squared => Ok(y.to_vec()),
-        Loss::Logistic => to_pm1_labels(y),
+        Loss::Logistic | Loss::Hinge => to_pm1_labels(y),
     }
 }
 
@@ -419,6 +473,9 @@ pub fn train(
     stop: &StopFlag,
 ) -> Result<Fit> {
     let targets = validate(x, y, opts)?;
+    if !opts.construction.is_lasso() {
+        return train_on_lift(x, targets, opts);
+    }
     let deep = deep_arrangement_of(x, opts)?;
     let patterns = match &deep {
         Some((arr, exact)) => {
@@ -436,6 +493,11 @@ pub fn train(
         ..opts.clone()
     };
     let (weights, mut info) = match (solver, opts.precision) {
+        (SolverChoice::Clarabel | SolverChoice::Pdhg, _) if opts.loss == Loss::Hinge => {
+            solve_hinge(
+                px, &targets, &patterns, &program, solver, observer, stop, start,
+            )?
+        }
         (SolverChoice::Clarabel, _) => solve_clarabel(px, &targets, &patterns, &program)?,
         (SolverChoice::Admm, _) => {
             solve_admm(px, &targets, &patterns, &program, observer, stop, start)?
@@ -470,6 +532,81 @@ pub fn train(
         lambda_max,
         normalization: normalization(opts.formulation, opts.loss),
         solver: format!("{solver:?}").to_lowercase(),
+        formulation: opts.formulation,
+        network_objective,
+        info,
+    };
+    Ok(Fit {
+        patterns,
+        weights,
+        network,
+        certificate,
+        targets,
+    })
+}
+
+/// The Pi and Svm constructions (see [`TrainOptions::construction`]): the closed form of the
+/// complete-arrangement program on the random lift, certified by rank Z = n and the dual of
+/// [`crate::program::threshold::complete_arrangement_dual`]. The fit's patterns and weights are the
+/// staircase columns and coefficients.
+fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> Result<Fit> {
+    if opts.formulation != Formulation::Threshold || opts.deep_widths.is_some() {
+        return Err(Error::InvalidSetting(format!(
+            "the {} construction builds two-layer threshold networks on a random lift: use \
+             --model threshold without --hidden-widths",
+            opts.construction.as_str()
+        )));
+    }
+    let start = Instant::now();
+    let lift = LiftOptions {
+        construction: opts.construction,
+        width: opts.lift_width,
+        seed: opts.seed,
+        tol: opts.tol,
+    };
+    let c = construct_on_lift(x, &targets, opts.loss, opts.lambda, &lift)?;
+    let n = x.nrows();
+    let patterns = PatternSet::from_columns(n, &c.patterns, None, true)?;
+    let weights = Mat::from_fn(1, patterns.len(), |_, i| {
+        let col = patterns.column(i);
+        c.patterns
+            .iter()
+            .position(|h| *h == col)
+            .map_or(0.0, |k| c.coefficients[k])
+    });
+    let network = Network::lifted_threshold(c.layers, &c.coefficients);
+    let network_objective = network.objective(x, &targets, opts.loss, opts.lambda)?;
+    // λ_max of the complete arrangement: ‖Kᵀ∇L(0)‖_∞ over all 0/1 columns = max(Σ g₊, Σ g₋).
+    let mut g = vec![0.0; n];
+    opts.loss.gradient(&vec![0.0; n], &targets, &mut g);
+    let lambda_max = g
+        .iter()
+        .map(|v| v.max(0.0))
+        .sum::<f64>()
+        .max(g.iter().map(|v| (-v).max(0.0)).sum());
+    let gap = (c.objective - c.dual).max(0.0);
+    let info = Info {
+        status: final_status(c.status, gap, c.objective, opts.tol, 0.0),
+        objective: c.objective,
+        dual_objective: c.dual,
+        gap,
+        violation: 0.0,
+        iterations: c.iterations,
+        outer_iterations: 0,
+        forward_calls: 0,
+        adjoint_calls: 0,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let certificate = Certificate {
+        relative_gap: gap / c.objective.abs().max(1e-300),
+        n_patterns: patterns.len(),
+        active_neurons: network.width(),
+        exhaustive: true,
+        lambda: opts.lambda,
+        lambda_unnormalized: opts.lambda * n as f64,
+        lambda_max,
+        normalization: normalization(opts.formulation, opts.loss),
+        solver: format!("closed_form+{}", opts.construction.as_str()),
         formulation: opts.formulation,
         network_objective,
         info,
@@ -598,6 +735,95 @@ fn solve_iterative<T: Real>(
         seconds: 0.0,
     };
     (weights, info)
+}
+
+/// PDHG iterations allowed per unit of [`TrainOptions::max_iter`]: one costs the products of one
+/// FISTA iteration but gains less (first order, nonsmooth), so a solve needs several times more.
+pub const PDHG_ITERATIONS_PER_ITERATION: usize = 10;
+
+/// A solve of the hinge-loss threshold Lasso before its f64 certificate.
+struct HingeSolve {
+    z: Mat<f64>,
+    dual: f64,
+    status: Status,
+    iterations: usize,
+    outer: usize,
+}
+
+/// The hinge-loss threshold Lasso (in f64 whatever the precision asked): by restarted PDHG (at
+/// most [`PDHG_ITERATIONS_PER_ITERATION`] × `max_iter` iterations) or by column generation with
+/// the interior-point backend; pruned and certified in f64, with the solver's dual bound (which
+/// the primal-induced one rarely beats).
+#[allow(clippy::too_many_arguments)]
+fn solve_hinge(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    solver: SolverChoice,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+    start: Instant,
+) -> Result<(Mat<f64>, Info)> {
+    let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), opts.block_rows, opts.threads);
+    let run = if solver == SolverChoice::Pdhg {
+        let settings = PdhgSettings {
+            tol: opts.tol,
+            max_iter: opts.max_iter.saturating_mul(PDHG_ITERATIONS_PER_ITERATION),
+            check_every: opts.report_every.max(1),
+            time_limit: opts.time_limit,
+        };
+        let z0 = initial::<f64>(opts, 1, patterns.len());
+        let out = hinge_lasso_pdhg(
+            &mut op,
+            y,
+            opts.lambda,
+            z0,
+            &settings,
+            observer,
+            stop,
+            start,
+        );
+        HingeSolve {
+            z: out.z,
+            dual: out.dual,
+            status: out.status,
+            iterations: out.iterations,
+            outer: 0,
+        }
+    } else {
+        let settings = WorkingSetSettings {
+            tol: opts.tol,
+            time_limit: opts.time_limit,
+            ..WorkingSetSettings::default()
+        };
+        let out =
+            hinge_lasso_working_set(&mut op, y, opts.lambda, &settings, observer, stop, start)?;
+        HingeSolve {
+            z: out.z,
+            dual: out.dual,
+            status: out.status,
+            iterations: out.iterations,
+            outer: out.rounds,
+        }
+    };
+    let cert = certify_f64(x, y, patterns, opts, run.z.as_ref(), None);
+    let (weights, (objective, dual, _)) = maybe_prune(x, y, patterns, opts, run.z, None, cert);
+    let dual = dual.max(run.dual.min(objective));
+    let gap = (objective - dual).max(0.0);
+    let info = Info {
+        status: final_status(run.status, gap, objective, opts.tol, 0.0),
+        objective,
+        dual_objective: dual,
+        gap,
+        violation: 0.0,
+        iterations: run.iterations,
+        outer_iterations: run.outer,
+        forward_calls: op.forward_calls,
+        adjoint_calls: op.adjoint_calls,
+        seconds: 0.0,
+    };
+    Ok((weights, info))
 }
 
 /// ADMM on the ReLU program (f64), its solution pruned and certified like the other iterative solvers'.
@@ -881,7 +1107,7 @@ mod tests {
             for loss in [Loss::Squared, Loss::Logistic] {
                 let yy: Vec<f64> = match loss {
                     Loss::Squared => y.clone(),
-                    Loss::Logistic => y.iter().map(|&v| if v > 0.1 { 1.0 } else { 0.0 }).collect(),
+                    _ => y.iter().map(|&v| if v > 0.1 { 1.0 } else { 0.0 }).collect(),
                 };
                 let opts = TrainOptions {
                     formulation,

@@ -15,6 +15,7 @@
 //!   column, s = √|z_k|, α = sign(z_k)√|z_k|, so that (λ/2)(s² + α²) = λ|z_k|. The hidden weights h are
 //!   not penalized (their scale does not change 1[·]).
 
+pub mod construct;
 pub mod sgd;
 pub mod ste;
 
@@ -154,6 +155,22 @@ impl Network {
         net
     }
 
+    /// A three-layer threshold network on a random lift (see [`construct`]): `layers` holds the
+    /// frozen random layer and one unit per coefficient; coefficient c_k gives the amplitude
+    /// s_k = √|c_k| and output weight α_k = sign(c_k)√|c_k| of unit k (so (λ/2)(s² + α²) = λ|c_k|).
+    pub fn lifted_threshold(layers: DeepArrangement, coefficients: &[f64]) -> Self {
+        let z = Mat::from_fn(1, coefficients.len(), |_, k| coefficients[k]);
+        let mut net = Self::threshold_from_lasso(z.as_ref(), None);
+        net.hidden = vec![];
+        net.deep = Some(DeepThreshold {
+            units: (0..coefficients.len())
+                .filter(|&k| coefficients[k] != 0.0)
+                .collect(),
+            layers,
+        });
+        net
+    }
+
     /// A threshold network from Lasso coefficients `z` (1 × P) and the gates (d × P) of the columns.
     /// Without gates the network has no hidden weights and cannot predict.
     fn threshold_from_lasso(z: MatRef<'_, f64>, gates: Option<MatRef<'_, f64>>) -> Self {
@@ -195,6 +212,18 @@ impl Network {
     /// its hidden weights.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
         if let Some(deep) = &self.deep {
+            let inputs = deep
+                .layers
+                .layers
+                .first()
+                .and_then(|l| l.first())
+                .map_or(x.ncols(), |u| u.weights.len());
+            if inputs != x.ncols() {
+                return Err(Error::InvalidData(format!(
+                    "the network takes {inputs} inputs but the data has {} columns",
+                    x.ncols()
+                )));
+            }
             return Ok(self.predict_deep(deep, x));
         }
         let missing = match self.kind {

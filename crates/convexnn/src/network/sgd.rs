@@ -376,7 +376,7 @@ mod tests {
         {
             let y: Vec<f64> = match loss {
                 Loss::Squared => y.clone(),
-                Loss::Logistic => y
+                _ => y
                     .iter()
                     .map(|v| if *v > 0.3 { 1.0 } else { -1.0 })
                     .collect(),

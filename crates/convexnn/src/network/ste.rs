@@ -29,6 +29,24 @@ pub enum Surrogate {
 }
 
 impl Surrogate {
+    /// The four surrogates of Ergen et al. (2023, §5), in the paper's order.
+    pub const ALL: [Surrogate; 4] = [
+        Surrogate::Identity,
+        Surrogate::Relu,
+        Surrogate::LeakyRelu,
+        Surrogate::ClippedRelu,
+    ];
+
+    /// The method's name as in the paper: Nonconvex-STE, -ReLU, -LReLU, -CReLU.
+    pub fn method_name(self) -> &'static str {
+        match self {
+            Surrogate::Identity => "Nonconvex-STE",
+            Surrogate::Relu => "Nonconvex-ReLU",
+            Surrogate::LeakyRelu => "Nonconvex-LReLU",
+            Surrogate::ClippedRelu => "Nonconvex-CReLU",
+        }
+    }
+
     fn derivative(self, z: f64) -> f64 {
         match self {
             Surrogate::Identity => 1.0,

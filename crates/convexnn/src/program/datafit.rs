@@ -13,6 +13,10 @@ pub enum Loss {
     Squared,
     /// (1/n) Σ_j log(1 + exp(−y_j ŷ_j)), labels ±1 (docs/programs.md (M23)).
     Logistic,
+    /// (1/n) Σ_j max(0, 1 − y_j ŷ_j), labels ±1 (Ergen et al. 2023, Corollary 4.1). Nonsmooth: solved
+    /// by the primal–dual method or the interior-point backend, never by FISTA; threshold networks
+    /// only.
+    Hinge,
 }
 
 /// log(1 + exp(t)) without overflow.
@@ -39,12 +43,23 @@ pub fn entropy(p: f64) -> f64 {
 }
 
 impl Loss {
-    /// `"squared"` or `"logistic"`.
+    /// `"squared"`, `"logistic"` or `"hinge"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Loss::Squared => "squared",
             Loss::Logistic => "logistic",
+            Loss::Hinge => "hinge",
         }
+    }
+
+    /// Whether the loss is a classification loss on labels ±1 (logistic, hinge).
+    pub fn is_classification(&self) -> bool {
+        matches!(self, Loss::Logistic | Loss::Hinge)
+    }
+
+    /// Whether the loss has a Lipschitz gradient (what FISTA needs): squared and logistic.
+    pub fn is_smooth(&self) -> bool {
+        !matches!(self, Loss::Hinge)
     }
 
     /// The normalized loss L(ŷ, y).
@@ -61,11 +76,17 @@ impl Loss {
                 .zip(y)
                 .map(|(a, b)| softplus(-a.as_f64() * b.as_f64()))
                 .sum(),
+            Loss::Hinge => yhat
+                .iter()
+                .zip(y)
+                .map(|(a, b)| (1.0 - a.as_f64() * b.as_f64()).max(0.0))
+                .sum(),
         };
         sum / n
     }
 
-    /// `out = ∇_ŷ L(ŷ, y)`.
+    /// `out = ∇_ŷ L(ŷ, y)`; for the hinge loss the subgradient −y_j/n on margins y_j ŷ_j < 1 and 0
+    /// elsewhere (the gradient wherever it exists, e.g. at ŷ = 0).
     pub fn gradient<T: Real>(&self, yhat: &[T], y: &[T], out: &mut [T]) {
         let n = y.len() as f64;
         for ((o, a), b) in out.iter_mut().zip(yhat).zip(y) {
@@ -73,12 +94,21 @@ impl Loss {
             *o = T::lit(match self {
                 Loss::Squared => (a - b) / n,
                 Loss::Logistic => -b * sigmoid(-a * b) / n,
+                Loss::Hinge => {
+                    if a * b < 1.0 {
+                        -b / n
+                    } else {
+                        0.0
+                    }
+                }
             });
         }
     }
 
     /// Dual objective at θ = −s ∇_ŷ L(ŷ, y) (a feasible dual point once `s` ≤ λ / max_i ‖Xᵀ D_i θ₁‖):
-    /// squared θᵀy − (n/2)‖θ‖² (M13); logistic (1/n) Σ H(s p_j), p_j = σ(−y_j ŷ_j) (M23).
+    /// squared θᵀy − (n/2)‖θ‖² (M13); logistic (1/n) Σ H(s p_j), p_j = σ(−y_j ŷ_j) (M23); hinge
+    /// Σ_j y_j θ_j = (s/n)·#{j : y_j ŷ_j < 1} (the dual of Corollary 4.1, see
+    /// [`crate::program::hinge`]).
     pub fn dual_value<T: Real>(&self, yhat: &[T], y: &[T], s: f64) -> f64 {
         let n = y.len() as f64;
         match self {
@@ -97,15 +127,25 @@ impl Loss {
                     .sum::<f64>()
                     / n
             }
+            Loss::Hinge => {
+                s * yhat
+                    .iter()
+                    .zip(y)
+                    .filter(|(a, b)| a.as_f64() * b.as_f64() < 1.0)
+                    .count() as f64
+                    / n
+            }
         }
     }
 
     /// Curvature bound of L in ŷ times n: 1 (squared) or 1/4 (logistic), so that the Lipschitz
-    /// constant of the smooth part is `factor · ‖A‖² / n` (M19, M23).
+    /// constant of the smooth part is `factor · ‖A‖² / n` (M19, M23); infinite for the nonsmooth
+    /// hinge loss.
     pub fn curvature(&self) -> f64 {
         match self {
             Loss::Squared => 1.0,
             Loss::Logistic => 0.25,
+            Loss::Hinge => f64::INFINITY,
         }
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod datafit;
 pub mod gated;
+pub mod hinge;
 pub mod penalty;
 pub mod prune;
 pub mod relu;
@@ -29,6 +30,7 @@ pub fn normalization(formulation: Formulation, loss: Loss) -> String {
     let fit = match loss {
         Loss::Squared => "(1/(2n))||yhat - y||^2",
         Loss::Logistic => "(1/n) sum_j log(1 + exp(-y_j yhat_j))",
+        Loss::Hinge => "(1/n) sum_j max(0, 1 - y_j yhat_j)",
     };
     let penalty = match formulation {
         Formulation::Gated => "sum_i ||u_i||",

@@ -8,6 +8,19 @@
 //!
 //! solved in closed form by two proximal steps (one per sign), and the optimal network is read out of
 //! δ as a staircase of at most n threshold neurons.
+//!
+//! With the hinge loss (Corollary 4.1, eq. (17)) the program
+//! `min_δ (1/n) Σ_j (1 − y_j δ_j)₊ + λ(‖δ₊‖_∞ + ‖δ₋‖_∞)` separates by class too: on the n₊ samples
+//! with y_j = +1 the best δ is a common level t ∈ [0, 1] (higher costs penalty without reducing the
+//! loss), at cost (n₊/n)(1 − t) + λt, linear in t; so δ_j = y_j when λ < n_{±}/n for the class of j,
+//! and 0 otherwise.
+//!
+//! Both are the Lasso (M29) over all 2ⁿ − 1 nonzero 0/1 columns, whose dual constraint
+//! ‖Kᵀθ‖_∞ ≤ λ reads max(Σ_j (θ_j)₊, Σ_j (θ_j)₋) ≤ λ (the worst column collects one sign), which
+//! [`complete_arrangement_dual`] uses to certify the closed forms.
+
+use crate::error::{Error, Result};
+use crate::program::Loss;
 
 /// Largest τ ≥ 0 with Σ_j (v_j − τ)₊ = β for nonnegative `v` (0 when Σ v_j ≤ β): the level at which
 /// the prox of β‖·‖_∞ clips `v`.
@@ -31,9 +44,54 @@ fn clip_level(v: &[f64], beta: f64) -> f64 {
     0.0
 }
 
-/// The optimal output δ of (M30): δ_j = min(y_j, τ₊) on y_j > 0 and −min(|y_j|, τ₋) on y_j < 0,
-/// with the clip levels of β = nλ.
-pub fn complete_arrangement_output(y: &[f64], lambda: f64) -> Vec<f64> {
+/// The optimal output δ of the complete-arrangement program: (M30) for the squared loss, its hinge
+/// analogue (Corollary 4.1) for labels ±1. The logistic loss has no closed form here (solve the
+/// Lasso instead): an error, as are labels other than ±1 for the hinge loss.
+pub fn complete_arrangement_output(y: &[f64], lambda: f64, loss: Loss) -> Result<Vec<f64>> {
+    match loss {
+        Loss::Squared => Ok(squared_output(y, lambda)),
+        Loss::Hinge => {
+            check_labels(y)?;
+            let (pos, neg) = class_fractions(y);
+            Ok(y.iter()
+                .map(|&v| {
+                    let frac = if v > 0.0 { pos } else { neg };
+                    if lambda < frac {
+                        v
+                    } else {
+                        0.0
+                    }
+                })
+                .collect())
+        }
+        Loss::Logistic => Err(Error::InvalidSetting(
+            "the complete-arrangement program has a closed form for the squared and hinge losses; \
+             train the logistic loss with the Lasso (--construct lasso)"
+                .into(),
+        )),
+    }
+}
+
+fn check_labels(y: &[f64]) -> Result<()> {
+    match y.iter().position(|&v| v != 1.0 && v != -1.0) {
+        Some(j) => Err(Error::InvalidData(format!(
+            "the hinge loss needs labels -1 or +1, y[{j}] = {}",
+            y[j]
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// (n₊/n, n₋/n).
+fn class_fractions(y: &[f64]) -> (f64, f64) {
+    let n = y.len() as f64;
+    let pos = y.iter().filter(|&&v| v > 0.0).count() as f64;
+    (pos / n, 1.0 - pos / n)
+}
+
+/// (M30) for the squared loss: δ_j = min(y_j, τ₊) on y_j > 0 and −min(|y_j|, τ₋) on y_j < 0, with
+/// the clip levels of β = nλ.
+fn squared_output(y: &[f64], lambda: f64) -> Vec<f64> {
     let beta = lambda * y.len() as f64;
     let pos: Vec<f64> = y.iter().map(|v| v.max(0.0)).collect();
     let neg: Vec<f64> = y.iter().map(|v| (-v).max(0.0)).collect();
@@ -51,18 +109,48 @@ pub fn complete_arrangement_output(y: &[f64], lambda: f64) -> Vec<f64> {
         .collect()
 }
 
-/// The objective of (M30) at δ.
-pub fn complete_arrangement_objective(delta: &[f64], y: &[f64], lambda: f64) -> f64 {
-    let n = y.len() as f64;
-    let fit: f64 = delta
-        .iter()
-        .zip(y)
-        .map(|(d, t)| (d - t).powi(2))
-        .sum::<f64>()
-        / (2.0 * n);
+/// ‖δ₊‖_∞ + ‖δ₋‖_∞.
+fn staircase_cost(delta: &[f64]) -> f64 {
     let top = delta.iter().cloned().fold(0.0, f64::max);
     let bottom = delta.iter().map(|v| -v).fold(0.0, f64::max);
-    fit + lambda * (top + bottom)
+    top + bottom
+}
+
+/// The objective L(δ, y) + λ(‖δ₊‖_∞ + ‖δ₋‖_∞) of (M30) (or its analogue for `loss`) at δ.
+pub fn complete_arrangement_objective(delta: &[f64], y: &[f64], lambda: f64, loss: Loss) -> f64 {
+    loss.value(delta, y) + lambda * staircase_cost(delta)
+}
+
+/// A certified lower bound on the optimum of the complete-arrangement program at the optimal δ of
+/// [`complete_arrangement_output`]: the Lasso dual over all 0/1 columns at θ = (y − δ)/n (squared
+/// loss, (M13)) or θ_j = y_j min(λ/n_{±}, 1/n) (hinge, [`crate::program::hinge`]), scaled by
+/// s = min(1, λ / max(Σ θ₊, Σ θ₋)) into feasibility. Equal to the objective at the optimum up to
+/// rounding.
+pub fn complete_arrangement_dual(delta: &[f64], y: &[f64], lambda: f64, loss: Loss) -> Result<f64> {
+    let n = y.len() as f64;
+    let theta: Vec<f64> = match loss {
+        Loss::Squared => delta.iter().zip(y).map(|(d, t)| (t - d) / n).collect(),
+        Loss::Hinge => {
+            check_labels(y)?;
+            let (pos, neg) = class_fractions(y);
+            y.iter()
+                .map(|&v| {
+                    let count = n * if v > 0.0 { pos } else { neg };
+                    v * (lambda / count).min(1.0 / n)
+                })
+                .collect()
+        }
+        Loss::Logistic => return complete_arrangement_output(y, lambda, loss).map(|_| 0.0),
+    };
+    let plus: f64 = theta.iter().map(|t| t.max(0.0)).sum();
+    let minus: f64 = theta.iter().map(|t| (-t).max(0.0)).sum();
+    let c = plus.max(minus);
+    let s = if c > lambda { lambda / c } else { 1.0 };
+    let ty: f64 = theta.iter().zip(y).map(|(t, v)| t * v).sum();
+    Ok(match loss {
+        Loss::Squared => s * ty - 0.5 * n * s * s * theta.iter().map(|t| t * t).sum::<f64>(),
+        _ => s * ty,
+    })
 }
 
 /// The staircase (M31): δ₊ = Σ_k (a_k − a_{k−1}) 1[δ ≥ a_k] over the distinct positive values
@@ -99,22 +187,31 @@ mod tests {
     use faer::Mat;
 
     /// The closed form equals the Lasso over all 2ⁿ − 1 nonzero columns solved by the interior-point
-    /// backend, and the staircase rebuilds δ at the Lasso cost ‖δ₊‖_∞ + ‖δ₋‖_∞.
+    /// backend (a generic solver), for the squared and the hinge loss; its dual certificate closes
+    /// the gap; and the staircase rebuilds δ at the Lasso cost ‖δ₊‖_∞ + ‖δ₋‖_∞.
     #[test]
     fn closed_form_matches_lasso_over_every_pattern() {
         let n = 7;
-        for seed in 0..4 {
+        for (seed, loss) in (0..8).map(|s| (s, [Loss::Squared, Loss::Hinge][s as usize % 2])) {
             let mut r = Rng::new(seed);
-            let y: Vec<f64> = (0..n).map(|_| r.normal()).collect();
-            let lambda = [0.01, 0.05, 0.2, 1.0][seed as usize];
-            let delta = complete_arrangement_output(&y, lambda);
-            let closed = complete_arrangement_objective(&delta, &y, lambda);
+            let y: Vec<f64> = (0..n)
+                .map(|_| match loss {
+                    Loss::Hinge => [1.0, -1.0][r.below(2)],
+                    _ => r.normal(),
+                })
+                .collect();
+            let lambda = [0.01, 0.05, 0.2, 1.0][seed as usize / 2];
+            let delta = complete_arrangement_output(&y, lambda, loss).unwrap();
+            let closed = complete_arrangement_objective(&delta, &y, lambda, loss);
+            let dual = complete_arrangement_dual(&delta, &y, lambda, loss).unwrap();
+            assert!(dual <= closed + 1e-15 && closed - dual <= 1e-12 * closed);
             let masks: Vec<Vec<bool>> = (1u32..(1 << n))
                 .map(|m| (0..n).map(|j| m >> j & 1 == 1).collect())
                 .collect();
             let x = Mat::from_fn(n, 1, |_, _| 1.0);
             let opts = TrainOptions {
                 formulation: Formulation::Threshold,
+                loss,
                 lambda,
                 patterns: PatternSource::Masks(masks),
                 solver: SolverChoice::Clarabel,
@@ -124,7 +221,7 @@ mod tests {
             let lasso = fit.certificate.info.objective;
             assert!(
                 (lasso - closed).abs() <= 1e-7 * closed,
-                "seed {seed}: {lasso} vs {closed}"
+                "seed {seed} {loss:?}: {lasso} vs {closed}"
             );
             let steps = staircase(&delta);
             assert!(steps.len() <= n);
@@ -150,8 +247,14 @@ mod tests {
     #[test]
     fn large_lambda_gives_zero_and_clip_level_is_exact() {
         let y = [3.0, 1.0, -2.0];
-        let d = complete_arrangement_output(&y, 10.0);
+        let d = complete_arrangement_output(&y, 10.0, Loss::Squared).unwrap();
         assert!(d.iter().all(|v| *v == 0.0));
+        // hinge: 2 of 3 positive, so δ = y on the positives iff λ < 2/3, on the negative iff λ < 1/3.
+        let y = [1.0, 1.0, -1.0];
+        let d = complete_arrangement_output(&y, 0.5, Loss::Hinge).unwrap();
+        assert_eq!(d, vec![1.0, 1.0, 0.0]);
+        assert!(complete_arrangement_output(&[2.0], 0.5, Loss::Hinge).is_err());
+        assert!(complete_arrangement_output(&y, 0.5, Loss::Logistic).is_err());
         // Σ (v − τ)₊ = β for τ = 1.5 with v = [3, 1], β = 1.5
         assert!((clip_level(&[3.0, 1.0], 1.5) - 1.5).abs() < 1e-15);
         assert!((clip_level(&[3.0, 2.0], 1.0) - 2.0).abs() < 1e-15);

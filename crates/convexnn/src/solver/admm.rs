@@ -220,6 +220,22 @@ fn prox_loss(loss: Loss, w: &mut [f64], y: &[f64], a: f64, rho: f64) {
                 *wj = z;
             }
         }
+        Loss::Hinge => {
+            // (1/n)(1 − y z/a)₊ + (ρ/2)(z − w)²: unchanged above the margin, shifted by y/(naρ)
+            // below it, else clamped to the kink y z/a = 1 (not reached today: the hinge loss is
+            // for threshold networks, which ADMM does not solve).
+            for (wj, &yj) in w.iter_mut().zip(y) {
+                let margin = yj * *wj / a;
+                let shift = 1.0 / (n * a * a * rho);
+                *wj = if margin >= 1.0 {
+                    *wj
+                } else if margin + shift <= 1.0 {
+                    *wj + yj / (n * a * rho)
+                } else {
+                    a * yj
+                };
+            }
+        }
     }
 }
 

@@ -6,22 +6,25 @@
 //!
 //! ```text
 //! [ group weights (G·d) | group norms t (G) | predictions r (n) | logistic only: e (n) | a (n) | b (n) ]
+//!                                                                  | hinge only: h (n) ]
 //! ```
 //!
 //! with `G = P` groups `u_i` for gated ReLU (M11) and `G = 2P` groups `[v_1..v_P, w_1..w_P]` for ReLU
 //! (M6). The cone blocks, in order:
 //!
-//! - Zero (n rows): `Σ_k ±D_{i(k)} X x_k − r = y` (squared loss, `r = ŷ − y`) or `= 0` (logistic,
-//!   `r = ŷ`); the sign is − for the `w` groups.
+//! - Zero (n rows): `Σ_k ±D_{i(k)} X x_k − r = y` (squared loss, `r = ŷ − y`) or `= 0` (logistic
+//!   and hinge, `r = ŷ`); the sign is − for the `w` groups.
 //! - Nonnegative: ReLU only, `2nP` rows `−X̃_i v_i + s = 0` then `−X̃_i w_i + s = 0`, i.e.
-//!   `X̃_i v_i ≥ 0`, `X̃_i w_i ≥ 0`; logistic only, `n` rows `a_j + b_j ≤ 1`.
+//!   `X̃_i v_i ≥ 0`, `X̃_i w_i ≥ 0`; logistic only, `n` rows `a_j + b_j ≤ 1`; hinge only, `2n` rows
+//!   `h_j ≥ 0` then `h_j ≥ 1 − y_j r_j` (the epigraph of the hinge, Ergen et al. 2023, Corollary 4.1).
 //! - Second-order, one `SOC_{d+1}` per group: `(t_k, x_k)`, `‖x_k‖ ≤ t_k`.
 //! - Exponential, logistic only, two per sample: `(−y_j r_j − e_j, 1, a_j)` and `(−e_j, 1, b_j)` in
 //!   `K_exp = {(x, y, z) : y·exp(x/y) ≤ z, y > 0}`, which together say
 //!   `exp(−y_j ŷ_j − e_j) + exp(−e_j) ≤ 1`, i.e. `log(1 + exp(−y_j ŷ_j)) ≤ e_j`.
 //!
 //! Objective: `Q = (1/n) I` on `r` and `q = λ` on `t` (squared loss), or `Q = 0`, `q = λ` on `t` and
-//! `1/n` on `e` (logistic). The conic objective is therefore exactly `F` in the normalization of
+//! `1/n` on `e` (logistic) or on `h` (hinge; then the program is a linear program when d = 1, the
+//! threshold Lasso). The conic objective is therefore exactly `F` in the normalization of
 //! docs/programs.md (M3), so Clarabel's dual variables need no rescaling: the multipliers `z` of the
 //! nonnegative rows are the `γ_i, ξ_i ≥ 0` of the Lagrangian `F − Σ_i (γ_iᵀ X̃_i v_i + ξ_iᵀ X̃_i w_i)`,
 //! which enter the dual (M9) of Pilanci & Ergen (ICML 2020).
@@ -64,6 +67,9 @@ impl Default for ExactSettings {
 /// What the exact backend returns.
 #[derive(Clone, Debug)]
 pub struct ExactSolution {
+    /// The dual point θ of the data rows (before the clipping and scaling of the certificate) that
+    /// gave the reported bound: Clarabel's multipliers or the point the predictions induce.
+    pub theta: Vec<f64>,
     /// Gated: d × P (`u_i` in column i). ReLU, leaky ReLU, abs: d × 2P, `[V | W]` (`v_i` in column
     /// i, `w_i` in column P + i).
     pub weights: Mat<f64>,
@@ -96,6 +102,7 @@ struct Layout {
     /// The value of the masks M_i where a pattern bit is 0 (M40; 0 for D_i itself).
     off: f64,
     logistic: bool,
+    hinge: bool,
 }
 
 impl Layout {
@@ -109,7 +116,22 @@ impl Layout {
             relu,
             off: formulation.mask_off_value(),
             logistic: loss == Loss::Logistic,
+            hinge: loss == Loss::Hinge,
         }
+    }
+    /// Extra variables after `r`: (e, a, b) for logistic, h for hinge.
+    fn extra_vars(&self) -> usize {
+        if self.logistic {
+            3 * self.n
+        } else if self.hinge {
+            self.n
+        } else {
+            0
+        }
+    }
+    /// Whether `r` holds the predictions ŷ (logistic, hinge) rather than the residual ŷ − y.
+    fn r_is_prediction(&self) -> bool {
+        self.logistic || self.hinge
     }
     fn t_off(&self) -> usize {
         self.groups * self.d
@@ -127,7 +149,7 @@ impl Layout {
         self.a_off() + self.n
     }
     fn n_vars(&self) -> usize {
-        self.r_off() + self.n + if self.logistic { 3 * self.n } else { 0 }
+        self.r_off() + self.n + self.extra_vars()
     }
     fn cone_rows(&self) -> usize {
         if self.relu {
@@ -137,7 +159,14 @@ impl Layout {
         }
     }
     fn nonneg_rows(&self) -> usize {
-        self.cone_rows() + if self.logistic { self.n } else { 0 }
+        self.cone_rows()
+            + if self.logistic {
+                self.n
+            } else if self.hinge {
+                2 * self.n
+            } else {
+                0
+            }
     }
     fn soc_base(&self) -> usize {
         self.n + self.nonneg_rows()
@@ -186,7 +215,14 @@ pub fn exact_memory_estimate(
         Formulation::Gated | Formulation::Threshold => 0,
         _ => g.saturating_mul(n),
     };
-    let extra = if logistic { n.saturating_mul(3) } else { 0 };
+    let hinge = loss == Loss::Hinge;
+    let extra = if logistic {
+        n.saturating_mul(3)
+    } else if hinge {
+        n
+    } else {
+        0
+    };
     let n_vars = g
         .saturating_mul(d.saturating_add(1))
         .saturating_add(n)
@@ -194,7 +230,13 @@ pub fn exact_memory_estimate(
     let n_rows = n
         .saturating_add(cone_rows)
         .saturating_add(g.saturating_mul(d.saturating_add(1)))
-        .saturating_add(if logistic { n.saturating_mul(7) } else { 0 });
+        .saturating_add(if logistic {
+            n.saturating_mul(7)
+        } else if hinge {
+            n.saturating_mul(2)
+        } else {
+            0
+        });
     // Nonzeros of A: data rows (at most n·d per group), cone rows, second-order rows, extras.
     let nnz_a = g
         .saturating_mul(n)
@@ -272,15 +314,17 @@ fn check_inputs(
                 )));
             }
         }
-        Loss::Logistic => {
+        Loss::Logistic | Loss::Hinge => {
             if !(lambda.is_finite() && lambda > 0.0) {
                 return Err(Error::InvalidSetting(format!(
-                    "lambda = {lambda} must be finite and > 0 for the logistic loss"
+                    "lambda = {lambda} must be finite and > 0 for the {} loss",
+                    loss.as_str()
                 )));
             }
             if let Some(j) = y.iter().position(|&v| v != 1.0 && v != -1.0) {
                 return Err(Error::InvalidSetting(format!(
-                    "the logistic loss needs labels -1 or +1, y[{j}] = {}",
+                    "the {} loss needs labels -1 or +1, y[{j}] = {}",
+                    loss.as_str(),
                     y[j]
                 )));
             }
@@ -364,7 +408,7 @@ pub fn solve_exact(
     }
     for j in 0..n {
         push(j, l.r_off() + j, -1.0);
-        if !l.logistic {
+        if !l.r_is_prediction() {
             b[j] = y[j];
         }
     }
@@ -386,6 +430,16 @@ pub fn solve_exact(
             push(base + j, l.a_off() + j, 1.0);
             push(base + j, l.b_off() + j, 1.0);
             b[base + j] = 1.0;
+        }
+    }
+    if l.hinge {
+        // −h_j + s = 0 (h_j ≥ 0); −h_j − y_j r_j + s = −1 (h_j ≥ 1 − y_j r_j).
+        let base = n + l.cone_rows();
+        for (j, &yj) in y.iter().enumerate() {
+            push(base + j, l.e_off() + j, -1.0);
+            push(base + n + j, l.e_off() + j, -1.0);
+            push(base + n + j, l.r_off() + j, -yj);
+            b[base + n + j] = -1.0;
         }
     }
     // Second-order block: (t_k, x_k), rows −e_{t_k} and −I on x_k.
@@ -415,7 +469,7 @@ pub fn solve_exact(
     for qk in &mut q[l.t_off()..l.t_off() + l.groups] {
         *qk = lambda;
     }
-    let p_mat = if l.logistic {
+    let p_mat = if l.r_is_prediction() {
         for qj in &mut q[l.e_off()..l.e_off() + n] {
             *qj = 1.0 / nf;
         }
@@ -471,15 +525,13 @@ pub fn solve_exact(
     // the data rows (stationarity in r gives θ = −z there); the better certified bound is kept.
     let multipliers = cone_multipliers.as_ref().map(|m| m.as_ref());
     let theta_dual: Vec<f64> = (0..n).map(|j| -clean(sol.z[j])).collect();
-    let bound = dual_bound(x, y, patterns, &l, lambda, &eval.theta, multipliers).max(dual_bound(
-        x,
-        y,
-        patterns,
-        &l,
-        lambda,
-        &theta_dual,
-        multipliers,
-    ));
+    let primal_bound = dual_bound(x, y, patterns, &l, lambda, &eval.theta, multipliers);
+    let clarabel_bound = dual_bound(x, y, patterns, &l, lambda, &theta_dual, multipliers);
+    let (bound, theta) = if clarabel_bound >= primal_bound {
+        (clarabel_bound, theta_dual)
+    } else {
+        (primal_bound, eval.theta.clone())
+    };
     let clarabel_gap = sol.obj_val - sol.obj_val_dual;
     // At λ = 0 the dual constraints are equalities that no scaling can restore, so only
     // Clarabel's own gap is available there.
@@ -544,6 +596,7 @@ pub fn solve_exact(
     };
     Ok(ExactSolution {
         weights,
+        theta,
         cone_multipliers,
         info,
     })
@@ -599,7 +652,14 @@ fn evaluate(
                 .sqrt()
         })
         .sum();
-    let (loss, theta): (f64, Vec<f64>) = if l.logistic {
+    let (loss, theta): (f64, Vec<f64>) = if l.hinge {
+        // θ = −(a subgradient of the hinge at ŷ), in the box of the dual.
+        let loss = Loss::Hinge.value(&yhat, y);
+        let theta = (0..n)
+            .map(|j| if y[j] * yhat[j] < 1.0 { y[j] / nf } else { 0.0 })
+            .collect();
+        (loss, theta)
+    } else if l.logistic {
         let loss = (0..n).map(|j| softplus(-y[j] * yhat[j])).sum::<f64>() / nf;
         let theta = (0..n)
             .map(|j| y[j] * sigmoid(-y[j] * yhat[j]) / nf)
@@ -629,9 +689,10 @@ fn evaluate(
 }
 
 /// A certified lower bound on the optimum: the dual objective of docs/programs.md (M9) (squared loss)
-/// or (M23) (logistic) at the point `s·(θ, γ, ξ)`, where `s = min(1, λ / max_k ‖Xᵀ(M_iθ ± S_iγ_k)‖)`
-/// makes it dual feasible (for gated ReLU there are no multipliers, (M13)). Any `θ` is accepted; for
-/// the logistic loss it is first clipped to `n y_j θ_j ∈ [0, 1]`, the domain of the conjugate.
+/// or (M23) (logistic) or Σ_j y_j θ_j (hinge, [`crate::program::hinge`]) at the point `s·(θ, γ, ξ)`,
+/// where `s = min(1, λ / max_k ‖Xᵀ(M_iθ ± S_iγ_k)‖)` makes it dual feasible (for gated ReLU there are
+/// no multipliers, (M13)). Any `θ` is accepted; for the logistic and hinge losses it is first clipped
+/// to `n y_j θ_j ∈ [0, 1]`, the domain of the conjugate.
 fn dual_bound(
     x: MatRef<'_, f64>,
     y: &[f64],
@@ -643,7 +704,7 @@ fn dual_bound(
 ) -> f64 {
     let n = l.n;
     let nf = n as f64;
-    let theta: Vec<f64> = if l.logistic {
+    let theta: Vec<f64> = if l.logistic || l.hinge {
         (0..n)
             .map(|j| y[j] * (nf * y[j] * theta[j]).clamp(0.0, 1.0) / nf)
             .collect()
@@ -670,7 +731,9 @@ fn dual_bound(
         cmax = cmax.max(norm);
     }
     let s = if cmax > lambda { lambda / cmax } else { 1.0 };
-    if l.logistic {
+    if l.hinge {
+        s * crate::program::hinge::dual_value(&theta, y)
+    } else if l.logistic {
         (0..n)
             .map(|j| entropy(s * nf * y[j] * theta[j]))
             .sum::<f64>()
@@ -797,6 +860,7 @@ mod tests {
                     .sum::<f64>()
                     / n
             }
+            Loss::Hinge => Loss::Hinge.value(&yh, &pb.y),
         };
         let pen: f64 = (0..w.ncols()).map(|k| norm(&col(w, k))).sum();
         data + lambda * pen
@@ -811,6 +875,13 @@ mod tests {
             .map(|(a, b)| match loss {
                 Loss::Squared => (b - a) / n,
                 Loss::Logistic => b / (1.0 + (a * b).exp()) / n,
+                Loss::Hinge => {
+                    if a * b < 1.0 {
+                        b / n
+                    } else {
+                        0.0
+                    }
+                }
             })
             .collect()
     }

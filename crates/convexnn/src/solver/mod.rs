@@ -6,6 +6,9 @@
 //! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
 //! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
 //! - [`path`]: a regularization path of decreasing λ with warm starts (docs/programs.md §4f).
+//! - [`pdhg`]: restarted primal–dual hybrid gradient for the hinge-loss threshold Lasso.
+//! - [`working_set`]: column generation with the interior-point backend for the same linear program.
+//! - [`svm`]: the hard-margin linear SVM (dual coordinate ascent) of the Convex-SVM construction.
 //!
 //! Every solver stops on a certified optimality measure (a duality gap, and for ReLU also the cone
 //! violation), never on an iteration count alone, and reports how it ended as a [`Status`].
@@ -15,6 +18,9 @@ pub mod al;
 pub mod exact;
 pub mod fista;
 pub mod path;
+pub mod pdhg;
+pub mod svm;
+pub mod working_set;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
