@@ -9,8 +9,12 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use convexnn::data::atomic::write_atomic;
+use convexnn::data::{to_pm1_labels, Dataset};
+use convexnn::faer::Mat;
 use convexnn::model::{train, PatternSource, TrainOptions};
-use convexnn::network::sgd::{train_nonconvex, Optimizer, SgdSettings};
+use convexnn::network::sgd::{train_nonconvex_observed, Optimizer, SgdSettings};
+use convexnn::network::Network;
+use convexnn::program::Loss;
 use convexnn::{Error, Result};
 
 use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
@@ -18,7 +22,7 @@ use crate::input::DataArgs;
 use crate::plot::Plot;
 use crate::progress::Progress;
 use crate::report::network_name;
-use crate::train::{formulation, prepare, stop_flag, LossArg, ModelArg};
+use crate::train::{formulation, prepare, stop_flag, LossArg, ModelArg, Prepared};
 
 /// Update rule of the non-convex runs.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -75,6 +79,10 @@ pub struct CompareArgs {
     /// Mini-batch size (default: full batch).
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Hold out this fraction of the rows (seeded) and report the test metric of every method (MSE
+    /// for the squared loss, accuracy for the logistic loss) along the runs.
+    #[arg(long, default_value_t = 0.0)]
+    pub test_fraction: f64,
     /// Seed of the gates, the split and the first run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -84,6 +92,38 @@ pub struct CompareArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The held-out rows with the training rows' preprocessing, and their labels in the loss's encoding.
+fn test_set(t: &Dataset, prep: &Prepared, loss: Loss) -> Result<(Mat<f64>, Vec<f64>)> {
+    let mut d = t.clone();
+    if let Some(s) = &prep.preprocessing.standardizer {
+        s.apply(&mut d.x);
+    }
+    if prep.preprocessing.bias {
+        d.add_bias();
+    }
+    let y = match loss {
+        Loss::Squared => d.y.clone(),
+        _ => to_pm1_labels(&d.y)?,
+    };
+    Ok((d.x, y))
+}
+
+/// Mean squared error (squared loss) or accuracy (sign of the prediction against ±1 labels).
+fn test_metric(net: &Network, x: &Mat<f64>, y: &[f64], loss: Loss) -> Result<f64> {
+    let p = net.predict(x.as_ref())?;
+    let n = y.len().max(1) as f64;
+    Ok(match loss {
+        Loss::Squared => p.iter().zip(y).map(|(p, y)| (p - y) * (p - y)).sum::<f64>() / n,
+        _ => {
+            p.iter()
+                .zip(y)
+                .filter(|(p, y)| (**p >= 0.0) == (**y > 0.0))
+                .count() as f64
+                / n
+        }
+    })
 }
 
 fn parse_lrs(text: &str) -> Result<Vec<f64>> {
@@ -109,7 +149,20 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
         return Err(Error::InvalidSetting("--runs must be at least 1".into()));
     }
     let loaded = a.data.load()?;
-    let prep = prepare(&loaded.data, None, 0.0, a.seed, a.standardize, a.bias)?;
+    if !(0.0..1.0).contains(&a.test_fraction) {
+        return Err(Error::InvalidSetting(format!(
+            "--test-fraction must be in [0, 1), got {}",
+            a.test_fraction
+        )));
+    }
+    let prep = prepare(
+        &loaded.data,
+        None,
+        a.test_fraction,
+        a.seed,
+        a.standardize,
+        a.bias,
+    )?;
     let loss = a.loss.loss();
     let model = formulation(a.model, a.slope)?;
     if !model.is_cone_program() {
@@ -118,6 +171,20 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
             model.as_str()
         )));
     }
+    let test = match &prep.test_raw {
+        Some(t) => Some(test_set(t, &prep, loss)?),
+        None => None,
+    };
+    let metric_name = test.as_ref().map(|_| match loss {
+        Loss::Squared => "test MSE",
+        _ => "test accuracy",
+    });
+    let monitor = |net: &Network| -> Result<f64> {
+        match &test {
+            Some((x, y)) => test_metric(net, x, y, loss),
+            None => Ok(f64::NAN),
+        }
+    };
     let stop = stop_flag();
     let opts = TrainOptions {
         formulation: model,
@@ -165,20 +232,27 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
             };
             let label = format!("{:?} lr={lr}", a.optimizer).to_lowercase();
             let progress = Progress::new(&format!("{label} seed={seed}"), a.quiet);
-            let (_, log) = train_nonconvex(
+            let mut metric = Vec::new();
+            let (_, log) = train_nonconvex_observed(
                 prep.x.as_ref(),
                 &fit.targets,
                 loss,
                 a.lambda,
                 &settings,
                 &stop,
+                &mut |_, net| {
+                    if test.is_some() {
+                        metric.push(monitor(net)?);
+                    }
+                    Ok(())
+                },
             )?;
             progress.finish();
             runs.push(Curve {
                 method: label,
                 seed,
                 log,
-                metric: Vec::new(),
+                metric,
             });
         }
     }
@@ -191,9 +265,12 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
         },
         objective: c.info.objective,
         seconds: c.info.seconds,
-        metric: None,
+        metric: match &test {
+            Some(_) => Some(monitor(&fit.network)?),
+            None => None,
+        },
     };
-    let text = write_outputs(a, &level, c.exhaustive, width, &runs)?;
+    let text = write_outputs(a, &level, (c.exhaustive, width, metric_name), &runs)?;
     println!("{text}");
     Ok(if stop.is_set() { 130 } else { 0 })
 }
@@ -202,8 +279,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
 fn write_outputs(
     a: &CompareArgs,
     level: &Level,
-    exhaustive: bool,
-    width: usize,
+    (exhaustive, width, metric_name): (bool, usize, Option<&str>),
     runs: &[Curve],
 ) -> Result<String> {
     let levels = std::slice::from_ref(level);
@@ -236,6 +312,22 @@ fn write_outputs(
             runs,
         )?;
     }
+    if let Some(name) = metric_name {
+        let plot = Plot {
+            title: &title,
+            x_label: "optimizer steps",
+            y_label: name,
+            log_y: false,
+        };
+        figure(
+            &a.out,
+            "test_metric_vs_steps",
+            &plot,
+            (Quantity::Metric, false),
+            levels,
+            runs,
+        )?;
+    }
     let mut s = String::new();
     let _ = writeln!(s, "# Convex vs non-convex training\n");
     let _ = writeln!(
@@ -250,7 +342,7 @@ fn write_outputs(
             "the optimum over sampled patterns (an upper bound on the global optimum)"
         }
     );
-    s.push_str(&summary_table(levels, runs, None));
+    s.push_str(&summary_table(levels, runs, metric_name));
     write_atomic(&a.out.join("summary.md"), |w| w.write_all(s.as_bytes()))?;
     Ok(s)
 }

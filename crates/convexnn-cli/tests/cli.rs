@@ -388,8 +388,19 @@ fn compare_writes_curves_plots_and_summary() {
     let o = run(
         &dir,
         &[
-            "compare", "--csv", "d.csv", "--bias", "--runs", "2", "--epochs", "300", "--out",
-            "cmp", "--quiet",
+            "compare",
+            "--csv",
+            "d.csv",
+            "--bias",
+            "--runs",
+            "2",
+            "--epochs",
+            "300",
+            "--test-fraction",
+            "0.25",
+            "--out",
+            "cmp",
+            "--quiet",
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -400,6 +411,9 @@ fn compare_writes_curves_plots_and_summary() {
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("| convex: global optimum | 1 |"));
+    // The held-out rows give a test MSE for every method, and its figure.
+    assert!(summary.contains("test MSE (median)"), "{summary}");
+    assert_plot(&out, "test_metric_vs_steps");
     // With every pattern, the convex objective is below every non-convex run's final objective.
     let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
     let mut convex = f64::NAN;
