@@ -13,7 +13,9 @@ use convexnn::faer::linalg::matmul::matmul;
 use convexnn::faer::{Accum, Mat};
 use convexnn::features::sample::gaussian_gates;
 use convexnn::features::PatternSet;
-use convexnn::model::{memory_estimate, train, PatternSource, Precision, TrainOptions};
+use convexnn::model::{
+    memory_estimate, train, PatternSource, Precision, SolverChoice, TrainOptions,
+};
 use convexnn::operator::{MaskedOperator, DEFAULT_BLOCK_ROWS};
 use convexnn::program::Formulation;
 use convexnn::rng::Rng;
@@ -21,7 +23,7 @@ use convexnn::solver::{Silent, Status};
 use convexnn::{Error, Real, Result};
 use serde_json::{json, Value};
 
-use crate::train::stop_flag;
+use crate::train::{stop_flag, SolverArg};
 
 /// Precisions measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -74,6 +76,9 @@ pub struct BenchArgs {
     /// Programs solved after the kernels.
     #[arg(long, value_enum, default_value = "gated")]
     pub solvers: BenchSolvers,
+    /// Solver of the ReLU program (auto: as `train` chooses).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub relu_solver: SolverArg,
     /// Regularization λ of the solves.
     #[arg(long, default_value_t = 1e-3)]
     pub lambda: f64,
@@ -439,6 +444,10 @@ pub fn run(a: &BenchArgs) -> Result<i32> {
                 precision: prec,
                 block_rows: a.block_rows,
                 threads: a.threads,
+                solver: match f {
+                    Formulation::Relu => a.relu_solver.choice(),
+                    _ => SolverChoice::Auto,
+                },
                 ..TrainOptions::default()
             };
             let fit = train(x.as_ref(), &y, &opts, &mut Silent, &stop)?;

@@ -87,6 +87,20 @@ pub enum SolverArg {
     Pdhg,
 }
 
+impl SolverArg {
+    /// The library's solver choice.
+    pub fn choice(self) -> SolverChoice {
+        match self {
+            SolverArg::Auto => SolverChoice::Auto,
+            SolverArg::Fista => SolverChoice::Fista,
+            SolverArg::Al => SolverChoice::Al,
+            SolverArg::Admm => SolverChoice::Admm,
+            SolverArg::Clarabel => SolverChoice::Clarabel,
+            SolverArg::Pdhg => SolverChoice::Pdhg,
+        }
+    }
+}
+
 /// Precision choice.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PrecisionArg {
@@ -332,14 +346,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         lambda: a.lambda,
         patterns: source,
         seed: a.seed,
-        solver: match a.solver {
-            SolverArg::Auto => SolverChoice::Auto,
-            SolverArg::Fista => SolverChoice::Fista,
-            SolverArg::Al => SolverChoice::Al,
-            SolverArg::Admm => SolverChoice::Admm,
-            SolverArg::Clarabel => SolverChoice::Clarabel,
-            SolverArg::Pdhg => SolverChoice::Pdhg,
-        },
+        solver: a.solver.choice(),
         tol: a.tol,
         max_iter: a.max_iter,
         time_limit: a.time_limit,
