@@ -17,7 +17,7 @@ use convexnn::network::Network;
 use convexnn::program::Loss;
 use convexnn::{Error, Result};
 
-use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
+use crate::curves::{figure, objective_plot, summary_table, write_csv, Curve, Level, Quantity};
 use crate::input::DataArgs;
 use crate::plot::Plot;
 use crate::progress::Progress;
@@ -293,16 +293,7 @@ fn write_outputs(
         ("objective_vs_steps", false),
         ("objective_vs_seconds", true),
     ] {
-        let plot = Plot {
-            title: &title,
-            x_label: if by_time {
-                "wall-clock time (s)"
-            } else {
-                "optimizer steps"
-            },
-            y_label: "training objective (log scale)",
-            log_y: true,
-        };
+        let plot = objective_plot(&title, by_time);
         figure(
             &a.out,
             name,

@@ -79,6 +79,20 @@ pub fn write_csv(path: &Path, levels: &[Level], curves: &[Curve]) -> Result<()> 
     })
 }
 
+/// Labels of an objective figure: log-scale training objective against steps or wall-clock time.
+pub fn objective_plot(title: &str, by_time: bool) -> Plot<'_> {
+    Plot {
+        title,
+        x_label: if by_time {
+            "wall-clock time (s)"
+        } else {
+            "optimizer steps"
+        },
+        y_label: "training objective (log scale)",
+        log_y: true,
+    }
+}
+
 /// What a figure shows on its y axis.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Quantity {

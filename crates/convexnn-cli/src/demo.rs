@@ -127,7 +127,8 @@ pub fn run(a: &DemoArgs) -> Result<i32> {
     Ok(if stop.is_set() { 130 } else { 0 })
 }
 
-fn knots(net: &convexnn::network::Network) -> String {
+/// The knots of a 1-D network's fit, for reports.
+pub(crate) fn knots(net: &convexnn::network::Network) -> String {
     let k = net.knots_1d(1e-3);
     k.iter()
         .map(|v| format!("{v:.3}"))

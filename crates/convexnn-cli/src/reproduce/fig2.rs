@@ -18,8 +18,7 @@ use convexnn::solver::Silent;
 use convexnn::Result;
 
 use super::{optimizer_name, write_text, ReproduceArgs, Runs};
-use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
-use crate::plot::Plot;
+use crate::curves::{figure, objective_plot, summary_table, write_csv, Curve, Level, Quantity};
 use crate::progress::Progress;
 use crate::train::stop_flag;
 
@@ -118,19 +117,6 @@ fn below(level: f64, curves: &[Curve]) -> usize {
         .count()
 }
 
-fn plot_labels(title: &str, by_time: bool) -> Plot<'_> {
-    Plot {
-        title,
-        x_label: if by_time {
-            "wall-clock time (s)"
-        } else {
-            "optimizer steps"
-        },
-        y_label: "training objective (log scale)",
-        log_y: true,
-    }
-}
-
 fn global_level(fit: &Fit) -> Level {
     let c = &fit.certificate;
     Level {
@@ -208,7 +194,7 @@ pub fn run_small(a: &ReproduceArgs) -> Result<i32> {
         files.extend(figure(
             &a.out,
             &format!("objective_m{m}"),
-            &plot_labels(&title, false),
+            &objective_plot(&title, false),
             (Quantity::Objective, false),
             levels,
             &curves,
@@ -284,7 +270,7 @@ pub fn run_large(a: &ReproduceArgs) -> Result<i32> {
         files.extend(figure(
             &a.out,
             name,
-            &plot_labels(&title, by_time),
+            &objective_plot(&title, by_time),
             (Quantity::Objective, by_time),
             &levels,
             &curves,

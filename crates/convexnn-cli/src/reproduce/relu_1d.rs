@@ -13,6 +13,7 @@ use convexnn::solver::Silent;
 use convexnn::Result;
 
 use super::{write_text, ReproduceArgs};
+use crate::demo::knots;
 use crate::plot::{write_figure, Plot, Series, COLORS};
 use crate::train::stop_flag;
 
@@ -145,12 +146,4 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
     write_text(a.out.join("report.md"), &report)?;
     println!("{report}");
     Ok(if below > 0 { 1 } else { 0 })
-}
-
-fn knots(net: &convexnn::network::Network) -> String {
-    let k = net.knots_1d(1e-3);
-    k.iter()
-        .map(|v| format!("{v:.3}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

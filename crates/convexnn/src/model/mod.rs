@@ -807,23 +807,59 @@ fn solve_hinge(
             outer: out.rounds,
         }
     };
-    let cert = certify_f64(x, y, patterns, opts, run.z.as_ref(), None);
-    let (weights, (objective, dual, _)) = maybe_prune(x, y, patterns, opts, run.z, None, cert);
+    Ok(certified_run(
+        (x, y, patterns, opts),
+        SolverRun {
+            weights: run.z,
+            mult: None,
+            dual: run.dual,
+            status: run.status,
+            iterations: run.iterations,
+            outer: run.outer,
+            calls: (op.forward_calls, op.adjoint_calls),
+        },
+    ))
+}
+
+/// What an f64 solver hands over for certification.
+struct SolverRun {
+    weights: Mat<f64>,
+    /// Cone multipliers (ReLU programs).
+    mult: Option<Mat<f64>>,
+    /// The best dual bound the solver certified.
+    dual: f64,
+    status: Status,
+    iterations: usize,
+    outer: usize,
+    /// Forward and adjoint products.
+    calls: (usize, usize),
+}
+
+/// Certifies a solver's weights in f64, prunes them, and assembles the [`Info`]; the gap uses the
+/// better of the solver's own dual bound and the f64 one.
+fn certified_run(
+    (x, y, patterns, opts): (MatRef<'_, f64>, &[f64], &PatternSet, &TrainOptions),
+    run: SolverRun,
+) -> (Mat<f64>, Info) {
+    let mult = run.mult.as_ref().map(|m| m.as_ref());
+    let cert = certify_f64(x, y, patterns, opts, run.weights.as_ref(), mult);
+    let (weights, (objective, dual, violation)) =
+        maybe_prune(x, y, patterns, opts, run.weights, mult, cert);
     let dual = dual.max(run.dual.min(objective));
     let gap = (objective - dual).max(0.0);
     let info = Info {
-        status: final_status(run.status, gap, objective, opts.tol, 0.0),
+        status: final_status(run.status, gap, objective, opts.tol, violation),
         objective,
         dual_objective: dual,
         gap,
-        violation: 0.0,
+        violation,
         iterations: run.iterations,
         outer_iterations: run.outer,
-        forward_calls: op.forward_calls,
-        adjoint_calls: op.adjoint_calls,
+        forward_calls: run.calls.0,
+        adjoint_calls: run.calls.1,
         seconds: 0.0,
     };
-    Ok((weights, info))
+    (weights, info)
 }
 
 /// ADMM on the ReLU program (f64), its solution pruned and certified like the other iterative solvers'.
@@ -859,25 +895,18 @@ fn solve_admm(
         stop,
         start,
     )?;
-    let mult = Some(out.mult.as_ref());
-    let cert = certify_f64(x, y, patterns, opts, out.u.as_ref(), mult);
-    let (weights, (objective, dual, violation_now)) =
-        maybe_prune(x, y, patterns, opts, out.u, mult, cert);
-    let dual = dual.max(out.dual.min(objective));
-    let gap = (objective - dual).max(0.0);
-    let info = Info {
-        status: final_status(out.status, gap, objective, opts.tol, violation_now),
-        objective,
-        dual_objective: dual,
-        gap,
-        violation: violation_now,
-        iterations: out.iterations,
-        outer_iterations: 0,
-        forward_calls: op.forward_calls,
-        adjoint_calls: op.adjoint_calls,
-        seconds: 0.0,
-    };
-    Ok((weights, info))
+    Ok(certified_run(
+        (x, y, patterns, opts),
+        SolverRun {
+            weights: out.u,
+            mult: Some(out.mult),
+            dual: out.dual,
+            status: out.status,
+            iterations: out.iterations,
+            outer: 0,
+            calls: (op.forward_calls, op.adjoint_calls),
+        },
+    ))
 }
 
 /// The interior-point backend, its solution sparsified, pruned and certified in f64.
