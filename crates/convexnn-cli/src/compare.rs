@@ -17,7 +17,9 @@ use convexnn::network::Network;
 use convexnn::program::Loss;
 use convexnn::{Error, Result};
 
-use crate::curves::{figure, objective_plot, summary_table, write_csv, Curve, Level, Quantity};
+use crate::curves::{
+    figure, objective_plot, quantiles, summary_table, write_csv, Curve, Level, Quantity,
+};
 use crate::input::DataArgs;
 use crate::plot::Plot;
 use crate::progress::Progress;
@@ -111,7 +113,7 @@ fn test_set(t: &Dataset, prep: &Prepared, loss: Loss) -> Result<(Mat<f64>, Vec<f
 }
 
 /// Mean squared error (squared loss) or accuracy (sign of the prediction against ±1 labels).
-fn test_metric(net: &Network, x: &Mat<f64>, y: &[f64], loss: Loss) -> Result<f64> {
+fn network_metric(net: &Network, x: &Mat<f64>, y: &[f64], loss: Loss) -> Result<f64> {
     let p = net.predict(x.as_ref())?;
     let n = y.len().max(1) as f64;
     Ok(match loss {
@@ -181,7 +183,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
     });
     let monitor = |net: &Network| -> Result<f64> {
         match &test {
-            Some((x, y)) => test_metric(net, x, y, loss),
+            Some((x, y)) => network_metric(net, x, y, loss),
             None => Ok(f64::NAN),
         }
     };
@@ -213,6 +215,8 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
         c.active_neurons.max(1)
     };
     let mut runs = Vec::new();
+    // The training-set metric (MSE or accuracy) of each run's final network, in run order.
+    let mut train_metrics = Vec::new();
     for &lr in &lrs {
         for k in 0..a.runs {
             let seed = a.seed + k as u64;
@@ -233,7 +237,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
             let label = format!("{:?} lr={lr}", a.optimizer).to_lowercase();
             let progress = Progress::new(&format!("{label} seed={seed}"), a.quiet);
             let mut metric = Vec::new();
-            let (_, log) = train_nonconvex_observed(
+            let (net, log) = train_nonconvex_observed(
                 prep.x.as_ref(),
                 &fit.targets,
                 loss,
@@ -248,6 +252,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
                 },
             )?;
             progress.finish();
+            train_metrics.push(network_metric(&net, &prep.x, &fit.targets, loss)?);
             runs.push(Curve {
                 method: label,
                 seed,
@@ -270,7 +275,10 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
             None => None,
         },
     };
-    let text = write_outputs(a, &level, (c.exhaustive, width, metric_name), &runs)?;
+    let convex_train = network_metric(&fit.network, &prep.x, &fit.targets, loss)?;
+    let mut text = write_outputs(a, &level, (c.exhaustive, width, metric_name), &runs)?;
+    text.push_str(&train_table(loss, convex_train, &runs, &train_metrics));
+    write_atomic(&a.out.join("summary.md"), |w| w.write_all(text.as_bytes()))?;
     println!("{text}");
     Ok(if stop.is_set() { 130 } else { 0 })
 }
@@ -334,6 +342,26 @@ fn write_outputs(
         }
     );
     s.push_str(&summary_table(levels, runs, metric_name));
-    write_atomic(&a.out.join("summary.md"), |w| w.write_all(s.as_bytes()))?;
     Ok(s)
+}
+
+/// Markdown table of the training-set metric: the convex network's and each method's median.
+fn train_table(loss: Loss, convex: f64, runs: &[Curve], metrics: &[f64]) -> String {
+    let name = match loss {
+        Loss::Squared => "train MSE",
+        _ => "train accuracy",
+    };
+    let mut s = format!("\n| method | {name} (median) |\n|---|---|\n| convex | {convex:.4} |\n");
+    let mut methods: Vec<&str> = runs.iter().map(|r| r.method.as_str()).collect();
+    methods.dedup();
+    for m in methods {
+        let sel: Vec<f64> = runs
+            .iter()
+            .zip(metrics)
+            .filter(|(r, _)| r.method == m)
+            .map(|(_, v)| *v)
+            .collect();
+        let _ = writeln!(s, "| {m} | {:.4} |", quantiles(sel).1);
+    }
+    s
 }

@@ -412,7 +412,10 @@ fn compare_writes_curves_plots_and_summary() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("| convex: global optimum | 1 |"));
     // The held-out rows give a test MSE for every method, and its figure.
-    assert!(summary.contains("test MSE (median)"), "{summary}");
+    assert!(
+        summary.contains("test MSE (median)") && summary.contains("| train MSE (median) |"),
+        "{summary}"
+    );
     assert_plot(&out, "test_metric_vs_steps");
     // With every pattern, the convex objective is below every non-convex run's final objective.
     let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
