@@ -288,7 +288,7 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
                 "titanic",
             ],
             mnist: true,
-            folds: 1,
+            folds: 2,
             seeds: 2,
             patterns: 100,
             steps: 500,
