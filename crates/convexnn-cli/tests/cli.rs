@@ -664,6 +664,24 @@ fn reproduce_relu_binary_images_quick() {
 }
 
 #[test]
+fn reproduce_threshold_table2_quick() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+    if !std::path::Path::new(data).join("uci121").is_dir() {
+        println!("skipping: no shared data folder at {data}");
+        return;
+    }
+    let report = reproduce_quick("threshold-table2");
+    assert!(
+        report.contains("(within 1e-6 relative): holds.")
+            && report.contains("Solves not converged: 0 of 3")
+            && report.contains("CIFAR-10 is not available offline")
+            && report.contains("| tic-tac-toe |")
+            && report.contains("Nonconvex-CReLU"),
+        "{report}"
+    );
+}
+
+#[test]
 fn reproduce_threshold_fig5_quick() {
     let report = reproduce_quick("threshold-fig5");
     assert!(

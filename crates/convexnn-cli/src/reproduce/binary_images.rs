@@ -73,7 +73,7 @@ struct Sizes {
 
 /// The shared data folder: `--data`, else `../shared/data` or `../../shared/data` from the working
 /// directory (the project's layout beside the shared folder).
-fn data_root(a: &ReproduceArgs) -> Result<PathBuf> {
+pub(super) fn data_root(a: &ReproduceArgs) -> Result<PathBuf> {
     if let Some(d) = &a.data {
         return Ok(d.clone());
     }
@@ -105,7 +105,12 @@ fn idx_file(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// 28 × 28 images averaged over 2 × 2 blocks, a ones column appended; labels 0/1 → ±1.
-fn load(dir: &Path, prefix: &str, classes: (u8, u8), limit: usize) -> Result<(Mat<f64>, Vec<f64>)> {
+pub(super) fn load(
+    dir: &Path,
+    prefix: &str,
+    classes: (u8, u8),
+    limit: usize,
+) -> Result<(Mat<f64>, Vec<f64>)> {
     let opts = IdxOptions {
         binary_pair: Some(classes),
         limit: Some(limit),
