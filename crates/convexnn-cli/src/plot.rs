@@ -160,8 +160,15 @@ impl<'a> Layout<'a> {
         let (pw, ph) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
         let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * pw;
         let sy = |v: f64| TOP + (1.0 - (v - y0) / (y1 - y0)) * ph;
+        // Integer data (indices, counts) get integer ticks only.
+        let integer_x = series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(finite)
+            .all(|p| p.0.fract() == 0.0);
         let x_ticks = nice_ticks(x0, x1, 6)
             .into_iter()
+            .filter(|t| !integer_x || t.fract() == 0.0)
             .map(|t| (sx(t), fmt_tick(t)))
             .collect();
         let y_ticks = if plot.log_y {
