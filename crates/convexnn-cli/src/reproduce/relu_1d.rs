@@ -6,15 +6,15 @@ use std::fmt::Write as _;
 
 use convexnn::faer::Mat;
 use convexnn::model::{train, PatternSource, TrainOptions};
-use convexnn::network::sgd::{train_nonconvex, Optimizer, SgdSettings};
+use convexnn::network::sgd::{train_nonconvex_observed, Optimizer, SgdSettings};
 use convexnn::program::{Formulation, Loss};
 use convexnn::rng::Rng;
-use convexnn::solver::Silent;
 use convexnn::Result;
 
 use super::{write_text, ReproduceArgs};
 use crate::demo::knots;
 use crate::plot::{write_figure, Plot, Series, COLORS};
+use crate::progress::Progress;
 use crate::train::stop_flag;
 
 /// Runs the experiment.
@@ -42,7 +42,10 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
         tol: 1e-9,
         ..TrainOptions::default()
     };
-    let fit = train(x.as_ref(), &y, &opts, &mut Silent, &stop)?;
+    let mut progress = Progress::new("convex program", a.quiet);
+    let fit = train(x.as_ref(), &y, &opts, &mut progress, &stop);
+    progress.finish();
+    let fit = fit?;
     let c = &fit.certificate;
     let width = c.active_neurons.max(1);
     let mut nets = Vec::new();
@@ -56,7 +59,20 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
             log_every: (epochs / 200).max(1),
             ..SgdSettings::default()
         };
-        let (net, log) = train_nonconvex(x.as_ref(), &y, Loss::Squared, lambda, &settings, &stop)?;
+        let progress = Progress::new(&format!("Adam run {k}"), a.quiet);
+        let (net, log) = train_nonconvex_observed(
+            x.as_ref(),
+            &y,
+            Loss::Squared,
+            lambda,
+            &settings,
+            &stop,
+            &mut |r, _| {
+                progress.message(format!("step {:>7}  objective {:.6e}", r.step, r.objective));
+                Ok(())
+            },
+        )?;
+        progress.finish();
         nets.push((net, log));
     }
     // Fits on a fine grid.
