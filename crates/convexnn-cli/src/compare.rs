@@ -113,7 +113,7 @@ fn test_set(t: &Dataset, prep: &Prepared, loss: Loss) -> Result<(Mat<f64>, Vec<f
 }
 
 /// Mean squared error (squared loss) or accuracy (sign of the prediction against ±1 labels).
-fn network_metric(net: &Network, x: &Mat<f64>, y: &[f64], loss: Loss) -> Result<f64> {
+pub(crate) fn network_metric(net: &Network, x: &Mat<f64>, y: &[f64], loss: Loss) -> Result<f64> {
     let p = net.predict(x.as_ref())?;
     let n = y.len().max(1) as f64;
     Ok(match loss {

@@ -20,6 +20,7 @@ use convexnn::solver::{IterRecord, Observe};
 use convexnn::{Error, Result};
 
 use super::{optimizer_name, write_text, ReproduceArgs, Runs};
+use crate::compare::network_metric;
 use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
 use crate::plot::Plot;
 use crate::progress::Progress;
@@ -140,15 +141,9 @@ pub(super) fn load(
     Ok((x, y))
 }
 
-/// Fraction of test points whose prediction has the label's sign.
+/// Fraction of points whose prediction has the label's sign (labels ±1).
 fn accuracy(net: &Network, x: &Mat<f64>, y: &[f64]) -> Result<f64> {
-    let p = net.predict(x.as_ref())?;
-    let right = p
-        .iter()
-        .zip(y)
-        .filter(|(p, y)| (**p >= 0.0) == (**y > 0.0))
-        .count();
-    Ok(right as f64 / y.len().max(1) as f64)
+    network_metric(net, x, y, Loss::Logistic)
 }
 
 /// Records the convex solver's certified objective at each report.

@@ -36,6 +36,7 @@ use convexnn::{Error, Result};
 
 use super::binary_images::{data_root, load};
 use super::{write_text, ReproduceArgs};
+use crate::compare::network_metric;
 use crate::plot::{write_figure, Plot, Series, COLORS};
 use crate::progress::Progress;
 use crate::train::stop_flag;
@@ -100,15 +101,9 @@ struct RunRow {
 
 const CONVEX: &str = "Convex-Lasso";
 
-/// Fraction of points whose prediction has the label's sign.
+/// Fraction of points whose prediction has the label's sign (labels ±1).
 fn accuracy(net: &Network, x: &Mat<f64>, y: &[f64]) -> Result<f64> {
-    let p = net.predict(x.as_ref())?;
-    let right = p
-        .iter()
-        .zip(y)
-        .filter(|(p, y)| (**p >= 0.0) == (**y > 0.0))
-        .count();
-    Ok(right as f64 / y.len().max(1) as f64)
+    network_metric(net, x, y, Loss::Logistic)
 }
 
 /// Rows `idx` of `x` with a ones column appended, and their labels 0/1 → ±1 (class 0 → −1, every
