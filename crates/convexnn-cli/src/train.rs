@@ -71,7 +71,8 @@ pub enum ConstructArg {
 /// Solver choice.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SolverArg {
-    /// FISTA for gated; for ReLU the interior-point backend on small problems, else ADMM where its
+    /// FISTA for gated; coordinate descent for the squared-loss threshold Lasso (up to 5000
+    /// columns); for ReLU the interior-point backend on small problems, else ADMM where its
     /// n × n factorization fits, else the augmented Lagrangian; for the hinge loss, the interior
     /// point with column generation up to n = 2000, else pdhg.
     Auto,
@@ -85,6 +86,8 @@ pub enum SolverArg {
     Clarabel,
     /// Restarted primal-dual hybrid gradient (threshold networks with the hinge loss).
     Pdhg,
+    /// Coordinate descent over the popcount Gram matrix (threshold networks, squared loss).
+    Cd,
 }
 
 impl SolverArg {
@@ -97,6 +100,7 @@ impl SolverArg {
             SolverArg::Admm => SolverChoice::Admm,
             SolverArg::Clarabel => SolverChoice::Clarabel,
             SolverArg::Pdhg => SolverChoice::Pdhg,
+            SolverArg::Cd => SolverChoice::Cd,
         }
     }
 }

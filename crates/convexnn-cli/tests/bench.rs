@@ -92,3 +92,68 @@ fn quick_json_report() {
         assert!(s["objective"].as_f64().unwrap().is_finite());
     }
 }
+
+/// `convexnn bench threshold` on spambase with few columns: both coordinate descents and FISTA
+/// reach the same optimum, every gap (recomputed from the dense matrix) is small, and the report
+/// has its keys.
+#[test]
+fn threshold_json_report() {
+    let uci = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/uci121/spambase"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_convexnn"))
+        .args([
+            "bench",
+            "threshold",
+            "--uci",
+            uci,
+            "--p",
+            "60",
+            "--repeats",
+            "1",
+            "--tol",
+            "1e-8",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(j["dataset"], "spambase");
+    assert_eq!(j["n"], 4601);
+    let methods = j["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 3);
+    let best = methods
+        .iter()
+        .map(|m| m["objective"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    for m in methods {
+        let name = format!("{} {}", m["method"], m["storage"]);
+        let obj = m["objective"].as_f64().unwrap();
+        assert!((obj - best) <= 1e-6 * best, "{name}: {obj} vs {best}");
+        assert!(m["best_seconds"].as_f64().unwrap() > 0.0, "{name}");
+        if m["method"] == "cd" {
+            assert_eq!(m["status"], "converged", "{name}");
+            assert!(m["relative_gap"].as_f64().unwrap() <= 1e-8, "{name}");
+        }
+    }
+    assert!(j["dense_over_bits"].as_f64().unwrap() > 0.0);
+}
+
+/// A missing data folder is a clear error naming it (exit code 1, as for every unreadable file),
+/// not a panic.
+#[test]
+fn threshold_bench_names_a_missing_folder() {
+    let out = Command::new(env!("CARGO_BIN_EXE_convexnn"))
+        .args(["bench", "threshold", "--uci", "no/such/folder"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no/such/folder"), "{err}");
+}

@@ -132,8 +132,9 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "admm" => Ok(SolverChoice::Admm),
         "clarabel" => Ok(SolverChoice::Clarabel),
         "pdhg" => Ok(SolverChoice::Pdhg),
+        "cd" => Ok(SolverChoice::Cd),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", got {s:?}"
         ))),
     }
 }

@@ -415,6 +415,14 @@ def test_threshold_networks_fit_predict_and_export(regression: Data, binary: Dat
     assert reg.amplitudes_ is not None and reg.amplitudes_.shape == reg.output_weights_.shape
     # A step target is fitted almost exactly by step neurons.
     assert np.max(np.abs(reg.predict(x) - y)) < 1e-2
+    # The squared-loss Lasso's default (coordinate descent on the bits) and FISTA agree.
+    assert reg.certificate_["solver"] == "cd"
+    fista = ThresholdRegressor(lam=1e-4, exact=True, solver="fista", tol=1e-9, max_iter=200000).fit(x, y)
+    assert abs(fista.objective_ - reg.objective_) <= 1e-6 * reg.objective_
+    from convexnn import ConvexReLURegressor
+
+    with pytest.raises(ValueError, match="cd"):
+        ConvexReLURegressor(solver="cd").fit(x, y)
     reg.save(tmp_path / "t.json")
     back = load(tmp_path / "t.json")
     assert isinstance(back, ThresholdRegressor)

@@ -135,6 +135,38 @@ fn threshold_lasso_matches_interior_point_squared() {
     compare_with_exact(Formulation::Threshold, Loss::Squared, SolverChoice::Fista);
 }
 
+/// Coordinate descent over the popcount Gram matrix (the squared-loss default) against the
+/// interior point.
+#[test]
+fn threshold_cd_matches_interior_point_squared() {
+    compare_with_exact(Formulation::Threshold, Loss::Squared, SolverChoice::Cd);
+}
+
+/// `cd` is refused with a clear error outside the squared-loss threshold Lasso.
+#[test]
+fn cd_is_refused_outside_the_squared_threshold_lasso() {
+    let mut r = Rng::new(4);
+    let x = Mat::from_fn(12, 3, |_, _| r.normal());
+    let y: Vec<f64> = (0..12).map(|i| f64::from(i % 2 == 0)).collect();
+    for (formulation, loss) in [
+        (Formulation::Gated, Loss::Squared),
+        (Formulation::Relu, Loss::Squared),
+        (Formulation::Threshold, Loss::Logistic),
+    ] {
+        let opts = TrainOptions {
+            formulation,
+            loss,
+            solver: SolverChoice::Cd,
+            ..TrainOptions::default()
+        };
+        match train(x.as_ref(), &y, &opts, &mut Silent, &StopFlag::new()) {
+            Err(convexnn::Error::InvalidSetting(m)) => assert!(m.contains("cd"), "{m}"),
+            Err(e) => panic!("{formulation:?} {loss:?}: wrong error {e}"),
+            Ok(_) => panic!("{formulation:?} {loss:?}: cd accepted"),
+        }
+    }
+}
+
 #[test]
 fn threshold_lasso_matches_interior_point_logistic() {
     compare_with_exact(Formulation::Threshold, Loss::Logistic, SolverChoice::Fista);
@@ -370,7 +402,11 @@ fn threshold_network_on_complete_arrangement() {
     let y: Vec<f64> = (0..n)
         .map(|i| f64::from(x[(i, 0)] > 0.3) - 0.5 * f64::from(x[(i, 0)] < -0.8))
         .collect();
-    for solver in [SolverChoice::Clarabel, SolverChoice::Fista] {
+    for solver in [
+        SolverChoice::Clarabel,
+        SolverChoice::Fista,
+        SolverChoice::Cd,
+    ] {
         let opts = TrainOptions {
             formulation: Formulation::Threshold,
             patterns: PatternSource::Exact,

@@ -78,15 +78,7 @@ pub(super) fn data_root(a: &ReproduceArgs) -> Result<PathBuf> {
     if let Some(d) = &a.data {
         return Ok(d.clone());
     }
-    [
-        "../shared/data",
-        "../../shared/data",
-        "../../../shared/data",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.join("mnist").is_dir())
-    .ok_or_else(|| {
+    super::default_data_root("mnist").ok_or_else(|| {
         Error::InvalidSetting(
             "relu-binary-images needs the MNIST and Fashion-MNIST folders: pass --data DIR \
                  (the folder holding mnist/ and fashion-mnist/)"

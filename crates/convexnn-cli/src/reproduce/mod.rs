@@ -158,3 +158,16 @@ pub(crate) fn optimizer_name(o: Optimizer) -> &'static str {
 pub(crate) fn write_text(path: PathBuf, text: &str) -> Result<()> {
     write_atomic(&path, |w| w.write_all(text.as_bytes()))
 }
+
+/// The shared data folder (`shared/data` beside the project, found from the working directory or
+/// up to two levels below it) when it holds `entry`.
+pub(crate) fn default_data_root(entry: &str) -> Option<PathBuf> {
+    [
+        "../shared/data",
+        "../../shared/data",
+        "../../../shared/data",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.join(entry).exists())
+}

@@ -97,9 +97,10 @@ class _ConvexNetwork(BaseEstimator):
     gates : array of shape (n_inputs, P) or None, default=None
         User gates (the CLI's ``--gates``): pattern i is ``1[X g_i >= 0]`` on the network inputs,
         i.e. the (standardized) features plus the bias column when ``bias=True``.
-    solver : {"auto", "fista", "al", "clarabel", "pdhg"}, default="auto"
-        Solver: restarted FISTA (gated), augmented Lagrangian (ReLU), the interior-point backend
-        (small problems), or the primal-dual method (hinge loss). "auto" picks per problem.
+    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd"}, default="auto"
+        Solver: restarted FISTA (gated), augmented Lagrangian or ADMM (ReLU), the interior-point
+        backend (small problems), the primal-dual method (hinge loss), or coordinate descent
+        (squared-loss threshold networks). "auto" picks per problem.
     tol : float, default=1e-6
         Relative duality gap (and relative cone violation) at which to stop.
     max_iter : int, default=10000

@@ -22,6 +22,7 @@ use crate::program::{normalization, Formulation, Loss};
 use crate::real::Real;
 use crate::solver::admm::{admm, admm_memory, AdmmSettings};
 use crate::solver::al::{augmented_lagrangian, AlSettings};
+use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
 use crate::solver::pdhg::{hinge_lasso_pdhg, PdhgSettings};
@@ -57,7 +58,8 @@ pub enum PatternSource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SolverChoice {
-    /// FISTA for gated ReLU; for ReLU, the interior-point backend on small squared-loss problems
+    /// FISTA for gated ReLU; coordinate descent for the squared-loss threshold Lasso up to
+    /// [`CD_MAX_COLUMNS`] columns (FISTA beyond, and for the logistic loss); for ReLU, the interior-point backend on small squared-loss problems
     /// (n·P·d ≤ 200 000, where it is fast and exact), ADMM where its n × n factorization fits
     /// (n ≤ 20 000 and within the memory limit) and the augmented Lagrangian otherwise; for the
     /// hinge loss (a linear program), the interior-point backend by column generation up to
@@ -73,6 +75,9 @@ pub enum SolverChoice {
     Clarabel,
     /// The restarted primal–dual hybrid gradient method (threshold networks with the hinge loss).
     Pdhg,
+    /// Coordinate descent over the popcount Gram matrix of the arrangement columns (threshold
+    /// networks with the squared loss; memory grows as P²).
+    Cd,
 }
 
 /// Working precision of the iterative solvers (certificates are always computed in f64).
@@ -224,6 +229,10 @@ fn available_memory() -> usize {
 /// (working sets of a few n columns; each round factors an n-row program).
 pub const HINGE_INTERIOR_POINT_MAX_ROWS: usize = 2000;
 
+/// Most arrangement columns for which `auto` solves the squared-loss threshold Lasso by coordinate
+/// descent over the Gram matrix (8P² bytes: 200 MB here); beyond, building it costs more than FISTA.
+pub const CD_MAX_COLUMNS: usize = 5000;
+
 /// The solver `auto` stands for on a problem of this size (see [`SolverChoice::Auto`]).
 pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> SolverChoice {
     match (opts.solver, opts.formulation) {
@@ -233,6 +242,11 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
             } else {
                 SolverChoice::Pdhg
             }
+        }
+        (SolverChoice::Auto, Formulation::Threshold)
+            if opts.loss == Loss::Squared && p <= CD_MAX_COLUMNS =>
+        {
+            SolverChoice::Cd
         }
         (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
         (
@@ -269,6 +283,8 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
         (SolverChoice::Clarabel, f) => exact_memory_estimate(n, d, p, f, opts.loss),
         // the n × n factor and its work copy, eight n × 2P matrices, the d × 2P iterates.
         (SolverChoice::Admm, _) => admm_memory(n) + 16 * n * p * 8 + 12 * d * p * 8,
+        // the Gram matrix, the coefficients and their certificate.
+        (SolverChoice::Cd, _) => gram_memory(p) + 8 * p * 8 + 4 * n * 8,
         (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
@@ -400,6 +416,16 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
             "the primal-dual solver (pdhg) is for the hinge loss; use fista or clarabel".into(),
         ));
     }
+    if opts.solver == SolverChoice::Cd
+        && (opts.formulation != Formulation::Threshold || opts.loss != Loss::Squared)
+    {
+        return Err(Error::InvalidSetting(format!(
+            "coordinate descent (cd) solves the squared-loss threshold Lasso; for the {} {} \
+             program use --solver auto",
+            opts.formulation.as_str(),
+            opts.loss.as_str()
+        )));
+    }
     match opts.loss {
         Loss::Squared => Ok(y.to_vec()),
         Loss::Logistic | Loss::Hinge => to_pm1_labels(y),
@@ -502,6 +528,7 @@ pub fn train(
         (SolverChoice::Admm, _) => {
             solve_admm(px, &targets, &patterns, &program, observer, stop, start)?
         }
+        (SolverChoice::Cd, _) => solve_cd(&targets, &patterns, &program, observer, stop, start),
         (_, Precision::F64) => {
             solve_iterative::<f64>(px, &targets, &patterns, &program, observer, stop, start)
         }
@@ -907,6 +934,53 @@ fn solve_admm(
             calls: (op.forward_calls, op.adjoint_calls),
         },
     ))
+}
+
+/// Coordinate descent on the squared-loss threshold Lasso (always f64), certified like the others.
+fn solve_cd(
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+    start: Instant,
+) -> (Mat<f64>, Info) {
+    let p = patterns.len();
+    let settings = CdSettings {
+        tol: opts.tol,
+        max_sweeps: opts.max_iter,
+        time_limit: opts.time_limit,
+        ..CdSettings::default()
+    };
+    let z0 = initial::<f64>(opts, 1, p);
+    let warm = z0
+        .row(0)
+        .iter()
+        .any(|&v| v != 0.0)
+        .then(|| z0.row(0).iter().copied().collect::<Vec<_>>());
+    let mut coords = GramCoordinates::new(patterns, y);
+    let out = lasso_cd(
+        &mut coords,
+        opts.lambda,
+        warm.as_deref(),
+        &settings,
+        observer,
+        stop,
+        start,
+    );
+    let ones = Mat::from_fn(y.len(), 1, |_, _| 1.0);
+    certified_run(
+        (ones.as_ref(), y, patterns, opts),
+        SolverRun {
+            weights: Mat::from_fn(1, p, |_, j| out.z[j]),
+            mult: None,
+            dual: out.dual,
+            status: out.status,
+            iterations: out.sweeps,
+            outer: out.full_sweeps,
+            calls: (0, 0),
+        },
+    )
 }
 
 /// The interior-point backend, its solution sparsified, pruned and certified in f64.

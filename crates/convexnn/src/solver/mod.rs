@@ -1,5 +1,7 @@
 //! Solvers for the convex programs, and what every solver returns.
 //!
+//! - [`cd`]: coordinate descent for the squared-loss threshold Lasso, over a popcount Gram matrix of
+//!   the bit-packed columns or over a dense matrix.
 //! - [`fista`]: restarted FISTA with backtracking line search (docs/programs.md §4a), for unconstrained
 //!   programs (gated ReLU, and the inner problems of the augmented Lagrangian).
 //! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (docs/programs.md §4b).
@@ -15,6 +17,7 @@
 
 pub mod admm;
 pub mod al;
+pub mod cd;
 pub mod exact;
 pub mod fista;
 pub mod path;

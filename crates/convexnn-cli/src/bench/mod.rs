@@ -5,10 +5,12 @@
 //! The data are Gaussian X (n × d), targets from a planted ReLU network plus noise, and P Gaussian
 //! gates, all from the project's seeded generator, so two runs with the same options solve the
 //! same problem.
+//!
+//! `convexnn bench threshold` ([`threshold`]) times the threshold Lasso on a real data set instead.
 
 use std::time::Instant;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use convexnn::faer::linalg::matmul::matmul;
 use convexnn::faer::{Accum, Mat};
 use convexnn::features::sample::gaussian_gates;
@@ -24,6 +26,8 @@ use convexnn::{Error, Real, Result};
 use serde_json::{json, Value};
 
 use crate::train::{stop_flag, SolverArg};
+
+mod threshold;
 
 /// Precisions measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -49,9 +53,22 @@ pub enum BenchSolvers {
     All,
 }
 
+/// Benchmarks other than the default operator and solver suite.
+#[derive(Subcommand, Debug)]
+pub enum BenchSuite {
+    /// The two-layer threshold Lasso on a real data set (spambase by default): coordinate descent
+    /// on the bit-packed arrangement columns against the same algorithm on a dense matrix, and
+    /// FISTA, in the same run.
+    Threshold(threshold::ThresholdBenchArgs),
+}
+
 /// Options of `convexnn bench`.
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Another benchmark (the default measures the operator and the solvers on generated data).
+    #[command(subcommand)]
+    pub suite: Option<BenchSuite>,
     /// Rows of X [default: 10000, or 2000 with --quick].
     #[arg(long)]
     pub n: Option<usize>,
@@ -305,6 +322,9 @@ fn threads_used(threads: usize) -> usize {
 
 /// Runs `convexnn bench`; returns the process exit code.
 pub fn run(a: &BenchArgs) -> Result<i32> {
+    if let Some(BenchSuite::Threshold(t)) = &a.suite {
+        return threshold::run(t);
+    }
     let (n, d, p_gates) = if a.quick {
         (a.n.unwrap_or(2000), a.d.unwrap_or(20), a.p.unwrap_or(100))
     } else {
