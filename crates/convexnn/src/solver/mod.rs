@@ -7,6 +7,8 @@
 //! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (docs/programs.md §4b).
 //! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
 //! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
+//! - [`nuclear`]: the nuclear-norm heuristic with sequential convex relaxation for ReLU networks that fit
+//!   the data exactly (docs/programs.md (M37)); a heuristic without a certificate.
 //! - [`path`]: a regularization path of decreasing λ with warm starts (docs/programs.md §4f).
 //! - [`pdhg`]: restarted primal–dual hybrid gradient for the hinge-loss threshold Lasso.
 //! - [`working_set`]: column generation with the interior-point backend for the same linear program.
@@ -20,6 +22,7 @@ pub mod al;
 pub mod cd;
 pub mod exact;
 pub mod fista;
+pub mod nuclear;
 pub mod path;
 pub mod pdhg;
 pub mod svm;
