@@ -25,6 +25,7 @@ use crate::solver::al::{augmented_lagrangian, AlSettings};
 use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
+use crate::solver::nuclear::{nuclear_heuristic, NuclearSettings};
 use crate::solver::pdhg::{hinge_lasso_pdhg, PdhgSettings};
 use crate::solver::working_set::{hinge_lasso_working_set, WorkingSetSettings};
 use crate::solver::{Info, Observe, Status, StopFlag};
@@ -78,6 +79,10 @@ pub enum SolverChoice {
     /// Coordinate descent over the popcount Gram matrix of the arrangement columns (threshold
     /// networks with the squared loss; memory grows as P²).
     Cd,
+    /// The nuclear-norm heuristic with sequential convex relaxation (ReLU, squared loss, tiny
+    /// data): looks for a network of width [`NuclearSettings::width`] that fits the data exactly.
+    /// A heuristic: no certificate, no optimality guarantee (docs/programs.md (M37)).
+    Nuclear,
 }
 
 /// Working precision of the iterative solvers (certificates are always computed in f64).
@@ -144,6 +149,10 @@ pub struct TrainOptions {
     pub construction: Construction,
     /// Width M of the random first layer of the Pi and Svm constructions (≥ n). Default 1000.
     pub lift_width: usize,
+    /// [`SolverChoice::Nuclear`] only: width, γ, initialization, relaxation cap and size limit of
+    /// the heuristic (its tolerance, seed, time and memory limits are this struct's `tol`, `seed`,
+    /// `time_limit` and `memory_limit`). Default [`NuclearSettings::default`].
+    pub nuclear: NuclearSettings,
 }
 
 impl Default for TrainOptions {
@@ -168,6 +177,7 @@ impl Default for TrainOptions {
             prune: true,
             construction: Construction::Lasso,
             lift_width: 1000,
+            nuclear: NuclearSettings::default(),
         }
     }
 }
@@ -177,7 +187,8 @@ impl Default for TrainOptions {
 pub struct Certificate {
     /// Solver statistics (status, objective, dual objective, gap, violation, iterations, time).
     pub info: Info,
-    /// gap / |objective|.
+    /// gap / |objective| (NaN, null in JSON, for a heuristic).
+    #[serde(deserialize_with = "crate::solver::nan_if_null")]
     pub relative_gap: f64,
     /// Number of distinct patterns used.
     pub n_patterns: usize,
@@ -191,6 +202,8 @@ pub struct Certificate {
     /// The equivalent β = nλ of the papers' ½‖r‖² + β R form.
     pub lambda_unnormalized: f64,
     /// The smallest λ at which the zero network is optimal (over the patterns used; gated bound).
+    /// NaN (null in JSON) for a heuristic, which uses no patterns.
+    #[serde(deserialize_with = "crate::solver::nan_if_null")]
     pub lambda_max: f64,
     /// The objective's normalization, in words.
     pub normalization: String,
@@ -199,8 +212,37 @@ pub struct Certificate {
     /// The program that was solved.
     pub formulation: Formulation,
     /// The non-convex objective of the reconstructed network on the training data (M5)/(M38).
+    #[serde(deserialize_with = "crate::solver::nan_if_null")]
     pub network_objective: f64,
+    /// Present when a heuristic trained the network: then nothing is certified (gap, dual
+    /// objective and relative gap are NaN) and this says so and what the heuristic reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heuristic: Option<HeuristicReport>,
 }
+
+/// What a heuristic reports in place of a certificate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeuristicReport {
+    /// Always "heuristic, no optimality guarantee".
+    pub guarantee: String,
+    /// The method, e.g. "nuclear-norm heuristic with sequential convex relaxation (M37)".
+    pub method: String,
+    /// max_i |f(x_i) − y_i| of the returned network on the training data.
+    pub fit_residual: f64,
+    /// The fit residual of the network read from each relaxation, in order.
+    pub residual_history: Vec<f64>,
+    /// Which relaxation (1-based) gave the returned network (the smallest residual).
+    pub best_relaxation: usize,
+    /// Hidden width m the heuristic was run with.
+    pub width: usize,
+    /// Weight γ of the complementarity term.
+    pub gamma: f64,
+    /// The first relaxation's parameters: "zero", "random" or "network".
+    pub init: String,
+}
+
+/// The guarantee string of every heuristic result.
+pub const NO_GUARANTEE: &str = "heuristic, no optimality guarantee";
 
 /// The result of [`train`].
 pub struct Fit {
@@ -416,6 +458,19 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
             "the primal-dual solver (pdhg) is for the hinge loss; use fista or clarabel".into(),
         ));
     }
+    if opts.solver == SolverChoice::Nuclear
+        && (opts.formulation != Formulation::Relu
+            || opts.loss != Loss::Squared
+            || opts.deep_widths.is_some()
+            || !opts.construction.is_lasso())
+    {
+        return Err(Error::InvalidSetting(format!(
+            "the nuclear-norm heuristic (solver nuclear) fits two-layer ReLU networks exactly to \
+             real targets: use the relu model with the squared loss, not {} with the {} loss",
+            opts.formulation.as_str(),
+            opts.loss.as_str()
+        )));
+    }
     if opts.solver == SolverChoice::Cd
         && (opts.formulation != Formulation::Threshold || opts.loss != Loss::Squared)
     {
@@ -499,6 +554,9 @@ pub fn train(
     stop: &StopFlag,
 ) -> Result<Fit> {
     let targets = validate(x, y, opts)?;
+    if opts.solver == SolverChoice::Nuclear {
+        return train_nuclear(x, targets, opts, observer, stop);
+    }
     if !opts.construction.is_lasso() {
         return train_on_lift(x, targets, opts);
     }
@@ -561,6 +619,7 @@ pub fn train(
         solver: format!("{solver:?}").to_lowercase(),
         formulation: opts.formulation,
         network_objective,
+        heuristic: None,
         info,
     };
     Ok(Fit {
@@ -636,6 +695,92 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         solver: format!("closed_form+{}", opts.construction.as_str()),
         formulation: opts.formulation,
         network_objective,
+        heuristic: None,
+        info,
+    };
+    Ok(Fit {
+        patterns,
+        weights,
+        network,
+        certificate,
+        targets,
+    })
+}
+
+/// The nuclear-norm heuristic (docs/programs.md (M37)): the network it finds, balanced neuron by
+/// neuron (§2 rescaling: same predictions, least weight decay), its (M5) objective at λ, and a
+/// certificate that certifies nothing (see [`HeuristicReport`]). The fit's patterns are those of
+/// the network's neurons on the training data and its weights the convex point [V | W] they give
+/// (v = α u for α > 0, w = |α| u otherwise, summed over neurons sharing a pattern).
+fn train_nuclear(
+    x: MatRef<'_, f64>,
+    targets: Vec<f64>,
+    opts: &TrainOptions,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+) -> Result<Fit> {
+    let settings = NuclearSettings {
+        tol: opts.tol,
+        seed: opts.seed,
+        time_limit: opts.time_limit,
+        memory_limit: opts
+            .memory_limit
+            .unwrap_or_else(|| available_memory() / 10 * 8),
+        ..opts.nuclear.clone()
+    };
+    let start = Instant::now();
+    let run = nuclear_heuristic(x, &targets, &settings, observer, stop)?;
+    let network = Network::relu_balanced(run.hidden.as_ref(), &run.output);
+    let d = x.ncols();
+    let gates = Mat::from_fn(d, network.width(), |k, j| network.hidden[j][k]);
+    let patterns = PatternSet::from_gates(x, gates.as_ref(), false)?;
+    let p = patterns.len();
+    let mut weights = Mat::zeros(d, 2 * p);
+    for (u, &a) in network.hidden.iter().zip(&network.output) {
+        let col = crate::features::pattern_of_gate(x, u);
+        if let Some(i) = (0..p).find(|&i| patterns.column(i) == col) {
+            let c = if a > 0.0 { i } else { p + i };
+            for k in 0..d {
+                weights[(k, c)] += a.abs() * u[k];
+            }
+        }
+    }
+    let objective = network.objective(x, &targets, opts.loss, opts.lambda)?;
+    let info = Info {
+        status: run.status,
+        objective,
+        dual_objective: f64::NAN,
+        gap: f64::NAN,
+        violation: 0.0,
+        iterations: run.ipm_iterations,
+        outer_iterations: run.history.len(),
+        forward_calls: 0,
+        adjoint_calls: 0,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let heuristic = HeuristicReport {
+        guarantee: NO_GUARANTEE.into(),
+        method: "nuclear-norm heuristic with sequential convex relaxation (M37)".into(),
+        fit_residual: run.residual,
+        residual_history: run.history.iter().map(|r| r.network_residual).collect(),
+        best_relaxation: run.best_relaxation,
+        width: settings.width,
+        gamma: settings.gamma,
+        init: settings.init.as_str().into(),
+    };
+    let certificate = Certificate {
+        relative_gap: f64::NAN,
+        n_patterns: p,
+        active_neurons: network.width(),
+        exhaustive: false,
+        lambda: opts.lambda,
+        lambda_unnormalized: opts.lambda * x.nrows() as f64,
+        lambda_max: f64::NAN,
+        normalization: normalization(opts.formulation, opts.loss),
+        solver: "nuclear".into(),
+        formulation: opts.formulation,
+        network_objective: objective,
+        heuristic: Some(heuristic),
         info,
     };
     Ok(Fit {

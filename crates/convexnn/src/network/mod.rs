@@ -131,6 +131,32 @@ impl Network {
         }
     }
 
+    /// A ReLU network from hidden weights (m × d, row j is u_jᵀ) and output weights α, each neuron
+    /// rescaled to (t u_j, α_j / t) with t = √(|α_j| / ‖u_j‖): the same function (t > 0) with the
+    /// least weight decay (λ/2)(‖u‖² + α²) = λ‖u‖|α| (docs/programs.md §2, rescaling). Neurons with
+    /// u_j = 0 or α_j = 0 compute zero and are dropped.
+    pub fn relu_balanced(hidden: MatRef<'_, f64>, output: &[f64]) -> Self {
+        let (mut h, mut o) = (vec![], vec![]);
+        for (j, &a) in output.iter().enumerate() {
+            let u: Vec<f64> = (0..hidden.ncols()).map(|c| hidden[(j, c)]).collect();
+            let nu = norm(&u);
+            if nu == 0.0 || a == 0.0 || !(nu.is_finite() && a.is_finite()) {
+                continue;
+            }
+            let t = (a.abs() / nu).sqrt();
+            h.push(u.iter().map(|v| v * t).collect());
+            o.push(a / t);
+        }
+        Network {
+            kind: Formulation::Relu,
+            hidden: h,
+            output: o,
+            gates: None,
+            amplitude: None,
+            deep: None,
+        }
+    }
+
     /// A deep threshold network from Lasso coefficients `z` (1 × P) over the last-layer patterns of
     /// `layers` (as deduplicated in `patterns`, on the training rows `x`).
     pub fn deep_threshold(

@@ -133,9 +133,12 @@ pub struct Info {
     pub status: Status,
     /// Objective (docs/programs.md (M3)) of the returned, feasible solution.
     pub objective: f64,
-    /// Dual objective of the certificate; `objective − dual_objective = gap ≥ 0`.
+    /// Dual objective of the certificate; `objective − dual_objective = gap ≥ 0`. NaN (null in
+    /// JSON) for a heuristic, which has no dual bound.
+    #[serde(deserialize_with = "nan_if_null")]
     pub dual_objective: f64,
-    /// Duality gap (absolute, in the objective's normalization).
+    /// Duality gap (absolute, in the objective's normalization); NaN (null in JSON) for a heuristic.
+    #[serde(deserialize_with = "nan_if_null")]
     pub gap: f64,
     /// Largest cone violation max_{i,j} (−X̃_i v_i)_j₊ of the solver's iterate before feasibility
     /// restoration (ReLU; 0 otherwise).
@@ -151,6 +154,12 @@ pub struct Info {
     pub adjoint_calls: usize,
     /// Wall-clock seconds spent in the solver.
     pub seconds: f64,
+}
+
+/// Reads a number that JSON may hold as null (how serde_json writes NaN: a measure that does not
+/// exist, such as the gap of a heuristic) back as NaN.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Relative gap used by stopping tests: gap / max(|objective|, 1e-12).
