@@ -52,13 +52,20 @@ impl Observe for Progress {
                 String::new()
             };
             let viol = if r.violation > 0.0 {
-                format!("  cone violation {:.2e}", r.violation)
+                let what = if r.gap.is_nan() { "bilinear" } else { "cone" };
+                format!("  {what} violation {:.2e}", r.violation)
             } else {
                 String::new()
             };
+            // Heuristics have no gap (NaN).
+            let gap = if r.gap.is_nan() {
+                String::new()
+            } else {
+                format!("  gap {:.2e}", r.gap)
+            };
             b.set_message(format!(
-                "{outer}iter {:>6}  objective {:.8e}  gap {:.2e}{viol}",
-                r.iteration, r.objective, r.gap
+                "{outer}iter {:>6}  objective {:.8e}{gap}{viol}",
+                r.iteration, r.objective
             ));
         }
         true

@@ -91,7 +91,7 @@ impl Metrics {
 /// The contract's JSON summary of a fit (keys fixed: objective, status, iterations, solve_seconds,
 /// n_patterns, active_neurons, exhaustive, gap, lambda, normalization), plus more.
 pub fn certificate_json(c: &Certificate) -> Value {
-    json!({
+    let mut j = json!({
         "objective": c.info.objective,
         "status": c.info.status.as_str(),
         "iterations": c.info.iterations,
@@ -112,7 +112,23 @@ pub fn certificate_json(c: &Certificate) -> Value {
         "network_objective": c.network_objective,
         "solver": c.solver,
         "normalization": c.normalization,
-    })
+    });
+    // A heuristic certifies nothing: its gap, dual objective and relative gap are NaN, which
+    // serde_json writes as null, and it says so in words.
+    if let Some(h) = &c.heuristic {
+        j["heuristic"] = json!(true);
+        j["guarantee"] = json!(h.guarantee);
+        j["method"] = json!(h.method);
+        j["fit_residual"] = json!(h.fit_residual);
+        j["residual_history"] = json!(h.residual_history);
+        j["best_relaxation"] = json!(h.best_relaxation);
+        j["width"] = json!(h.width);
+        j["gamma"] = json!(h.gamma);
+        j["init"] = json!(h.init);
+    } else {
+        j["heuristic"] = json!(false);
+    }
+    j
 }
 
 /// The network's name in a sentence: "ReLU", "leaky ReLU (slope 0.1)", "absolute-value", ….
@@ -126,8 +142,43 @@ pub fn network_name(f: Formulation) -> String {
     }
 }
 
+/// The human summary of a heuristic's result: what it reached, and that nothing is certified.
+fn heuristic_text(c: &Certificate, h: &convexnn::model::HeuristicReport) -> String {
+    format!(
+        "  status            {} ({})\n  guarantee         NONE: {}; no duality gap exists for this \
+         result\n  fit residual      {:.3e} (max |f(x) - y| on the training data)\n  network \
+         objective {:.10e} (non-convex, with weight decay)\n  relaxations       {} (best: {}; {} \
+         interior-point iterations)\n  solve time        {:.3} s (nuclear, width {}, gamma {}, init \
+         {})\n  active neurons    {}\n  lambda            {} (papers' beta = n*lambda = {})\n  \
+         normalization     {}\n",
+        c.info.status,
+        if c.info.status == Status::Converged {
+            "an exact fit was found"
+        } else {
+            "no exact fit found"
+        },
+        h.guarantee,
+        h.fit_residual,
+        c.network_objective,
+        c.info.outer_iterations,
+        h.best_relaxation,
+        c.info.iterations,
+        c.info.seconds,
+        h.width,
+        h.gamma,
+        h.init,
+        c.active_neurons,
+        c.lambda,
+        c.lambda_unnormalized,
+        c.normalization
+    )
+}
+
 /// The human summary of a certificate.
 pub fn certificate_text(c: &Certificate) -> String {
+    if let Some(h) = &c.heuristic {
+        return heuristic_text(c, h);
+    }
     let optimality = match (c.formulation, c.exhaustive) {
         (Formulation::Threshold, true) if c.solver.starts_with("closed_form") => {
             "the random lift has rank n, so every 0/1 pattern is realizable on it: the closed form \

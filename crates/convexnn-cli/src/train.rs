@@ -10,6 +10,7 @@ use convexnn::model::file::{ModelFile, Preprocessing};
 use convexnn::model::{train, Fit, PatternSource, Precision, SolverChoice, TrainOptions};
 use convexnn::network::construct::Construction;
 use convexnn::program::{Formulation, Loss};
+use convexnn::solver::nuclear::{NuclearInit, NuclearSettings};
 use convexnn::solver::path::{lambda_grid, regularization_path};
 use convexnn::solver::{Status, StopFlag};
 use convexnn::{Error, Result};
@@ -88,6 +89,18 @@ pub enum SolverArg {
     Pdhg,
     /// Coordinate descent over the popcount Gram matrix (threshold networks, squared loss).
     Cd,
+    /// Nuclear-norm heuristic with sequential convex relaxation (--model relu, squared loss, tiny
+    /// data): looks for a network of width --width that fits the data exactly; no certificate.
+    Nuclear,
+}
+
+/// First relaxation of --solver nuclear.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NuclearInitArg {
+    /// Zero parameters.
+    Zero,
+    /// Random parameters (seeded by --seed).
+    Random,
 }
 
 impl SolverArg {
@@ -101,6 +114,7 @@ impl SolverArg {
             SolverArg::Clarabel => SolverChoice::Clarabel,
             SolverArg::Pdhg => SolverChoice::Pdhg,
             SolverArg::Cd => SolverChoice::Cd,
+            SolverArg::Nuclear => SolverChoice::Nuclear,
         }
     }
 }
@@ -208,6 +222,41 @@ pub struct TrainArgs {
     /// Smallest λ of the path relative to λ_max.
     #[arg(long, default_value_t = 1e-3, help_heading = "Solver")]
     pub path_ratio: f64,
+    /// --solver nuclear: hidden width m of the network it looks for.
+    #[arg(
+        long,
+        default_value_t = 2,
+        value_name = "M",
+        help_heading = "Nuclear-norm heuristic"
+    )]
+    pub width: usize,
+    /// --solver nuclear: weight gamma of the complementarity term.
+    #[arg(long, default_value_t = 1.0, help_heading = "Nuclear-norm heuristic")]
+    pub gamma: f64,
+    /// --solver nuclear: most relaxations (semidefinite solves).
+    #[arg(
+        long,
+        default_value_t = 50,
+        value_name = "K",
+        help_heading = "Nuclear-norm heuristic"
+    )]
+    pub relaxations: usize,
+    /// --solver nuclear: parameters of the first relaxation.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "zero",
+        help_heading = "Nuclear-norm heuristic"
+    )]
+    pub nuclear_init: NuclearInitArg,
+    /// --solver nuclear: largest order 3 m n + 1 of a semidefinite block accepted.
+    #[arg(
+        long,
+        default_value_t = 64,
+        value_name = "ORDER",
+        help_heading = "Nuclear-norm heuristic"
+    )]
+    pub nuclear_max_order: usize,
     /// Write the model (JSON) here.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub out: Option<PathBuf>,
@@ -344,7 +393,26 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
             construction.as_str()
         )));
     }
+    if matches!(a.solver, SolverArg::Nuclear) && (pattern_flags || a.path.is_some()) {
+        return Err(Error::InvalidSetting(
+            "--solver nuclear trains one network directly, without patterns or a path: drop \
+             --gates, --patterns, --sample, --exact and --path"
+                .into(),
+        ));
+    }
+    let nuclear = NuclearSettings {
+        width: a.width,
+        gamma: a.gamma,
+        init: match a.nuclear_init {
+            NuclearInitArg::Zero => NuclearInit::Zero,
+            NuclearInitArg::Random => NuclearInit::Random,
+        },
+        max_relaxations: a.relaxations,
+        max_order: a.nuclear_max_order,
+        ..NuclearSettings::default()
+    };
     Ok(TrainOptions {
+        nuclear,
         formulation: formulation(a.model, a.slope)?,
         loss: a.loss.loss(),
         lambda: a.lambda,

@@ -692,3 +692,97 @@ fn reproduce_threshold_fig5_quick() {
         "{report}"
     );
 }
+
+/// Four points y = Σ_j α_j (u_j t + b_j)₊ of a planted width-2 ReLU network, as CSV (t, y).
+fn planted_csv() -> (String, Vec<(f64, f64)>) {
+    let mut r = Rng::new(0);
+    let t: Vec<f64> = (0..4).map(|_| r.normal()).collect();
+    let u: Vec<f64> = (0..4).map(|_| r.normal()).collect();
+    let a = [0.5 + r.uniform(), -(0.5 + r.uniform())];
+    let rows: Vec<(f64, f64)> = t
+        .iter()
+        .map(|&ti| {
+            let y = (0..2)
+                .map(|j| a[j] * (u[2 * j] * ti + u[2 * j + 1]).max(0.0))
+                .sum();
+            (ti, y)
+        })
+        .collect();
+    let mut csv = String::from("t,y\n");
+    for (ti, y) in &rows {
+        csv.push_str(&format!("{ti},{y}\n"));
+    }
+    (csv, rows)
+}
+
+#[test]
+fn nuclear_heuristic_fits_and_says_it_certifies_nothing() {
+    let dir = tmpdir("nuclear");
+    let (csv, rows) = planted_csv();
+    std::fs::write(dir.join("d.csv"), csv).unwrap();
+    let o = run(
+        &dir,
+        &[
+            "train", "--csv", "d.csv", "--target", "y", "--bias", "--model", "relu", "--solver",
+            "nuclear", "--width", "2", "--lambda", "1e-4", "--json", "--out", "m.json",
+        ],
+    );
+    let j = stdout_json(&o);
+    assert_eq!(j["heuristic"], serde_json::json!(true));
+    assert_eq!(j["guarantee"], "heuristic, no optimality guarantee");
+    assert!(j["gap"].is_null() && j["relative_gap"].is_null() && j["dual_objective"].is_null());
+    assert_eq!(j["status"], "converged");
+    assert_eq!(j["solver"], "nuclear");
+    assert!(j["fit_residual"].as_f64().unwrap() <= 1e-6);
+    assert!(j["train"]["mse"].as_f64().unwrap() <= 1e-12);
+    // The saved model predicts the targets.
+    let x: Vec<f64> = rows.iter().map(|r| r.0).collect();
+    write_npy(
+        &dir.join("T.npy"),
+        &NpyData::F64 {
+            shape: vec![4, 1],
+            data: &x,
+        },
+    )
+    .unwrap();
+    let o = run(
+        &dir,
+        &[
+            "predict", "--model", "m.json", "--input", "T.npy", "--out", "p.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let preds: Vec<f64> = std::fs::read_to_string(dir.join("p.csv"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(preds.len(), 4);
+    for (p, r) in preds.iter().zip(&rows) {
+        assert!((p - r.1).abs() <= 1e-6, "{p} vs {}", r.1);
+    }
+    // The report in words says there is no guarantee.
+    let o = run(
+        &dir,
+        &[
+            "train", "--csv", "d.csv", "--target", "y", "--bias", "--model", "relu", "--solver",
+            "nuclear", "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("guarantee         NONE"), "{text}");
+    // Other programs and pattern flags are refused with a message.
+    for args in [
+        &["--model", "gated"][..],
+        &["--model", "relu", "--exact"][..],
+    ] {
+        let mut all = vec![
+            "train", "--csv", "d.csv", "--target", "y", "--bias", "--solver", "nuclear",
+        ];
+        all.extend_from_slice(args);
+        let o = run(&dir, &all);
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("nuclear"));
+    }
+}
