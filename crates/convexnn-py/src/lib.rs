@@ -14,6 +14,7 @@ use convexnn::model::{
 };
 use convexnn::network::Network;
 use convexnn::program::{Formulation, Loss};
+use convexnn::solver::nuclear::{NuclearInit, NuclearSettings};
 use convexnn::solver::path::regularization_path;
 use convexnn::solver::{IterRecord, Observe, StopFlag};
 use convexnn::Error;
@@ -133,8 +134,9 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "clarabel" => Ok(SolverChoice::Clarabel),
         "pdhg" => Ok(SolverChoice::Pdhg),
         "cd" => Ok(SolverChoice::Cd),
+        "nuclear" => Ok(SolverChoice::Nuclear),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", \"nuclear\", got {s:?}"
         ))),
     }
 }
@@ -197,12 +199,17 @@ fn columns_to_py<'py>(py: Python<'py>, cols: &[Vec<f64>], d: usize) -> Bound<'py
     Array2::from_shape_fn((d, cols.len()), |(i, j)| cols[j][i]).into_pyarray(py)
 }
 
+/// A measure that does not exist (NaN, e.g. the gap of a heuristic) as None.
+fn measure(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
 fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("objective", c.info.objective)?;
-    d.set_item("dual_objective", c.info.dual_objective)?;
-    d.set_item("gap", c.info.gap)?;
-    d.set_item("relative_gap", c.relative_gap)?;
+    d.set_item("dual_objective", measure(c.info.dual_objective))?;
+    d.set_item("gap", measure(c.info.gap))?;
+    d.set_item("relative_gap", measure(c.relative_gap))?;
     d.set_item("status", c.info.status.as_str())?;
     d.set_item("iterations", c.info.iterations)?;
     d.set_item("outer_iterations", c.info.outer_iterations)?;
@@ -213,12 +220,23 @@ fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py
     d.set_item("exhaustive", c.exhaustive)?;
     d.set_item("lambda", c.lambda)?;
     d.set_item("lambda_unnormalized", c.lambda_unnormalized)?;
-    d.set_item("lambda_max", c.lambda_max)?;
+    d.set_item("lambda_max", measure(c.lambda_max))?;
     d.set_item("network_objective", c.network_objective)?;
     d.set_item("normalization", &c.normalization)?;
     d.set_item("solver", &c.solver)?;
     d.set_item("formulation", c.formulation.as_str())?;
     d.set_item("slope", slope_of(c.formulation))?;
+    d.set_item("heuristic", c.heuristic.is_some())?;
+    if let Some(h) = &c.heuristic {
+        d.set_item("guarantee", &h.guarantee)?;
+        d.set_item("method", &h.method)?;
+        d.set_item("fit_residual", h.fit_residual)?;
+        d.set_item("residual_history", h.residual_history.clone())?;
+        d.set_item("best_relaxation", h.best_relaxation)?;
+        d.set_item("width", h.width)?;
+        d.set_item("gamma", h.gamma)?;
+        d.set_item("init", &h.init)?;
+    }
     Ok(d)
 }
 
@@ -390,13 +408,16 @@ impl Model {
 
     fn __repr__(&self) -> String {
         let c = &self.file.certificate;
+        let certificate = match &c.heuristic {
+            Some(h) => h.guarantee.clone(),
+            None => format!("relative gap {:.1e}", c.relative_gap),
+        };
         format!(
-            "Model({} network, {} loss, {} neurons, objective {:.6e}, relative gap {:.1e}, {})",
+            "Model({} network, {} loss, {} neurons, objective {:.6e}, {certificate}, {})",
             self.file.settings.formulation.as_str(),
             self.file.settings.loss.as_str(),
             self.file.network.width(),
             c.info.objective,
-            c.relative_gap,
             c.info.status
         )
     }
@@ -465,6 +486,7 @@ fn fit_args(
     class_labels: Option<(f64, f64)>,
     report_every: usize,
     threads: usize,
+    nuclear: NuclearSettings,
 ) -> PyResult<FitArgs> {
     let (patterns, patterns_name) = match (gates, exact, n_patterns) {
         (Some(_), true, _) => {
@@ -490,6 +512,7 @@ fn fit_args(
         precision: parse_precision(precision)?,
         threads,
         report_every: report_every.max(1),
+        nuclear,
         ..TrainOptions::default()
     };
     Ok(FitArgs {
@@ -498,6 +521,31 @@ fn fit_args(
         standardize,
         bias,
         class_labels: class_labels.map(|(a, b)| [a, b]),
+    })
+}
+
+/// The settings of `solver="nuclear"` (its tolerance, seed and time limit are the fit's own).
+fn nuclear_settings(
+    width: usize,
+    gamma: f64,
+    relaxations: usize,
+    init: &str,
+) -> PyResult<NuclearSettings> {
+    let init = match init {
+        "zero" => NuclearInit::Zero,
+        "random" => NuclearInit::Random,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "nuclear_init must be \"zero\" or \"random\", got {init:?}"
+            )))
+        }
+    };
+    Ok(NuclearSettings {
+        width,
+        gamma,
+        max_relaxations: relaxations,
+        init,
+        ..NuclearSettings::default()
     })
 }
 
@@ -530,8 +578,14 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
-/// - `solver`: "auto", "fista", "al", "admm" or "clarabel"; `tol`, `max_iter`, `time_limit` (seconds),
-///   `precision` ("f64" or "f32"), `threads` (0 = all cores).
+/// - `solver`: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd" or "nuclear"; `tol`,
+///   `max_iter`, `time_limit` (seconds), `precision` ("f64" or "f32"), `threads` (0 = all cores).
+/// - `solver="nuclear"` (formulation "relu", squared loss, tiny data; patterns are not used): the
+///   nuclear-norm heuristic looks for a network of width `width` that fits the data exactly, with
+///   weight `gamma` on the complementarity term, at most `relaxations` semidefinite solves, first
+///   parameters `nuclear_init` ("zero" or "random"). It certifies nothing: `gap`, `dual_objective`
+///   and `relative_gap` are None, `heuristic` is True and `guarantee` says "heuristic, no
+///   optimality guarantee"; `fit_residual` is max |f(x) − y| on the training data.
 /// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
 ///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).
 /// - `callback(record)` is called every `report_every` iterations with a dict (`iteration`,
@@ -548,7 +602,8 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     x, y, *, formulation = "gated", slope = None, loss = "squared", lam = 1e-3, n_patterns = Some(100),
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
-    class_labels = None, callback = None, report_every = 10, threads = 0
+    class_labels = None, callback = None, report_every = 10, threads = 0, width = 2, gamma = 1.0,
+    relaxations = 50, nuclear_init = "zero"
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -575,6 +630,10 @@ fn fit<'py>(
     callback: Option<Py<PyAny>>,
     report_every: usize,
     threads: usize,
+    width: usize,
+    gamma: f64,
+    relaxations: usize,
+    nuclear_init: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let args = fit_args(
         formulation,
@@ -595,6 +654,7 @@ fn fit<'py>(
         class_labels,
         report_every,
         threads,
+        nuclear_settings(width, gamma, relaxations, nuclear_init)?,
     )?;
     let (xm, yv, pre) = prepare(x.to_mat(), y.to_vec(), feature_names, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -659,6 +719,7 @@ fn lambda_max_of<'py>(
         None,
         10,
         0,
+        NuclearSettings::default(),
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -717,6 +778,7 @@ fn path<'py>(
         None,
         report_every,
         threads,
+        NuclearSettings::default(),
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;

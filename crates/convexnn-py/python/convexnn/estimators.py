@@ -97,10 +97,16 @@ class _ConvexNetwork(BaseEstimator):
     gates : array of shape (n_inputs, P) or None, default=None
         User gates (the CLI's ``--gates``): pattern i is ``1[X g_i >= 0]`` on the network inputs,
         i.e. the (standardized) features plus the bias column when ``bias=True``.
-    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd"}, default="auto"
+    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "nuclear"}, default="auto"
         Solver: restarted FISTA (gated), augmented Lagrangian or ADMM (ReLU), the interior-point
         backend (small problems), the primal-dual method (hinge loss), or coordinate descent
-        (squared-loss threshold networks). "auto" picks per problem.
+        (squared-loss threshold networks). "auto" picks per problem. "nuclear"
+        (:class:`ConvexReLURegressor` only, tiny data) is the nuclear-norm heuristic with sequential
+        convex relaxation (docs/programs.md (M37)): it looks for a network of width
+        ``nuclear_width`` that fits the training data exactly, ignores the pattern parameters, and
+        certifies nothing: ``gap_`` and ``relative_gap_`` are NaN, and ``certificate_`` holds
+        ``heuristic=True``, ``guarantee="heuristic, no optimality guarantee"`` and
+        ``fit_residual`` (max |f(x) - y| on the training data).
     tol : float, default=1e-6
         Relative duality gap (and relative cone violation) at which to stop.
     max_iter : int, default=10000
@@ -128,6 +134,8 @@ class _ConvexNetwork(BaseEstimator):
     slope : float or None, default=None
         Leaky ReLU estimators only: the slope a in [0, 1) of the activation max(z, a z) (``None``:
         0.01, PyTorch's default). Must be ``None`` for the other estimators.
+    nuclear_width : int, default=2
+        ``solver="nuclear"`` only: the hidden width m of the network the heuristic looks for.
     """
 
     _formulation: str = "gated"
@@ -152,6 +160,7 @@ class _ConvexNetwork(BaseEstimator):
         callback: Optional[Callback] = None,
         report_every: int = 10,
         slope: Optional[float] = None,
+        nuclear_width: int = 2,
     ) -> None:
         self.lam = lam
         self.n_patterns = n_patterns
@@ -169,6 +178,7 @@ class _ConvexNetwork(BaseEstimator):
         self.callback = callback
         self.report_every = report_every
         self.slope = slope
+        self.nuclear_width = nuclear_width
 
     # ----------------------------------------------------------------------------------- fitting
 
@@ -184,6 +194,8 @@ class _ConvexNetwork(BaseEstimator):
             raise ValueError(f"n_patterns must be at least 1 or None, got {self.n_patterns!r}")
         if int(self.seed) < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if int(self.nuclear_width) < 1:
+            raise ValueError(f"nuclear_width must be at least 1, got {self.nuclear_width!r}")
         if self.slope is not None and self._formulation != "leaky_relu":
             raise ValueError(
                 f"slope applies to the leaky ReLU estimators only, not {type(self).__name__} "
@@ -225,6 +237,7 @@ class _ConvexNetwork(BaseEstimator):
             lam=float(self.lam),
             time_limit=None if self.time_limit is None else float(self.time_limit),
             class_labels=class_labels,
+            width=int(self.nuclear_width),
             **self._problem_kwargs(),
             **self._solver_kwargs(),
         )
@@ -241,8 +254,10 @@ class _ConvexNetwork(BaseEstimator):
         self.convex_weights_: Optional[NDArray[np.float64]] = convex_weights
         self.certificate_: Dict[str, Any] = dict(model.certificate)
         self.objective_: float = float(self.certificate_["objective"])
-        self.gap_: float = float(self.certificate_["gap"])
-        self.relative_gap_: float = float(self.certificate_["relative_gap"])
+        # A heuristic has no gap: None in the certificate, NaN here.
+        gap, rel = self.certificate_["gap"], self.certificate_["relative_gap"]
+        self.gap_: float = float("nan") if gap is None else float(gap)
+        self.relative_gap_: float = float("nan") if rel is None else float(rel)
         self.status_: str = str(self.certificate_["status"])
         self.exhaustive_: bool = bool(self.certificate_["exhaustive"])
         self.n_neurons_: int = int(self.output_weights_.shape[0])
