@@ -8,6 +8,7 @@
 
 pub mod deep;
 pub mod enumerate;
+pub mod patches;
 pub mod sample;
 
 use std::collections::HashSet;

@@ -10,6 +10,7 @@ use crate::data::to_pm1_labels;
 use crate::error::{Error, Result};
 use crate::features::deep::{deep_arrangement, sampled_deep_arrangement, DeepArrangement};
 use crate::features::enumerate::enumerate;
+use crate::features::patches::Convolution;
 use crate::features::sample::sample_patterns;
 use crate::features::PatternSet;
 use crate::network::construct::{construct_on_lift, Construction, LiftOptions};
@@ -144,6 +145,12 @@ pub struct TrainOptions {
     pub construction: Construction,
     /// Width M of the random first layer of the Pi and Svm constructions (≥ n). Default 1000.
     pub lift_width: usize,
+    /// A convolutional network with global average pooling (docs/programs.md (M35a)–(M35c)): the
+    /// rows of X are images, the program works on their stacked patches (patterns, cones and
+    /// filters of length h = the patch size) and averages each image's K patch outputs. Gated,
+    /// ReLU, leaky ReLU and abs networks with the squared or logistic loss. Default none (fully
+    /// connected).
+    pub convolution: Option<Convolution>,
 }
 
 impl Default for TrainOptions {
@@ -168,6 +175,7 @@ impl Default for TrainOptions {
             prune: true,
             construction: Construction::Lasso,
             lift_width: 1000,
+            convolution: None,
         }
     }
 }
@@ -258,7 +266,7 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
                 .unwrap_or_else(|| available_memory() / 10 * 8);
             if opts.loss == Loss::Squared && n * p * d <= 200_000 {
                 SolverChoice::Clarabel
-            } else if n <= 20_000 && 2 * admm_memory(n) <= limit {
+            } else if opts.convolution.is_none() && n <= 20_000 && 2 * admm_memory(n) <= limit {
                 SolverChoice::Admm
             } else {
                 SolverChoice::Al
@@ -426,10 +434,80 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
             opts.loss.as_str()
         )));
     }
+    if let Some(conv) = &opts.convolution {
+        validate_convolution(x, conv, opts)?;
+    }
     match opts.loss {
         Loss::Squared => Ok(y.to_vec()),
         Loss::Logistic | Loss::Hinge => to_pm1_labels(y),
     }
+}
+
+/// The convolutional programs (M35a)–(M35c) cover gated and piecewise-linear networks solved by
+/// FISTA, the augmented Lagrangian or the interior-point backend, on images of the stated size.
+fn validate_convolution(x: MatRef<'_, f64>, conv: &Convolution, opts: &TrainOptions) -> Result<()> {
+    conv.validate()?;
+    if x.ncols() != conv.input_dim() {
+        return Err(Error::InvalidData(format!(
+            "the convolution takes {}x{} = {} pixels per image but the data has {} columns \
+             (give the images without a bias column: the filter has its own bias)",
+            conv.height,
+            conv.width,
+            conv.input_dim(),
+            x.ncols()
+        )));
+    }
+    if opts.formulation == Formulation::Threshold || opts.deep_widths.is_some() {
+        return Err(Error::InvalidSetting(
+            "convolutional networks are gated, relu, leaky-relu or abs networks, not threshold \
+             networks"
+                .into(),
+        ));
+    }
+    if matches!(
+        opts.solver,
+        SolverChoice::Admm | SolverChoice::Cd | SolverChoice::Pdhg
+    ) {
+        return Err(Error::InvalidSetting(
+            format!(
+            "the {:?} solver does not take convolutional programs: use auto, fista (gated), al or \
+             clarabel",
+            opts.solver
+        )
+            .to_lowercase(),
+        ));
+    }
+    Ok(())
+}
+
+/// The stacked patch matrix of a convolutional network (nK × h, docs/programs.md (M35a)), after
+/// checking that it fits in the memory limit; `None` for a fully connected network.
+fn program_patches(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Option<Mat<f64>>> {
+    let Some(conv) = &opts.convolution else {
+        return Ok(None);
+    };
+    let need = conv.patch_memory(x.nrows());
+    let limit = opts
+        .memory_limit
+        .unwrap_or_else(|| available_memory() / 10 * 8);
+    if need > limit {
+        return Err(Error::Memory(format!(
+            "the patch matrix of {} images ({} patches of {} entries each) needs {:.2} GiB but the \
+             limit is {:.2} GiB: use fewer images, a larger stride or a smaller filter",
+            x.nrows(),
+            conv.patch_count(),
+            conv.patch_dim(),
+            need as f64 / (1u64 << 30) as f64,
+            limit as f64 / (1u64 << 30) as f64
+        )));
+    }
+    conv.patches(x).map(Some)
+}
+
+/// Rows per sample of the operator's average pooling: the patches per image of a convolutional
+/// network, 1 otherwise.
+fn pooling(opts: &TrainOptions) -> usize {
+    opts.convolution.map_or(1, |c| c.patch_count())
 }
 
 /// The arrangement of a deep threshold network when the options ask for one, and whether it is
@@ -477,12 +555,15 @@ fn operator<T: Real>(
 ) -> MaskedOperator<T> {
     MaskedOperator::new(x, patterns, opts.block_rows, opts.threads)
         .with_off_value(opts.formulation.mask_off_value())
+        .with_pooling(pooling(opts))
 }
 
 /// λ_max of the gated program over the patterns `opts` builds (M15): the zero network is optimal for
 /// every λ ≥ λ_max (for ReLU this is a safe upper bound on the exact threshold (M25)).
 pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
     let targets = validate(x, y, opts)?;
+    let patches = program_patches(x, opts)?;
+    let x = patches.as_ref().map_or(x, |p| p.as_ref());
     let patterns = build_patterns(x, opts)?;
     let ones = program_data(x, opts.formulation);
     let px = ones.as_ref().map_or(x, |o| o.as_ref());
@@ -503,17 +584,20 @@ pub fn train(
         return train_on_lift(x, targets, opts);
     }
     let deep = deep_arrangement_of(x, opts)?;
+    // The data points of the program: the rows of X, or the patches of a convolutional network.
+    let patches = program_patches(x, opts)?;
+    let xr = patches.as_ref().map_or(x, |p| p.as_ref());
     let patterns = match &deep {
         Some((arr, exact)) => {
             PatternSet::from_columns(x.nrows(), &arr.last_patterns(x), None, *exact)?
         }
-        None => build_patterns(x, opts)?,
+        None => build_patterns(xr, opts)?,
     };
-    check_memory(x.nrows(), x.ncols(), patterns.len(), opts)?;
+    check_memory(xr.nrows(), xr.ncols(), patterns.len(), opts)?;
     let start = Instant::now();
-    let solver = resolve_solver(opts, x.nrows(), x.ncols(), patterns.len());
-    let ones = program_data(x, opts.formulation);
-    let px = ones.as_ref().map_or(x, |o| o.as_ref());
+    let solver = resolve_solver(opts, xr.nrows(), xr.ncols(), patterns.len());
+    let ones = program_data(xr, opts.formulation);
+    let px = ones.as_ref().map_or(xr, |o| o.as_ref());
     let program = TrainOptions {
         formulation: opts.formulation.convex_program(),
         ..opts.clone()
@@ -539,7 +623,8 @@ pub fn train(
     info.seconds = start.elapsed().as_secs_f64();
     let network = match deep {
         Some((arr, _)) => Network::deep_threshold(arr, &patterns, x, weights.as_ref()),
-        None => Network::from_convex(opts.formulation, weights.as_ref(), patterns.gates()),
+        None => Network::from_convex(opts.formulation, weights.as_ref(), patterns.gates())
+            .with_convolution(opts.convolution),
     };
     let network_objective = match network.predict(x) {
         Ok(_) => network.objective(x, &targets, opts.loss, opts.lambda)?,
@@ -992,6 +1077,7 @@ fn solve_clarabel(
 ) -> Result<(Mat<f64>, Info)> {
     let settings = ExactSettings {
         time_limit: opts.time_limit,
+        pooling: pooling(opts),
         ..ExactSettings::default()
     };
     let sol = solve_exact(
@@ -1100,7 +1186,8 @@ fn maybe_prune(
     let active = (0..weights.ncols())
         .filter(|&c| weights.col_as_slice(c).iter().any(|&v| v != 0.0))
         .count();
-    if !opts.prune || active <= x.nrows() + 1 || !cert.0.is_finite() {
+    // Pruning works on unpooled predictions: convolutional solutions are kept as they are.
+    if !opts.prune || opts.convolution.is_some() || active <= x.nrows() + 1 || !cert.0.is_finite() {
         return (weights, cert);
     }
     let pruned = prune_blocks(x, patterns, opts.formulation, &weights);

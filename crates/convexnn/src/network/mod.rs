@@ -14,6 +14,10 @@
 //!   eq. (1)–(2)); from the Lasso (M29), a coefficient z_k ≠ 0 gives h = any gate realizing the k-th
 //!   column, s = √|z_k|, α = sign(z_k)√|z_k|, so that (λ/2)(s² + α²) = λ|z_k|. The hidden weights h are
 //!   not penalized (their scale does not change 1[·]).
+//! - Convolutional (any of the above but threshold, with [`Network::conv`] set): the neurons are
+//!   filters applied to each of an image's K patches x_k and averaged, f(x) = (1/K) Σ_k Σ_j σ(x_kᵀu_j)α_j
+//!   (docs/programs.md (M35)–(M35c)); read out of the pooled program exactly as above, since the cone
+//!   constraints hold on every patch.
 
 pub mod construct;
 pub mod sgd;
@@ -24,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::features::deep::DeepArrangement;
+use crate::features::patches::Convolution;
 use crate::features::PatternSet;
 use crate::program::{Formulation, Loss};
 
@@ -45,7 +50,14 @@ pub struct Network {
     /// whose 0/1 output it scales (`hidden` is then empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deep: Option<DeepThreshold>,
+    /// Convolutional networks: the patch geometry. The hidden weights are then filters of length
+    /// h (the patch size), applied to every patch of an image and averaged (global average pooling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<Convolution>,
 }
+
+/// Images per chunk when a convolutional network predicts (bounds the patch matrix held at once).
+const PREDICT_CHUNK: usize = 1024;
 
 /// The hidden layers of a deep threshold network (Ergen et al. 2023, eq. (10)): neuron j of the
 /// output sums s_j α_j times the output of unit `units[j]` of the last hidden layer.
@@ -128,6 +140,7 @@ impl Network {
             gates,
             amplitude: None,
             deep: None,
+            conv: None,
         }
     }
 
@@ -195,6 +208,7 @@ impl Network {
             gates: None,
             amplitude: Some(amplitude),
             deep: None,
+            conv: None,
         }
     }
 
@@ -203,14 +217,47 @@ impl Network {
         self.output.len()
     }
 
-    /// Input dimension d (0 for an empty network).
+    /// Input dimension d (0 for an empty network); for a convolutional network the patch size h.
     pub fn input_dim(&self) -> usize {
         self.hidden.first().map_or(0, |u| u.len())
     }
 
+    /// The same network with the patch geometry `conv` (a convolutional network whose filters are
+    /// the hidden weights).
+    pub fn with_convolution(mut self, conv: Option<Convolution>) -> Self {
+        self.conv = conv;
+        self
+    }
+
     /// Predictions f(x) for each row of `x`. A gated network needs its gates, a threshold network
-    /// its hidden weights.
+    /// its hidden weights. A convolutional network takes images (one per row) and averages its
+    /// outputs on their patches.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
+        let Some(conv) = &self.conv else {
+            return self.predict_rows(x);
+        };
+        if self.kind == Formulation::Threshold || self.deep.is_some() {
+            return Err(Error::InvalidSetting(
+                "convolutional threshold networks are not implemented".into(),
+            ));
+        }
+        let k = conv.patch_count();
+        let mut out = Vec::with_capacity(x.nrows());
+        for start in (0..x.nrows()).step_by(PREDICT_CHUNK) {
+            let len = PREDICT_CHUNK.min(x.nrows() - start);
+            let patches = conv.patches(x.subrows(start, len))?;
+            let rows = self.predict_rows(patches.as_ref())?;
+            out.extend(
+                rows.chunks_exact(k)
+                    .map(|g| g.iter().sum::<f64>() / k as f64),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Predictions of the fully connected network on each row of `x` (for a convolutional network,
+    /// on each patch).
+    fn predict_rows(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
         if let Some(deep) = &self.deep {
             let inputs = deep
                 .layers

@@ -8,6 +8,11 @@
 //!
 //! A mini-batch step uses the batch's loss (1/|B|) Σ_{j∈B} ℓ_j plus the same penalty; the logged
 //! objective is always the full one.
+//!
+//! With [`SgdSettings::convolution`] the network is the convolutional one of docs/programs.md (M35):
+//! f(x) = (1/K) Σ_k Σ_j σ(x_kᵀu_j) α_j over the K patches of each image (filters u_j, global average
+//! pooling), trained on the same objective; the patches are cut once, and a step works on the rows of
+//! its batch's images in the stacked patch matrix.
 
 use std::time::Instant;
 
@@ -16,6 +21,7 @@ use faer::{Accum, Mat, MatRef, Par};
 
 use super::{activation, Network};
 use crate::error::{Error, Result};
+use crate::features::patches::Convolution;
 use crate::program::{Formulation, Loss};
 use crate::rng::Rng;
 use crate::solver::StopFlag;
@@ -76,6 +82,9 @@ pub struct SgdSettings {
     pub seed: u64,
     /// Log the full objective every this many steps. Default 10.
     pub log_every: usize,
+    /// A convolutional network with this patch geometry (the data rows are then images), or a
+    /// fully connected one (`None`, default).
+    pub convolution: Option<Convolution>,
 }
 
 impl Default for SgdSettings {
@@ -90,6 +99,7 @@ impl Default for SgdSettings {
             epochs: 100,
             seed: 0,
             log_every: 10,
+            convolution: None,
         }
     }
 }
@@ -111,16 +121,22 @@ struct Weights {
     u: Mat<f64>,
     alpha: Vec<f64>,
     kind: Formulation,
+    conv: Option<Convolution>,
 }
 
 impl Weights {
     /// PyTorch's default initialization: U(±1/√fan_in) for both layers, seeded.
-    fn init(d: usize, m: usize, seed: u64, kind: Formulation) -> Self {
+    fn init(d: usize, m: usize, seed: u64, kind: Formulation, conv: Option<Convolution>) -> Self {
         let mut r = Rng::new(seed);
         let (a, b) = (1.0 / (d as f64).sqrt(), 1.0 / (m as f64).sqrt());
         let u = Mat::from_fn(d, m, |_, _| a * (2.0 * r.uniform() - 1.0));
         let alpha = (0..m).map(|_| b * (2.0 * r.uniform() - 1.0)).collect();
-        Weights { u, alpha, kind }
+        Weights {
+            u,
+            alpha,
+            kind,
+            conv,
+        }
     }
 
     fn network(&self) -> Network {
@@ -133,21 +149,23 @@ impl Weights {
             gates: None,
             amplitude: None,
             deep: None,
+            conv: self.conv,
         }
     }
 }
 
-/// Gradient of the batch objective (rows `rows` of x) at `w`; returns (gU, gα).
+/// Gradient of the batch objective (samples `rows`) at `w`; returns (gU, gα). `x` holds `k` rows per
+/// sample (the patches of a convolutional network, averaged; k = 1 for a fully connected one).
 fn gradient(
-    x: MatRef<'_, f64>,
+    (x, k): (MatRef<'_, f64>, usize),
     y: &[f64],
     rows: &[usize],
     w: &Weights,
     loss: Loss,
     lambda: f64,
 ) -> (Mat<f64>, Vec<f64>) {
-    let (d, m, b) = (x.ncols(), w.alpha.len(), rows.len());
-    let xb = Mat::from_fn(b, d, |i, k| x[(rows[i], k)]);
+    let (d, m, b) = (x.ncols(), w.alpha.len(), rows.len() * k);
+    let xb = Mat::from_fn(b, d, |i, c| x[(rows[i / k] * k + i % k, c)]);
     let yb: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
     let mut h = Mat::<f64>::zeros(b, m);
     matmul(
@@ -161,11 +179,20 @@ fn gradient(
     // σ(z) = max(z, c z), σ'(z) = 1 for z > 0 and c below.
     let c = w.kind.mask_off_value();
     let act = Mat::from_fn(b, m, |i, j| activation(c, h[(i, j)]));
-    let yhat: Vec<f64> = (0..b)
-        .map(|i| (0..m).map(|j| act[(i, j)] * w.alpha[j]).sum())
+    let inv = 1.0 / k as f64;
+    let yhat: Vec<f64> = (0..rows.len())
+        .map(|s| {
+            let rows_of_s = s * k..(s + 1) * k;
+            rows_of_s
+                .map(|i| (0..m).map(|j| act[(i, j)] * w.alpha[j]).sum::<f64>())
+                .sum::<f64>()
+                * inv
+        })
         .collect();
-    let mut r = vec![0.0; b];
-    loss.gradient(&yhat, &yb, &mut r);
+    let mut rs = vec![0.0; rows.len()];
+    loss.gradient(&yhat, &yb, &mut rs);
+    // The residual of each row: its sample's, times the pooling weight 1/K.
+    let r: Vec<f64> = (0..b).map(|i| rs[i / k] * inv).collect();
     let ga: Vec<f64> = (0..m)
         .map(|j| (0..b).map(|i| act[(i, j)] * r[i]).sum::<f64>() + lambda * w.alpha[j])
         .collect();
@@ -214,7 +241,7 @@ pub fn train_nonconvex_observed(
     stop: &StopFlag,
     on_log: &mut dyn FnMut(&LogRecord, &Network) -> Result<()>,
 ) -> Result<(Network, Vec<LogRecord>)> {
-    let (n, d) = (x.nrows(), x.ncols());
+    let n = x.nrows();
     if n == 0
         || n != y.len()
         || settings.width == 0
@@ -234,7 +261,14 @@ pub fn train_nonconvex_observed(
     }
     settings.model.validate()?;
     let start = Instant::now();
-    let mut w = Weights::init(d, settings.width, settings.seed, settings.model);
+    let conv = settings.convolution;
+    let patches = conv.map(|c| c.patches(x)).transpose()?;
+    let (px, k) = match (&patches, conv) {
+        (Some(p), Some(c)) => (p.as_ref(), c.patch_count()),
+        _ => (x, 1),
+    };
+    let d = px.ncols();
+    let mut w = Weights::init(d, settings.width, settings.seed, settings.model, conv);
     let mut rng = Rng::new(settings.seed ^ 0x5eed);
     let batch = settings.batch_size.unwrap_or(n).clamp(1, n);
     let m = settings.width;
@@ -265,7 +299,7 @@ pub fn train_nonconvex_observed(
             if stop.is_set() {
                 return Ok((w.network(), log));
             }
-            let (gu, ga) = gradient(x, y, rows, &w, loss, lambda);
+            let (gu, ga) = gradient((px, k), y, rows, &w, loss, lambda);
             step += 1;
             apply_update(
                 settings.optimizer,
@@ -381,8 +415,8 @@ mod tests {
                     .map(|v| if *v > 0.3 { 1.0 } else { -1.0 })
                     .collect(),
             };
-            let w = Weights::init(3, 4, 7, kind);
-            let (gu, ga) = gradient(x.as_ref(), &y, &rows, &w, loss, 0.1);
+            let w = Weights::init(3, 4, 7, kind, None);
+            let (gu, ga) = gradient((x.as_ref(), 1), &y, &rows, &w, loss, 0.1);
             let f = |w: &Weights| w.network().objective(x.as_ref(), &y, loss, 0.1).unwrap();
             let h = 1e-6;
             for j in 0..4 {
@@ -403,6 +437,45 @@ mod tests {
                 let fd = (f(&a) - f(&b)) / (2.0 * h);
                 assert!((fd - ga[j]).abs() < 1e-6, "{loss:?} {kind:?} alpha[{j}]");
             }
+        }
+    }
+
+    /// The convolutional gradient (patches averaged, (M35)) matches finite differences of the
+    /// network's own objective on images.
+    #[test]
+    fn convolutional_gradient_matches_finite_differences() {
+        let conv = Convolution::square(4, 2, 1);
+        let mut r = Rng::new(3);
+        let x = Mat::from_fn(6, 16, |_, _| r.normal());
+        let y: Vec<f64> = (0..6).map(|_| r.normal()).collect();
+        let rows: Vec<usize> = (0..6).collect();
+        let patches = conv.patches(x.as_ref()).unwrap();
+        let k = conv.patch_count();
+        let w = Weights::init(5, 3, 2, Formulation::Relu, Some(conv));
+        let (gu, ga) = gradient((patches.as_ref(), k), &y, &rows, &w, Loss::Squared, 0.1);
+        let f = |w: &Weights| {
+            w.network()
+                .objective(x.as_ref(), &y, Loss::Squared, 0.1)
+                .unwrap()
+        };
+        let h = 1e-6;
+        for j in 0..3 {
+            for c in 0..5 {
+                let (mut a, mut b) = (w.clone(), w.clone());
+                a.u[(c, j)] += h;
+                b.u[(c, j)] -= h;
+                let fd = (f(&a) - f(&b)) / (2.0 * h);
+                assert!(
+                    (fd - gu[(c, j)]).abs() < 1e-7,
+                    "u[{c},{j}]: {fd} vs {}",
+                    gu[(c, j)]
+                );
+            }
+            let (mut a, mut b) = (w.clone(), w.clone());
+            a.alpha[j] += h;
+            b.alpha[j] -= h;
+            let fd = (f(&a) - f(&b)) / (2.0 * h);
+            assert!((fd - ga[j]).abs() < 1e-7, "alpha[{j}]: {fd} vs {}", ga[j]);
         }
     }
 

@@ -114,6 +114,7 @@ impl Params {
             gates: None,
             amplitude: Some(self.s.clone()),
             deep: None,
+            conv: None,
         }
     }
 }
