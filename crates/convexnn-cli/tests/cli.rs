@@ -612,6 +612,24 @@ fn reproduce_quick(name: &str) -> String {
     report
 }
 
+/// The certified part of cnn-mnist-binary: exhaustive patterns of the patch matrix, no SGD run of
+/// the CNN below the convex optimum (the exit code), and the MNIST part's files.
+#[test]
+fn reproduce_cnn_mnist_binary_quick() {
+    let report = reproduce_quick("cnn-mnist-binary");
+    assert!(report.contains("exhaustive: true"), "{report}");
+    assert!(
+        report.contains(
+            "Runs ending below the convex optimum (beyond 1e-7 relative plus the gap): 0 of"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("Claim checked") && report.contains(": holds."),
+        "{report}"
+    );
+}
+
 #[test]
 fn reproduce_relu_fig2_small_quick() {
     let report = reproduce_quick("relu-fig2-small");

@@ -100,6 +100,7 @@ fn nonconvex(
                 },
                 seed,
                 model: Formulation::Relu,
+                convolution: None,
             },
             seeds: seed + 1..seed + 1 + runs as u64,
             monitor: None,
