@@ -142,7 +142,7 @@ impl<T: Real> MaskedOperator<T> {
     /// one. `k` must divide the number of rows (it does for a patch matrix); k = 1 is no pooling.
     pub fn with_pooling(mut self, k: usize) -> Self {
         assert!(
-            k >= 1 && self.x.nrows() % k == 0,
+            k >= 1 && self.x.nrows().is_multiple_of(k),
             "pooling groups of {k} rows do not divide {} rows",
             self.x.nrows()
         );

@@ -305,7 +305,7 @@ fn check_inputs(
         )));
     }
     let k = settings.pooling;
-    if k == 0 || rows % k != 0 {
+    if k == 0 || !rows.is_multiple_of(k) {
         return Err(Error::InvalidSetting(format!(
             "pooling groups of {k} rows do not divide the {rows} rows of X"
         )));
