@@ -218,6 +218,10 @@ pub struct TrainArgs {
     /// Print one JSON object on stdout instead of the report.
     #[arg(long, help_heading = "Output")]
     pub json: bool,
+    /// Write the solver's progress records as CSV (iteration, outer, seconds, objective, gap,
+    /// violation), one per check of the stopping test.
+    #[arg(long, value_name = "FILE.csv", help_heading = "Output")]
+    pub trace: Option<PathBuf>,
     /// No progress display.
     #[arg(long, short, help_heading = "Output")]
     pub quiet: bool,
@@ -514,8 +518,14 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
         return run_path(a, &prep, &opts, &y, k, &stop);
     }
     let mut progress = Progress::new("training", a.quiet || a.json);
+    if a.trace.is_some() {
+        progress = progress.keep_records();
+    }
     let fit = train(prep.x.as_ref(), &y, &opts, &mut progress, &stop);
     progress.finish();
+    if let Some(path) = &a.trace {
+        progress.write_trace(path)?;
+    }
     let fit = fit?;
     let model = model_file(&fit, &opts, &source_name, prep.preprocessing.clone(), &y);
     if let Some(path) = &a.out {

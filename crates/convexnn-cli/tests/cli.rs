@@ -209,6 +209,39 @@ fn model_round_trip_predict_and_evaluate() {
     assert!(j["mse"].as_f64().unwrap() < 0.1);
 }
 
+/// `--trace` writes one CSV row per check of the stopping test, ending at the reported objective.
+#[test]
+fn trace_records_the_solver_progress() {
+    let dir = tmpdir("trace");
+    write_problem(&dir);
+    let o = run(
+        &dir,
+        &[
+            "train", "--x", "X.npy", "--y", "y.npy", "--gates", "G.npy", "--model", "gated",
+            "--lambda", "1e-3", "--tol", "1e-9", "--trace", "t.csv", "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j = stdout_json(&o);
+    let text = std::fs::read_to_string(dir.join("t.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("iteration,outer,seconds,objective,gap,violation")
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
+        .collect();
+    assert!(rows.len() >= 2, "{text}");
+    assert!(rows
+        .windows(2)
+        .all(|w| w[1][0] > w[0][0] && w[1][2] >= w[0][2]));
+    let last = rows.last().unwrap();
+    let obj = j["objective"].as_f64().unwrap();
+    assert!((last[3] - obj).abs() <= 1e-6 * obj, "{} vs {obj}", last[3]);
+    assert!(rows.iter().all(|r| r[4] >= 0.0));
+}
+
 /// Leaky ReLU and abs models are saved with their activation and predict with it; a slope is
 /// required by, and only accepted with, the leaky ReLU.
 #[test]
