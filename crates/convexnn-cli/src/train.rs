@@ -85,6 +85,10 @@ pub enum SolverArg {
     Clarabel,
     /// Restarted primal-dual hybrid gradient (threshold networks with the hinge loss).
     Pdhg,
+    /// Gated ReLU as multiple kernel learning: iterative reweighting of the kernel weights with
+    /// Newton steps, one n × n Cholesky factorization per step (gated or threshold, squared loss,
+    /// n <= 5000; memory grows as n²). Reports the learned kernel weights.
+    Mkl,
 }
 
 impl SolverArg {
@@ -97,6 +101,7 @@ impl SolverArg {
             SolverArg::Admm => SolverChoice::Admm,
             SolverArg::Clarabel => SolverChoice::Clarabel,
             SolverArg::Pdhg => SolverChoice::Pdhg,
+            SolverArg::Mkl => SolverChoice::Mkl,
         }
     }
 }
