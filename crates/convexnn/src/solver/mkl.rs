@@ -1,12 +1,14 @@
 //! Gated ReLU as multiple kernel learning, solved by iterative reweighting (docs/programs.md §4,
 //! (M42)–(M46); Dwaraknath, Ergen & Pilanci).
 //!
-//! With A_i = D_iX and kernel weights η on the simplex Δ, K_η = Σ_i η_i A_iA_iᵀ = (XXᵀ) ∘ (M diag(η) Mᵀ)
-//! (M the n × P pattern matrix). One iteration solves a kernel ridge regression with K_η by a
-//! Cholesky factorization of the n × n matrix K_η + μI, reads the group weights off its dual vector
-//! (M44), and moves η to the normalized group norms (M45). With μ fixed at β this is the MKL program
-//! (M34)/(M42); with μ = nλ / Σ_i‖u_i‖ recomputed every iteration it solves the gated program (M11) at
-//! the user's λ (M43), so no outer search over β is needed.
+//! With A_i = D_iX and kernel weights η, K_η = Σ_i η_i A_iA_iᵀ = (XXᵀ) ∘ (M diag(η) Mᵀ) (M42), M the
+//! n × P pattern matrix. One step solves a kernel ridge regression with K_η by a Cholesky
+//! factorization of the n × n matrix K_η + μI and reads the group weights off its dual vector (M44).
+//! With η on the simplex and μ = β fixed, moving η to the normalized group norms (M45) is the literal
+//! algorithm of the MKL program (M34). At the user's λ the solver instead minimizes J(η) (M46) over
+//! unnormalized η ≥ 0 with μ = nλ, which is (M34) with β = nλ / Σ_iη_i folded into the weights (M43),
+//! so no outer search over β is needed; each step is a projected Newton step on J, or the
+//! reweighting (M45) when the Newton step does not decrease J.
 //!
 //! Every iteration is certified with the gated dual bound (M13) at θ = μα/n (α the ridge dual vector,
 //! y − ŷ = μα), which costs nothing beyond the adjoint product the update needs. The cost is one
