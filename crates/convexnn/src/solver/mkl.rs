@@ -1,4 +1,4 @@
-//! Gated ReLU as multiple kernel learning, solved by iterative reweighting (docs/programs.md §4,
+//! Gated ReLU as multiple kernel learning, solved by iterative reweighting (docs/programs.md §3,
 //! (M42)–(M46); Dwaraknath, Ergen & Pilanci).
 //!
 //! With A_i = D_iX and kernel weights η, K_η = Σ_i η_i A_iA_iᵀ = (XXᵀ) ∘ (M diag(η) Mᵀ) (M42), M the
