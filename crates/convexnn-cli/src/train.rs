@@ -88,6 +88,10 @@ pub enum SolverArg {
     Pdhg,
     /// Coordinate descent over the popcount Gram matrix (threshold networks, squared loss).
     Cd,
+    /// Gated ReLU as multiple kernel learning: iterative reweighting of the kernel weights with
+    /// Newton steps, one n × n Cholesky factorization per step (gated or threshold, squared loss,
+    /// n <= 5000; memory grows as n²). Reports the learned kernel weights.
+    Mkl,
 }
 
 impl SolverArg {
@@ -101,6 +105,7 @@ impl SolverArg {
             SolverArg::Clarabel => SolverChoice::Clarabel,
             SolverArg::Pdhg => SolverChoice::Pdhg,
             SolverArg::Cd => SolverChoice::Cd,
+            SolverArg::Mkl => SolverChoice::Mkl,
         }
     }
 }

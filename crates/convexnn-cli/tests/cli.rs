@@ -242,6 +242,95 @@ fn trace_records_the_solver_progress() {
     assert!(rows.iter().all(|r| r[4] >= 0.0));
 }
 
+/// `--solver mkl`: the same optimum and certificate fields as FISTA on the same gates, the kernel
+/// weights in the JSON output (on the simplex, one per neuron) and in the saved model, the top
+/// weights in the report, and a clean refusal of the logistic loss.
+#[test]
+fn mkl_solver_reports_kernel_weights() {
+    let dir = tmpdir("mkl");
+    write_problem(&dir);
+    let base = [
+        "train", "--x", "X.npy", "--y", "y.npy", "--gates", "G.npy", "--lambda", "0.01", "--tol",
+        "1e-9",
+    ];
+    let fista = stdout_json(&run(
+        &dir,
+        &[&base[..], &["--json", "--solver", "fista"]].concat(),
+    ));
+    let args = [&base[..], &["--json", "--solver", "mkl", "--out", "m.json"]].concat();
+    let mkl = stdout_json(&run(&dir, &args));
+    assert_eq!(mkl["solver"], "mkl");
+    assert_eq!(mkl["status"], "converged", "{mkl}");
+    let (a, b) = (
+        mkl["objective"].as_f64().unwrap(),
+        fista["objective"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-8 * b, "mkl {a} vs fista {b}");
+    assert!(mkl["gap"].as_f64().unwrap() <= 1e-9 * a);
+    assert!(fista["kernel_weights"].is_null());
+    let k = &mkl["kernel_weights"];
+    let weights: Vec<f64> = k["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        weights.len() as u64,
+        mkl["active_neurons"].as_u64().unwrap()
+    );
+    assert_eq!(k["patterns"].as_array().unwrap().len(), weights.len());
+    assert!((weights.iter().sum::<f64>() - 1.0).abs() <= 1e-12);
+    assert!(k["beta"].as_f64().unwrap() > 0.0);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+    assert_eq!(saved["certificate"]["kernel_weights"], *k);
+    assert_eq!(saved["settings"]["solver"], "mkl");
+    let o = run(&dir, &[&base[..], &["--quiet", "--solver", "mkl"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("kernel weights") && text.contains("MKL beta"),
+        "{text}"
+    );
+    let o = run(
+        &dir,
+        &[
+            "predict", "--model", "m.json", "--input", "X.npy", "--out", "p.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let labels: Vec<f64> = (0..40).map(|i| f64::from(i % 2 == 0)).collect();
+    write_npy(
+        &dir.join("labels.npy"),
+        &NpyData::F64 {
+            shape: vec![40],
+            data: &labels,
+        },
+    )
+    .unwrap();
+    let o = run(
+        &dir,
+        &[
+            "train",
+            "--x",
+            "X.npy",
+            "--y",
+            "labels.npy",
+            "--loss",
+            "logistic",
+            "--solver",
+            "mkl",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("squared loss") && err.contains("fista"),
+        "{err}"
+    );
+}
+
 /// Leaky ReLU and abs models are saved with their activation and predict with it; a slope is
 /// required by, and only accepted with, the leaky ReLU.
 #[test]

@@ -133,8 +133,9 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "clarabel" => Ok(SolverChoice::Clarabel),
         "pdhg" => Ok(SolverChoice::Pdhg),
         "cd" => Ok(SolverChoice::Cd),
+        "mkl" => Ok(SolverChoice::Mkl),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", \"mkl\", got {s:?}"
         ))),
     }
 }
@@ -219,6 +220,17 @@ fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py
     d.set_item("solver", &c.solver)?;
     d.set_item("formulation", c.formulation.as_str())?;
     d.set_item("slope", slope_of(c.formulation))?;
+    let kernel = match &c.kernel_weights {
+        Some(k) => {
+            let kd = PyDict::new(py);
+            kd.set_item("beta", k.beta)?;
+            kd.set_item("patterns", k.patterns.clone())?;
+            kd.set_item("weights", k.weights.clone())?;
+            kd.into_any()
+        }
+        None => py.None().into_bound(py),
+    };
+    d.set_item("kernel_weights", kernel)?;
     Ok(d)
 }
 
@@ -530,7 +542,8 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
-/// - `solver`: "auto", "fista", "al", "admm" or "clarabel"; `tol`, `max_iter`, `time_limit` (seconds),
+/// - `solver`: "auto", "fista", "al", "admm", "clarabel", "pdhg" or "mkl" (gated or threshold, squared
+///   loss; reports `kernel_weights`, a dict with `beta`, `patterns` and `weights`); `tol`, `max_iter`, `time_limit` (seconds),
 ///   `precision` ("f64" or "f32"), `threads` (0 = all cores).
 /// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
 ///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).

@@ -97,10 +97,12 @@ class _ConvexNetwork(BaseEstimator):
     gates : array of shape (n_inputs, P) or None, default=None
         User gates (the CLI's ``--gates``): pattern i is ``1[X g_i >= 0]`` on the network inputs,
         i.e. the (standardized) features plus the bias column when ``bias=True``.
-    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd"}, default="auto"
+    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl"}, default="auto"
         Solver: restarted FISTA (gated), augmented Lagrangian or ADMM (ReLU), the interior-point
-        backend (small problems), the primal-dual method (hinge loss), or coordinate descent
-        (squared-loss threshold networks). "auto" picks per problem.
+        backend (small problems), the primal-dual method (hinge loss), coordinate descent
+        (squared-loss threshold networks), or multiple kernel learning by iterative reweighting
+        ("mkl": gated networks, squared loss, up to 5000 samples; the learned kernel weights are in
+        ``kernel_weights_``). "auto" picks per problem and never picks "mkl".
     tol : float, default=1e-6
         Relative duality gap (and relative cone violation) at which to stop.
     max_iter : int, default=10000
@@ -247,6 +249,8 @@ class _ConvexNetwork(BaseEstimator):
         self.exhaustive_: bool = bool(self.certificate_["exhaustive"])
         self.n_neurons_: int = int(self.output_weights_.shape[0])
         self.n_iter_: int = int(self.certificate_["iterations"])
+        # Learned kernel weights of solver="mkl" (dict with beta, patterns, weights), else None.
+        self.kernel_weights_: Optional[Dict[str, Any]] = self.certificate_.get("kernel_weights")
 
     def _validate_X(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
