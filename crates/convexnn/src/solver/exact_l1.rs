@@ -80,7 +80,7 @@ impl L1Program<'_> {
         }
         let finite = (0..nv).all(|k| (0..n).all(|i| self.design[(i, k)].is_finite()))
             && self.targets.iter().all(|v| v.is_finite());
-        if !finite || !(self.lambda.is_finite() && self.lambda >= 0.0) {
+        if !(finite && self.lambda.is_finite() && self.lambda >= 0.0) {
             return Err(Error::InvalidData(
                 "l1 program: the design, the targets and λ ≥ 0 must be finite".into(),
             ));
@@ -134,6 +134,7 @@ pub fn solve_l1_exact(p: &L1Program<'_>, settings: &ExactSettings) -> Result<L1S
         }
     };
     let mut b = vec![0.0; n_rows];
+    b[..n].copy_from_slice(p.targets);
     for j in 0..n {
         for k in 0..nv {
             push(j, k, p.design[(j, k)]);
@@ -142,7 +143,6 @@ pub fn solve_l1_exact(p: &L1Program<'_>, settings: &ExactSettings) -> Result<L1S
         if p.intercept {
             push(j, xi_off, 1.0);
         }
-        b[j] = p.targets[j];
     }
     if let Some(g) = p.constraints {
         for j in 0..m {
