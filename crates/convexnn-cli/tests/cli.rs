@@ -376,6 +376,109 @@ fn piecewise_linear_models_round_trip_and_check_the_slope() {
     }
 }
 
+/// `--dictionary` on scalar inputs: the certified dictionary Lasso, a model file that predicts with
+/// the free biases and intercept, the coefficients with their knots, and clear errors otherwise.
+#[test]
+fn dictionary_models_train_predict_and_refuse_bad_input() {
+    let dir = tmpdir("dictionary");
+    write_problem(&dir);
+    let n = 25;
+    let mut r = Rng::new(5);
+    let x: Vec<f64> = (0..n).map(|_| 3.0 * r.uniform() - 1.5).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .map(|t| t.abs() + 2.0 + 0.05 * r.normal())
+        .collect();
+    let labels: Vec<f64> = x.iter().map(|t| f64::from(*t > 0.0)).collect();
+    for (name, data) in [("x1.npy", &x), ("y1.npy", &y), ("l1.npy", &labels)] {
+        let shape = if name == "x1.npy" {
+            vec![n, 1]
+        } else {
+            vec![n]
+        };
+        write_npy(&dir.join(name), &NpyData::F64 { shape, data }).unwrap();
+    }
+    for (model, solver) in [
+        ("relu", "fista"),
+        ("abs", "clarabel"),
+        ("threshold", "auto"),
+    ] {
+        let o = run(
+            &dir,
+            &[
+                "train",
+                "--x",
+                "x1.npy",
+                "--y",
+                "y1.npy",
+                "--dictionary",
+                "--model",
+                model,
+                "--solver",
+                solver,
+                "--lambda",
+                "1e-3",
+                "--out",
+                "d.json",
+                "--weights-out",
+                "d.npz",
+                "--json",
+            ],
+        );
+        let j = stdout_json(&o);
+        let obj = j["objective"].as_f64().unwrap();
+        assert_eq!(j["status"], "converged", "{model}: {j}");
+        assert_eq!(j["dictionary"], true);
+        assert!((j["network_objective"].as_f64().unwrap() - obj).abs() <= 1e-8 * obj);
+        assert!(j["intercept"].as_f64().is_some());
+        assert_eq!(
+            npz_names(&dir.join("d.npz")),
+            ["z.npy", "knots.npy", "signs.npy"]
+        );
+        let o = run(
+            &dir,
+            &[
+                "evaluate", "--model", "d.json", "--x", "x1.npy", "--y", "y1.npy", "--json",
+            ],
+        );
+        let mse = stdout_json(&o)["mse"].as_f64().unwrap();
+        assert!(mse < 2.0 * obj, "{model}: mse {mse}, objective {obj}");
+        let o = run(
+            &dir,
+            &[
+                "predict", "--model", "d.json", "--input", "x1.npy", "--out", "p.csv",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for (args, needle) in [
+        (vec!["--x", "X.npy", "--y", "y.npy"], "40 × 3"),
+        (vec!["--x", "x1.npy", "--y", "y1.npy", "--bias"], "--bias"),
+        (
+            vec!["--x", "x1.npy", "--y", "l1.npy", "--loss", "logistic"],
+            "squared loss",
+        ),
+        (
+            vec!["--x", "x1.npy", "--y", "y1.npy", "--solver", "admm"],
+            "fista or clarabel",
+        ),
+        (
+            vec!["--x", "x1.npy", "--y", "y1.npy", "--model", "gated"],
+            "gated",
+        ),
+    ] {
+        let mut all = vec!["train", "--dictionary", "--model", "relu"];
+        all.extend(&args);
+        if all.iter().filter(|a| **a == "--model").count() > 1 {
+            all.drain(2..4);
+        }
+        let o = run(&dir, &all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn errors_name_the_file_and_exit_nonzero() {
     let dir = tmpdir("errors");
@@ -813,4 +916,13 @@ fn reproduce_threshold_fig5_quick() {
             && report.contains("Nonconvex-CReLU"),
         "{report}"
     );
+}
+
+#[test]
+fn reproduce_pwl_1d_quick() {
+    let report = reproduce_quick("pwl-1d");
+    for name in ["relu", "leaky-relu", "abs", "threshold"] {
+        assert!(report.contains(&format!("| {name} |")), "{report}");
+    }
+    assert!(report.contains("for every activation): holds."), "{report}");
 }

@@ -100,6 +100,7 @@ fn nonconvex(
                 },
                 seed,
                 model: Formulation::Relu,
+                free_biases: false,
             },
             seeds: seed + 1..seed + 1 + runs as u64,
             monitor: None,

@@ -33,6 +33,7 @@ use crate::solver::pdhg::{hinge_lasso_pdhg, PdhgSettings};
 use crate::solver::working_set::{hinge_lasso_working_set, WorkingSetSettings};
 use crate::solver::{Info, Observe, Status, StopFlag};
 
+pub mod dictionary;
 pub mod file;
 
 /// Where the activation patterns come from.
@@ -153,6 +154,11 @@ pub struct TrainOptions {
     pub construction: Construction,
     /// Width M of the random first layer of the Pi and Svm constructions (≥ n). Default 1000.
     pub lift_width: usize,
+    /// Scalar inputs only (X of shape n × 1, no bias column): solve the explicit 1-D dictionary
+    /// Lasso (docs/programs.md (M47)) of the ReLU, leaky ReLU, |z| or threshold network with
+    /// unpenalized neuron biases and output intercept, instead of a pattern program (squared loss,
+    /// FISTA or the interior-point backend; see [`dictionary`]). Default false.
+    pub dictionary: bool,
 }
 
 impl Default for TrainOptions {
@@ -177,6 +183,7 @@ impl Default for TrainOptions {
             prune: true,
             construction: Construction::Lasso,
             lift_width: 1000,
+            dictionary: false,
         }
     }
 }
@@ -254,6 +261,9 @@ pub struct Fit {
     pub certificate: Certificate,
     /// The labels actually used (±1 for the logistic loss).
     pub targets: Vec<f64>,
+    /// 1-D dictionary fits: the column (knot, sign) of each coefficient of `weights` (1 × P);
+    /// `patterns` then holds the distinct activation patterns of the columns, for information.
+    pub dictionary: Option<Vec<crate::features::dictionary::Atom>>,
 }
 
 fn available_memory() -> usize {
@@ -432,7 +442,13 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
         )));
     }
     opts.formulation.validate()?;
-    match (opts.solver, opts.formulation) {
+    // The dictionary program checks its own solver and loss (model::dictionary).
+    let pattern_solver = if opts.dictionary {
+        SolverChoice::Auto
+    } else {
+        opts.solver
+    };
+    match (pattern_solver, opts.formulation) {
         (SolverChoice::Fista, f) if f.is_cone_program() => {
             return Err(Error::InvalidSetting(format!(
                 "FISTA solves the unconstrained gated program; use --solver admm, al or clarabel for {}",
@@ -549,6 +565,9 @@ fn operator<T: Real>(
 /// every λ ≥ λ_max (for ReLU this is a safe upper bound on the exact threshold (M25)).
 pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
     let targets = validate(x, y, opts)?;
+    if opts.dictionary {
+        return dictionary::dictionary_lambda_max(x, &targets, opts.formulation);
+    }
     let patterns = build_patterns(x, opts)?;
     let ones = program_data(x, opts.formulation);
     let px = ones.as_ref().map_or(x, |o| o.as_ref());
@@ -565,6 +584,9 @@ pub fn train(
     stop: &StopFlag,
 ) -> Result<Fit> {
     let targets = validate(x, y, opts)?;
+    if opts.dictionary {
+        return dictionary::train_dictionary(x, targets, opts, observer, stop);
+    }
     if !opts.construction.is_lasso() {
         return train_on_lift(x, targets, opts);
     }
@@ -641,6 +663,7 @@ pub fn train(
         network,
         certificate,
         targets,
+        dictionary: None,
     })
 }
 
@@ -717,6 +740,7 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         network,
         certificate,
         targets,
+        dictionary: None,
     })
 }
 
