@@ -133,8 +133,9 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "clarabel" => Ok(SolverChoice::Clarabel),
         "pdhg" => Ok(SolverChoice::Pdhg),
         "cd" => Ok(SolverChoice::Cd),
+        "mkl" => Ok(SolverChoice::Mkl),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", \"mkl\", got {s:?}"
         ))),
     }
 }
@@ -219,6 +220,17 @@ fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py
     d.set_item("solver", &c.solver)?;
     d.set_item("formulation", c.formulation.as_str())?;
     d.set_item("slope", slope_of(c.formulation))?;
+    let kernel = match &c.kernel_weights {
+        Some(k) => {
+            let kd = PyDict::new(py);
+            kd.set_item("beta", k.beta)?;
+            kd.set_item("patterns", k.patterns.clone())?;
+            kd.set_item("weights", k.weights.clone())?;
+            kd.into_any()
+        }
+        None => py.None().into_bound(py),
+    };
+    d.set_item("kernel_weights", kernel)?;
     Ok(d)
 }
 
@@ -232,6 +244,13 @@ fn network_items(py: Python<'_>, net: &Network, d: usize, out: &Bound<'_, PyDict
         Some(g) => out.set_item("gates", columns_to_py(py, g, d))?,
         None => out.set_item("gates", py.None())?,
     }
+    out.set_item(
+        "hidden_biases",
+        net.bias
+            .as_ref()
+            .map(|b| Array1::from_vec(b.clone()).into_pyarray(py)),
+    )?;
+    out.set_item("intercept", net.intercept)?;
     Ok(())
 }
 
@@ -334,6 +353,29 @@ impl Model {
             .gates
             .as_ref()
             .map(|g| columns_to_py(py, g, d))
+    }
+
+    /// Unpenalized neuron biases b_j of a 1-D dictionary model (neuron j sees xᵀu_j + b_j), else
+    /// None.
+    #[getter]
+    fn hidden_biases<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.file
+            .network
+            .bias
+            .as_ref()
+            .map(|b| Array1::from_vec(b.clone()).into_pyarray(py))
+    }
+
+    /// Unpenalized output intercept ξ of a 1-D dictionary model, else None.
+    #[getter]
+    fn intercept(&self) -> Option<f64> {
+        self.file.network.intercept
+    }
+
+    /// Whether the model was trained by the 1-D dictionary Lasso.
+    #[getter]
+    fn dictionary(&self) -> bool {
+        self.file.settings.dictionary
     }
 
     /// Amplitudes s_j of a threshold model's activations s·1[z ≥ 0], else None.
@@ -465,8 +507,18 @@ fn fit_args(
     class_labels: Option<(f64, f64)>,
     report_every: usize,
     threads: usize,
+    dictionary: bool,
 ) -> PyResult<FitArgs> {
+    if dictionary && (gates.is_some() || exact) {
+        return Err(PyValueError::new_err(
+            "dictionary=True builds its own columns (knots at the data points): drop gates and exact",
+        ));
+    }
     let (patterns, patterns_name) = match (gates, exact, n_patterns) {
+        _ if dictionary => (
+            PatternSource::Auto { count: 0 },
+            "dictionary:1d".to_string(),
+        ),
         (Some(_), true, _) => {
             return Err(PyValueError::new_err(
                 "gates and exact=True are mutually exclusive",
@@ -490,13 +542,15 @@ fn fit_args(
         precision: parse_precision(precision)?,
         threads,
         report_every: report_every.max(1),
+        dictionary,
         ..TrainOptions::default()
     };
     Ok(FitArgs {
         opts,
         patterns_name,
         standardize,
-        bias,
+        // The dictionary's neurons have their own free biases: no ones column.
+        bias: bias && !dictionary,
         class_labels: class_labels.map(|(a, b)| [a, b]),
     })
 }
@@ -530,7 +584,8 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
-/// - `solver`: "auto", "fista", "al", "admm" or "clarabel"; `tol`, `max_iter`, `time_limit` (seconds),
+/// - `solver`: "auto", "fista", "al", "admm", "clarabel", "pdhg" or "mkl" (gated or threshold, squared
+///   loss; reports `kernel_weights`, a dict with `beta`, `patterns` and `weights`); `tol`, `max_iter`, `time_limit` (seconds),
 ///   `precision` ("f64" or "f32"), `threads` (0 = all cores).
 /// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
 ///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).
@@ -548,7 +603,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     x, y, *, formulation = "gated", slope = None, loss = "squared", lam = 1e-3, n_patterns = Some(100),
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
-    class_labels = None, callback = None, report_every = 10, threads = 0
+    class_labels = None, callback = None, report_every = 10, threads = 0, dictionary = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -575,6 +630,7 @@ fn fit<'py>(
     callback: Option<Py<PyAny>>,
     report_every: usize,
     threads: usize,
+    dictionary: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let args = fit_args(
         formulation,
@@ -595,6 +651,7 @@ fn fit<'py>(
         class_labels,
         report_every,
         threads,
+        dictionary,
     )?;
     let (xm, yv, pre) = prepare(x.to_mat(), y.to_vec(), feature_names, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -623,7 +680,7 @@ fn fit<'py>(
 #[pyfunction]
 #[pyo3(signature = (
     x, y, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
-    gates = None, exact = false, seed = 0, standardize = false, bias = false
+    gates = None, exact = false, seed = 0, standardize = false, bias = false, dictionary = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn lambda_max_of<'py>(
@@ -639,6 +696,7 @@ fn lambda_max_of<'py>(
     seed: u64,
     standardize: bool,
     bias: bool,
+    dictionary: bool,
 ) -> PyResult<f64> {
     let args = fit_args(
         formulation,
@@ -659,6 +717,7 @@ fn lambda_max_of<'py>(
         None,
         10,
         0,
+        dictionary,
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -673,7 +732,7 @@ fn lambda_max_of<'py>(
     x, y, lambdas, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", standardize = false, bias = false, callback = None, report_every = 10,
-    threads = 0
+    threads = 0, dictionary = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn path<'py>(
@@ -697,6 +756,7 @@ fn path<'py>(
     callback: Option<Py<PyAny>>,
     report_every: usize,
     threads: usize,
+    dictionary: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     let args = fit_args(
         formulation,
@@ -717,6 +777,7 @@ fn path<'py>(
         None,
         report_every,
         threads,
+        dictionary,
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;

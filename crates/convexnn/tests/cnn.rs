@@ -217,7 +217,13 @@ fn convolutional_settings_are_checked() {
     };
     let threshold = options(Formulation::Threshold, Loss::Squared, SolverChoice::Auto, 0);
     let admm = options(Formulation::Relu, Loss::Squared, SolverChoice::Admm, 0);
-    for opts in [wrong_size, threshold, admm] {
+    let cd = options(Formulation::Relu, Loss::Squared, SolverChoice::Cd, 0);
+    let mkl = options(Formulation::Gated, Loss::Squared, SolverChoice::Mkl, 0);
+    let dictionary = TrainOptions {
+        dictionary: true,
+        ..options(Formulation::Relu, Loss::Squared, SolverChoice::Auto, 0)
+    };
+    for opts in [wrong_size, threshold, admm, cd, mkl, dictionary] {
         assert!(train(x.as_ref(), &y, &opts, &mut Silent, &StopFlag::new()).is_err());
     }
 }

@@ -35,6 +35,12 @@ class Model:
     @property
     def amplitude(self) -> Optional[NDArray[np.float64]]: ...
     @property
+    def hidden_biases(self) -> Optional[NDArray[np.float64]]: ...
+    @property
+    def intercept(self) -> Optional[float]: ...
+    @property
+    def dictionary(self) -> bool: ...
+    @property
     def certificate(self) -> Dict[str, Any]: ...
     @property
     def formulation(self) -> str: ...
@@ -72,6 +78,7 @@ def fit(
     callback: Optional[_Callback] = None,
     report_every: int = 10,
     threads: int = 0,
+    dictionary: bool = False,
 ) -> Dict[str, Any]: ...
 def lambda_max_of(
     x: _Array2,
@@ -86,6 +93,7 @@ def lambda_max_of(
     seed: int = 0,
     standardize: bool = False,
     bias: bool = False,
+    dictionary: bool = False,
 ) -> float: ...
 def path(
     x: _Array2,
@@ -108,4 +116,5 @@ def path(
     callback: Optional[_Callback] = None,
     report_every: int = 10,
     threads: int = 0,
+    dictionary: bool = False,
 ) -> List[Dict[str, Any]]: ...

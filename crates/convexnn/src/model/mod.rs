@@ -26,10 +26,15 @@ use crate::solver::al::{augmented_lagrangian, AlSettings};
 use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
+pub use crate::solver::mkl::MKL_MAX_ROWS;
+use crate::solver::mkl::{
+    check_mkl_size, kernel_weights, mkl_memory, mkl_reweighting, MklPenalty, MklSettings,
+};
 use crate::solver::pdhg::{hinge_lasso_pdhg, PdhgSettings};
 use crate::solver::working_set::{hinge_lasso_working_set, WorkingSetSettings};
 use crate::solver::{Info, Observe, Status, StopFlag};
 
+pub mod dictionary;
 pub mod file;
 
 /// Where the activation patterns come from.
@@ -79,6 +84,11 @@ pub enum SolverChoice {
     /// Coordinate descent over the popcount Gram matrix of the arrangement columns (threshold
     /// networks with the squared loss; memory grows as P²).
     Cd,
+    /// Gated ReLU as multiple kernel learning: iterative reweighting of the kernel weights with
+    /// projected Newton steps, one n × n Cholesky factorization per step (gated and threshold
+    /// programs, squared loss, n ≤ [`MKL_MAX_ROWS`]; memory grows as n²). Never chosen by `Auto`.
+    /// Reports the learned kernel weights in [`Certificate::kernel_weights`].
+    Mkl,
 }
 
 /// Working precision of the iterative solvers (certificates are always computed in f64).
@@ -151,6 +161,11 @@ pub struct TrainOptions {
     /// ReLU, leaky ReLU and abs networks with the squared or logistic loss. Default none (fully
     /// connected).
     pub convolution: Option<Convolution>,
+    /// Scalar inputs only (X of shape n × 1, no bias column): solve the explicit 1-D dictionary
+    /// Lasso (docs/programs.md (M47)) of the ReLU, leaky ReLU, |z| or threshold network with
+    /// unpenalized neuron biases and output intercept, instead of a pattern program (squared loss,
+    /// FISTA or the interior-point backend; see [`dictionary`]). Default false.
+    pub dictionary: bool,
 }
 
 impl Default for TrainOptions {
@@ -176,6 +191,7 @@ impl Default for TrainOptions {
             construction: Construction::Lasso,
             lift_width: 1000,
             convolution: None,
+            dictionary: false,
         }
     }
 }
@@ -208,6 +224,37 @@ pub struct Certificate {
     pub formulation: Formulation,
     /// The non-convex objective of the reconstructed network on the training data (M5)/(M38).
     pub network_objective: f64,
+    /// The learned kernel of the multiple-kernel-learning view (docs/programs.md (M42)–(M45)),
+    /// reported by the `mkl` solver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_weights: Option<KernelWeights>,
+}
+
+/// The kernel K_η = Σ_i η_i D_iXXᵀD_i of a gated fit read as multiple kernel learning
+/// (docs/programs.md (M34), (M42)–(M45)): η_i = ‖u_i‖ / Σ_j‖u_j‖ on the simplex, and the β of (M34)
+/// at which this kernel is optimal, β = nλ / Σ_j‖u_j‖ (M43).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelWeights {
+    /// β = nλ / Σ_j‖u_j‖ (infinite, saved as null, for the zero network).
+    pub beta: Option<f64>,
+    /// Pattern (column of the fit's pattern set) of each nonzero weight, ascending: entry k belongs to
+    /// neuron k of the network.
+    pub patterns: Vec<usize>,
+    /// The weights η on those patterns (they sum to 1; empty for the zero network).
+    pub weights: Vec<f64>,
+}
+
+impl KernelWeights {
+    /// The kernel weights of convex gated weights U (d × P) at λ on n samples.
+    pub fn of(u: &Mat<f64>, n: usize, lambda: f64) -> Self {
+        let (eta, beta) = kernel_weights(u, n, lambda);
+        let patterns: Vec<usize> = (0..eta.len()).filter(|&i| eta[i] > 0.0).collect();
+        KernelWeights {
+            beta: beta.is_finite().then_some(beta),
+            weights: patterns.iter().map(|&i| eta[i]).collect(),
+            patterns,
+        }
+    }
 }
 
 /// The result of [`train`].
@@ -222,6 +269,9 @@ pub struct Fit {
     pub certificate: Certificate,
     /// The labels actually used (±1 for the logistic loss).
     pub targets: Vec<f64>,
+    /// 1-D dictionary fits: the column (knot, sign) of each coefficient of `weights` (1 × P);
+    /// `patterns` then holds the distinct activation patterns of the columns, for information.
+    pub dictionary: Option<Vec<crate::features::dictionary::Atom>>,
 }
 
 fn available_memory() -> usize {
@@ -293,6 +343,8 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
         (SolverChoice::Admm, _) => admm_memory(n) + 16 * n * p * 8 + 12 * d * p * 8,
         // the Gram matrix, the coefficients and their certificate.
         (SolverChoice::Cd, _) => gram_memory(p) + 8 * p * 8 + 4 * n * 8,
+        // three n × n matrices, two n × P, the P × P Newton system, the d × P iterates.
+        (SolverChoice::Mkl, _) => mkl_memory(n, p) + 16 * p * p + 6 * d * p * 8,
         (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
@@ -310,6 +362,15 @@ fn check_memory(n: usize, d: usize, p: usize, opts: &TrainOptions) -> Result<()>
         .unwrap_or_else(|| available_memory() / 10 * 8);
     if need > limit {
         let gib = |b: usize| b as f64 / (1u64 << 30) as f64;
+        if resolve_solver(opts, n, d, p) == SolverChoice::Mkl {
+            return Err(Error::Memory(format!(
+                "the reweighting (mkl) solver needs about {:.2} GiB for n = {n} samples and {p} \
+                 patterns (three n × n matrices) but the limit is {:.2} GiB: use fewer rows, \
+                 --solver fista (memory linear in n), or raise --max-memory",
+                gib(need),
+                gib(limit)
+            )));
+        }
         return Err(Error::Memory(format!(
             "this fit needs about {:.2} GiB (n = {n}, d = {d}, {p} patterns, {} formulation, {:?} \
              precision) but the limit is {:.2} GiB: use fewer patterns (--sample), a smaller block \
@@ -389,13 +450,34 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
         )));
     }
     opts.formulation.validate()?;
-    match (opts.solver, opts.formulation) {
+    // The dictionary program checks its own solver and loss (model::dictionary).
+    let pattern_solver = if opts.dictionary {
+        SolverChoice::Auto
+    } else {
+        opts.solver
+    };
+    match (pattern_solver, opts.formulation) {
         (SolverChoice::Fista, f) if f.is_cone_program() => {
             return Err(Error::InvalidSetting(format!(
                 "FISTA solves the unconstrained gated program; use --solver admm, al or clarabel for {}",
                 f.as_str()
             )))
         }
+        (SolverChoice::Mkl, f) if f.is_cone_program() => {
+            return Err(Error::InvalidSetting(format!(
+                "the reweighting (mkl) solver solves the unconstrained gated program (and the \
+                 threshold Lasso); use --solver admm, al or clarabel for {}",
+                f.as_str()
+            )))
+        }
+        (SolverChoice::Mkl, _) if opts.loss != Loss::Squared => {
+            return Err(Error::InvalidSetting(format!(
+                "the reweighting (mkl) solver is derived for the squared loss (its kernel ridge step \
+                 has no closed form for the {} loss); use --solver fista or clarabel",
+                opts.loss.as_str()
+            )))
+        }
+        (SolverChoice::Mkl, _) => check_mkl_size(x.nrows())?,
         (SolverChoice::Al | SolverChoice::Admm, Formulation::Gated | Formulation::Threshold) => {
             return Err(Error::InvalidSetting(
                 "the augmented Lagrangian and ADMM are for the constrained relu program; use --solver fista for gated".into(),
@@ -444,8 +526,16 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
 }
 
 /// The convolutional programs (M35a)–(M35c) cover gated and piecewise-linear networks solved by
-/// FISTA, the augmented Lagrangian or the interior-point backend, on images of the stated size.
+/// FISTA, the augmented Lagrangian or the interior-point backend, on images of the stated size
+/// (not the ADMM, coordinate-descent, MKL or primal-dual solvers, nor the 1-D dictionary program).
 fn validate_convolution(x: MatRef<'_, f64>, conv: &Convolution, opts: &TrainOptions) -> Result<()> {
+    if opts.dictionary {
+        return Err(Error::InvalidSetting(
+            "the 1-D dictionary program is for scalar inputs, not convolutional networks: drop \
+             either the dictionary or the convolution"
+                .into(),
+        ));
+    }
     conv.validate()?;
     if x.ncols() != conv.input_dim() {
         return Err(Error::InvalidData(format!(
@@ -466,7 +556,7 @@ fn validate_convolution(x: MatRef<'_, f64>, conv: &Convolution, opts: &TrainOpti
     }
     if matches!(
         opts.solver,
-        SolverChoice::Admm | SolverChoice::Cd | SolverChoice::Pdhg
+        SolverChoice::Admm | SolverChoice::Cd | SolverChoice::Mkl | SolverChoice::Pdhg
     ) {
         return Err(Error::InvalidSetting(
             format!(
@@ -562,6 +652,9 @@ fn operator<T: Real>(
 /// every λ ≥ λ_max (for ReLU this is a safe upper bound on the exact threshold (M25)).
 pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
     let targets = validate(x, y, opts)?;
+    if opts.dictionary {
+        return dictionary::dictionary_lambda_max(x, &targets, opts.formulation);
+    }
     let patches = program_patches(x, opts)?;
     let x = patches.as_ref().map_or(x, |p| p.as_ref());
     let patterns = build_patterns(x, opts)?;
@@ -580,6 +673,9 @@ pub fn train(
     stop: &StopFlag,
 ) -> Result<Fit> {
     let targets = validate(x, y, opts)?;
+    if opts.dictionary {
+        return dictionary::train_dictionary(x, targets, opts, observer, stop);
+    }
     if !opts.construction.is_lasso() {
         return train_on_lift(x, targets, opts);
     }
@@ -613,6 +709,9 @@ pub fn train(
             solve_admm(px, &targets, &patterns, &program, observer, stop, start)?
         }
         (SolverChoice::Cd, _) => solve_cd(&targets, &patterns, &program, observer, stop, start),
+        (SolverChoice::Mkl, _) => {
+            solve_mkl(px, &targets, &patterns, &program, observer, stop, start)?
+        }
         (_, Precision::F64) => {
             solve_iterative::<f64>(px, &targets, &patterns, &program, observer, stop, start)
         }
@@ -634,7 +733,10 @@ pub fn train(
         let op = operator::<f64>(px, patterns.clone(), opts);
         GatedProblem::new(op, &targets, opts.loss).lambda_max()
     };
+    let kernel_weights =
+        (solver == SolverChoice::Mkl).then(|| KernelWeights::of(&weights, x.nrows(), opts.lambda));
     let certificate = Certificate {
+        kernel_weights,
         relative_gap: info.gap / info.objective.abs().max(1e-300),
         n_patterns: patterns.len(),
         active_neurons: network.width(),
@@ -654,6 +756,7 @@ pub fn train(
         network,
         certificate,
         targets,
+        dictionary: None,
     })
 }
 
@@ -721,6 +824,7 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         solver: format!("closed_form+{}", opts.construction.as_str()),
         formulation: opts.formulation,
         network_objective,
+        kernel_weights: None,
         info,
     };
     Ok(Fit {
@@ -729,6 +833,7 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         network,
         certificate,
         targets,
+        dictionary: None,
     })
 }
 
@@ -1066,6 +1171,66 @@ fn solve_cd(
             calls: (0, 0),
         },
     )
+}
+
+/// The reweighting (MKL) solver on the gated program (f64): its iterate keeps every group at a
+/// floored weight, so it is sparsified like an interior-point solution, then pruned and certified
+/// in f64 with the better of the solver's dual bound (M13) and the f64 one.
+fn solve_mkl(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+    start: Instant,
+) -> Result<(Mat<f64>, Info)> {
+    let mut op = operator::<f64>(x, patterns.clone(), opts);
+    let settings = MklSettings {
+        tol: opts.tol,
+        max_iter: opts.max_iter,
+        report_every: opts.report_every.max(1),
+        time_limit: opts.time_limit,
+        ..MklSettings::default()
+    };
+    // A warm start's group norms are the kernel weights it stands for (M45).
+    let eta0: Option<Vec<f64>> = opts
+        .warm_start
+        .as_ref()
+        .filter(|w| w.nrows() == x.ncols() && w.ncols() == patterns.len())
+        .map(|w| {
+            (0..w.ncols())
+                .map(|c| crate::program::penalty::column_norm(w.col_as_slice(c)))
+                .collect()
+        });
+    let out = mkl_reweighting(
+        &mut op,
+        y,
+        MklPenalty::Lambda(opts.lambda),
+        eta0.as_deref(),
+        &settings,
+        observer,
+        stop,
+        start,
+    )?;
+    let (weights, cert) = sparsify(x, y, patterns, opts, out.u, None);
+    let (weights, (objective, dual, violation)) =
+        maybe_prune(x, y, patterns, opts, weights, None, cert);
+    let dual = dual.max(out.dual.min(objective));
+    let gap = (objective - dual).max(0.0);
+    let info = Info {
+        status: final_status(out.status, gap, objective, opts.tol, violation),
+        objective,
+        dual_objective: dual,
+        gap,
+        violation,
+        iterations: out.iterations,
+        outer_iterations: 0,
+        forward_calls: op.forward_calls,
+        adjoint_calls: op.adjoint_calls,
+        seconds: 0.0,
+    };
+    Ok((weights, info))
 }
 
 /// The interior-point backend, its solution sparsified, pruned and certified in f64.

@@ -18,6 +18,9 @@
 //!   filters applied to each of an image's K patches x_k and averaged, f(x) = (1/K) Σ_k Σ_j σ(x_kᵀu_j)α_j
 //!   (docs/programs.md (M35)–(M35c)); read out of the pooled program exactly as above, since the cone
 //!   constraints hold on every patch.
+//! - 1-D dictionary networks (docs/programs.md (M47)–(M50)): scalar input x, neuron j computes
+//!   σ(w_j x + b_j) with an *unpenalized* bias b_j ([`Network::bias`]), and the output adds an
+//!   unpenalized intercept ξ ([`Network::intercept`]); the weight decay acts on w_j and α_j only.
 
 pub mod construct;
 pub mod sgd;
@@ -32,7 +35,9 @@ use crate::features::patches::Convolution;
 use crate::features::PatternSet;
 use crate::program::{Formulation, Loss};
 
-/// A two-layer network without output bias (a bias input column, if any, is part of x).
+/// A two-layer network. A bias input column, if any, is part of x and its weight is penalized like
+/// the others; the 1-D dictionary networks instead carry unpenalized neuron biases and an unpenalized
+/// output intercept (both absent, i.e. zero, elsewhere; model files without them still load).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Network {
     /// The network's kind (gated ReLU, ReLU, leaky ReLU with its slope, abs, threshold).
@@ -50,6 +55,12 @@ pub struct Network {
     /// whose 0/1 output it scales (`hidden` is then empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deep: Option<DeepThreshold>,
+    /// Unpenalized neuron biases b_j: neuron j sees xᵀu_j + b_j (1-D dictionary networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<Vec<f64>>,
+    /// Unpenalized output intercept ξ added to every prediction (1-D dictionary networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intercept: Option<f64>,
     /// Convolutional networks: the patch geometry. The hidden weights are then filters of length
     /// h (the patch size), applied to every patch of an image and averaged (global average pooling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +151,46 @@ impl Network {
             gates,
             amplitude: None,
             deep: None,
+            bias: None,
+            intercept: None,
+            conv: None,
+        }
+    }
+
+    /// A 1-D network with free biases from the dictionary Lasso (M47) (docs/programs.md (M50)): each
+    /// coefficient z_k ≠ 0 of the column σ(s(x − x_j)) gives one neuron. For ReLU, leaky ReLU and |z|
+    /// it is w = s√|z_k|, b = −s√|z_k| x_j, α = sign(z_k)√|z_k|, so σ(wx + b)α = z_k σ(s(x − x_j)) by
+    /// positive homogeneity and (λ/2)(w² + α²) = λ|z_k|. For threshold networks the step does not
+    /// see the scale of (w, b): w = s, b = −s x_j, amplitude √|z_k| and α = sign(z_k)√|z_k|, the
+    /// penalty (λ/2)(amplitude² + α²) = λ|z_k|. `intercept` is the free output bias ξ.
+    pub fn from_dictionary(
+        kind: Formulation,
+        atoms: &[crate::features::dictionary::Atom],
+        z: &[f64],
+        intercept: f64,
+    ) -> Self {
+        let threshold = kind == Formulation::Threshold;
+        let (mut hidden, mut bias, mut output, mut amplitude) = (vec![], vec![], vec![], vec![]);
+        for (a, &c) in atoms.iter().zip(z) {
+            if c == 0.0 {
+                continue;
+            }
+            let r = c.abs().sqrt();
+            let scale = if threshold { 1.0 } else { r };
+            hidden.push(vec![a.sign * scale]);
+            bias.push(-a.sign * scale * a.knot);
+            output.push(c.signum() * r);
+            amplitude.push(r);
+        }
+        Network {
+            kind,
+            hidden,
+            output,
+            gates: None,
+            amplitude: threshold.then_some(amplitude),
+            deep: None,
+            bias: Some(bias),
+            intercept: Some(intercept),
             conv: None,
         }
     }
@@ -208,6 +259,8 @@ impl Network {
             gates: None,
             amplitude: Some(amplitude),
             deep: None,
+            bias: None,
+            intercept: None,
             conv: None,
         }
     }
@@ -292,8 +345,18 @@ impl Network {
                 x.ncols()
             )));
         }
+        if self.bias.as_ref().is_some_and(|b| b.len() != self.width()) {
+            return Err(Error::InvalidData(format!(
+                "the network has {} neurons but {} biases",
+                self.width(),
+                self.bias.as_ref().map_or(0, Vec::len)
+            )));
+        }
         let ones = vec![1.0; self.width()];
         let amp = self.amplitude.as_deref().unwrap_or(&ones);
+        let zeros = vec![0.0; self.width()];
+        let bias = self.bias.as_deref().unwrap_or(&zeros);
+        let intercept = self.intercept.unwrap_or(0.0);
         // Pre-activations Z = X Uᵀ (and the gates' G = X Gᵀ) as matrix products.
         let z = image(x, &self.hidden);
         let gz = match (self.kind, &self.gates) {
@@ -304,7 +367,7 @@ impl Network {
             .map(|r| {
                 (0..self.width())
                     .map(|j| {
-                        let z = z[(r, j)];
+                        let z = z[(r, j)] + bias[j];
                         let act = match (self.kind, &gz) {
                             (Formulation::Gated, Some(g)) => {
                                 if g[(r, j)] >= 0.0 {
@@ -324,7 +387,8 @@ impl Network {
                         };
                         act * self.output[j]
                     })
-                    .sum()
+                    .sum::<f64>()
+                    + intercept
             })
             .collect())
     }
@@ -364,15 +428,25 @@ impl Network {
         Ok(loss.value(&yhat, y) + 0.5 * lambda * penalty)
     }
 
-    /// For 1-D inputs with a bias ([x, 1]): the breakpoints x = −b/w of the neurons, sorted, with
-    /// values closer than `merge` merged (knots of the piecewise-linear fit).
+    /// For 1-D inputs with a bias (inputs [x, 1], or scalar inputs with unpenalized biases
+    /// [`Network::bias`]): the breakpoints x = −b/w of the neurons, sorted, with values closer than
+    /// `merge` merged (knots of the piecewise-linear fit).
     pub fn knots_1d(&self, merge: f64) -> Vec<f64> {
-        let mut k: Vec<f64> = self
-            .hidden
-            .iter()
-            .filter(|u| u.len() == 2 && u[0] != 0.0)
-            .map(|u| -u[1] / u[0])
-            .collect();
+        let mut k: Vec<f64> = match &self.bias {
+            Some(b) => self
+                .hidden
+                .iter()
+                .zip(b)
+                .filter(|(u, _)| u.len() == 1 && u[0] != 0.0)
+                .map(|(u, b)| -b / u[0])
+                .collect(),
+            None => self
+                .hidden
+                .iter()
+                .filter(|u| u.len() == 2 && u[0] != 0.0)
+                .map(|u| -u[1] / u[0])
+                .collect(),
+        };
         k.sort_by(f64::total_cmp);
         k.dedup_by(|a, b| (*a - *b).abs() < merge);
         k

@@ -7,6 +7,9 @@
 //! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (docs/programs.md §4b).
 //! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
 //! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
+//! - [`mkl`]: gated ReLU as multiple kernel learning, by iterative reweighting with an n × n
+//!   Cholesky factorization per step (docs/programs.md (M42)–(M46)); small and moderate n.
+//! - [`exact_l1`]: the same backend for dense ℓ1 programs with a free intercept (1-D dictionaries).
 //! - [`path`]: a regularization path of decreasing λ with warm starts (docs/programs.md §4f).
 //! - [`pdhg`]: restarted primal–dual hybrid gradient for the hinge-loss threshold Lasso.
 //! - [`working_set`]: column generation with the interior-point backend for the same linear program.
@@ -19,7 +22,9 @@ pub mod admm;
 pub mod al;
 pub mod cd;
 pub mod exact;
+pub mod exact_l1;
 pub mod fista;
+pub mod mkl;
 pub mod path;
 pub mod pdhg;
 pub mod svm;
