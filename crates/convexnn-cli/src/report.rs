@@ -112,6 +112,7 @@ pub fn certificate_json(c: &Certificate) -> Value {
         "network_objective": c.network_objective,
         "solver": c.solver,
         "normalization": c.normalization,
+        "kernel_weights": c.kernel_weights,
     });
     // A heuristic certifies nothing: its gap, dual objective and relative gap are NaN, which
     // serde_json writes as null, and it says so in words.
@@ -129,6 +130,33 @@ pub fn certificate_json(c: &Certificate) -> Value {
         j["heuristic"] = json!(false);
     }
     j
+}
+
+/// The largest learned kernel weights of an `mkl` fit (docs/programs.md (M42)–(M45)), one line,
+/// or an empty string for other solvers.
+fn kernel_text(c: &Certificate) -> String {
+    let Some(k) = &c.kernel_weights else {
+        return String::new();
+    };
+    let mut order: Vec<usize> = (0..k.weights.len()).collect();
+    order.sort_by(|&a, &b| k.weights[b].total_cmp(&k.weights[a]));
+    let top: Vec<String> = order
+        .iter()
+        .take(5)
+        .map(|&i| format!("pattern {} {:.4}", k.patterns[i], k.weights[i]))
+        .collect();
+    let beta = k
+        .beta
+        .map_or("inf (zero network)".to_string(), |b| format!("{b:.4e}"));
+    format!(
+        "  kernel weights    {} nonzero, MKL beta {beta}; largest: {}\n",
+        k.weights.len(),
+        if top.is_empty() {
+            "none".to_string()
+        } else {
+            top.join(", ")
+        }
+    )
 }
 
 /// The network's name in a sentence: "ReLU", "leaky ReLU (slope 0.1)", "absolute-value", ….
@@ -229,7 +257,7 @@ pub fn certificate_text(c: &Certificate) -> String {
         "  status            {}\n  objective         {:.10e}\n  duality gap       {:.3e} (relative {:.2e})\n{viol}  \
          network objective {:.10e} (non-convex, with weight decay)\n  iterations        {} ({})\n  \
          solve time        {:.3} s ({})\n  patterns          {}{}\n  active neurons    {}\n  lambda            {} (papers' beta = n*lambda = {}; lambda_max = {:.4e})\n  \
-         optimality        {}\n  normalization     {}\n",
+         optimality        {}\n  normalization     {}\n{}",
         c.info.status,
         c.info.objective,
         c.info.gap,
@@ -250,6 +278,7 @@ pub fn certificate_text(c: &Certificate) -> String {
         c.lambda_unnormalized,
         c.lambda_max,
         optimality,
-        c.normalization
+        c.normalization,
+        kernel_text(c)
     )
 }

@@ -89,6 +89,10 @@ pub enum SolverArg {
     Pdhg,
     /// Coordinate descent over the popcount Gram matrix (threshold networks, squared loss).
     Cd,
+    /// Gated ReLU as multiple kernel learning: iterative reweighting of the kernel weights with
+    /// Newton steps, one n × n Cholesky factorization per step (gated or threshold, squared loss,
+    /// n <= 5000; memory grows as n²). Reports the learned kernel weights.
+    Mkl,
     /// Nuclear-norm heuristic with sequential convex relaxation (--model relu, squared loss, tiny
     /// data): looks for a network of width --width that fits the data exactly; no certificate.
     Nuclear,
@@ -114,6 +118,7 @@ impl SolverArg {
             SolverArg::Clarabel => SolverChoice::Clarabel,
             SolverArg::Pdhg => SolverChoice::Pdhg,
             SolverArg::Cd => SolverChoice::Cd,
+            SolverArg::Mkl => SolverChoice::Mkl,
             SolverArg::Nuclear => SolverChoice::Nuclear,
         }
     }
@@ -160,6 +165,12 @@ pub struct TrainArgs {
         help_heading = "Program"
     )]
     pub lift_width: usize,
+    /// Scalar inputs (one column, no --bias): solve the explicit 1-D dictionary Lasso of the relu,
+    /// leaky-relu, abs or threshold network, whose neurons have unpenalized biases with knots at the
+    /// data points and whose output has an unpenalized intercept (squared loss; solver fista or
+    /// clarabel).
+    #[arg(long, conflicts_with_all = ["gates", "patterns", "sample", "exact", "hidden_widths", "bias"], help_heading = "Program")]
+    pub dictionary: bool,
     /// Regularization λ in (1/(2n))‖ŷ − y‖² + λ Σ group norms.
     #[arg(long, default_value_t = 1e-3, help_heading = "Program")]
     pub lambda: f64,
@@ -261,12 +272,16 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub out: Option<PathBuf>,
     /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU, leaky ReLU,
-    /// abs), d × P each, or z (P, threshold).
+    /// abs), d × P each, or z (P, threshold); with --dictionary, z, knots and signs (P each).
     #[arg(long, value_name = "W.npz", help_heading = "Output")]
     pub weights_out: Option<PathBuf>,
     /// Print one JSON object on stdout instead of the report.
     #[arg(long, help_heading = "Output")]
     pub json: bool,
+    /// Write the solver's progress records as CSV (iteration, outer, seconds, objective, gap,
+    /// violation), one per check of the stopping test.
+    #[arg(long, value_name = "FILE.csv", help_heading = "Output")]
+    pub trace: Option<PathBuf>,
     /// No progress display.
     #[arg(long, short, help_heading = "Output")]
     pub quiet: bool,
@@ -365,6 +380,9 @@ fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, S
     if a.exact {
         return Ok((PatternSource::Exact, "exact".into()));
     }
+    if a.dictionary {
+        return Ok((PatternSource::Auto { count: 0 }, "dictionary:1d".into()));
+    }
     if a.construct != ConstructArg::Lasso {
         return Ok((
             PatternSource::Auto { count: 100 },
@@ -432,6 +450,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         deep_widths,
         construction,
         lift_width: a.lift_width,
+        dictionary: a.dictionary,
         ..TrainOptions::default()
     })
 }
@@ -489,8 +508,36 @@ pub fn model_file(
     ModelFile::from_fit(fit, opts, patterns, pre, None, y)
 }
 
-/// Writes the convex solution as .npz (the interop contract).
+/// Writes the coefficients z of a 1-D dictionary fit with the knot and sign of each column.
+fn write_dictionary_weights(
+    path: &std::path::Path,
+    fit: &Fit,
+    atoms: &[convexnn::features::dictionary::Atom],
+) -> Result<()> {
+    let p = atoms.len();
+    let z: Vec<f64> = (0..p).map(|k| fit.weights[(0, k)]).collect();
+    let knots: Vec<f64> = atoms.iter().map(|a| a.knot).collect();
+    let signs: Vec<f64> = atoms.iter().map(|a| a.sign).collect();
+    let arr = |data| NpyData::F64 {
+        shape: vec![p],
+        data,
+    };
+    write_npz(
+        path,
+        &[
+            ("z", arr(&z)),
+            ("knots", arr(&knots)),
+            ("signs", arr(&signs)),
+        ],
+    )
+}
+
+/// Writes the convex solution as .npz (the interop contract); for 1-D dictionary fits, `z`,
+/// `knots` and `signs` (one entry per dictionary column).
 pub fn write_weights(path: &std::path::Path, fit: &Fit, formulation: Formulation) -> Result<()> {
+    if let Some(atoms) = &fit.dictionary {
+        return write_dictionary_weights(path, fit, atoms);
+    }
     let (n, p) = (fit.patterns.n_samples(), fit.patterns.len());
     let d = fit.weights.nrows();
     let dmat = fit.patterns.to_u8_row_major();
@@ -582,8 +629,14 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
         return run_path(a, &prep, &opts, &y, k, &stop);
     }
     let mut progress = Progress::new("training", a.quiet || a.json);
+    if a.trace.is_some() {
+        progress = progress.keep_records();
+    }
     let fit = train(prep.x.as_ref(), &y, &opts, &mut progress, &stop);
     progress.finish();
+    if let Some(path) = &a.trace {
+        progress.write_trace(path)?;
+    }
     let fit = fit?;
     let model = model_file(&fit, &opts, &source_name, prep.preprocessing.clone(), &y);
     if let Some(path) = &a.out {
@@ -607,6 +660,10 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
         j["precision"] = json!(format!("{:?}", opts.precision).to_lowercase());
         j["seed"] = json!(opts.seed);
         j["patterns_source"] = json!(source_name);
+        j["dictionary"] = json!(opts.dictionary);
+        if let Some(xi) = fit.network.intercept {
+            j["intercept"] = json!(xi);
+        }
         j["n"] = json!(n);
         j["d"] = json!(d);
         j["train"] = train_m.as_ref().map_or(json!(null), Metrics::to_json);

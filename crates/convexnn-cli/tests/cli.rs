@@ -209,6 +209,128 @@ fn model_round_trip_predict_and_evaluate() {
     assert!(j["mse"].as_f64().unwrap() < 0.1);
 }
 
+/// `--trace` writes one CSV row per check of the stopping test, ending at the reported objective.
+#[test]
+fn trace_records_the_solver_progress() {
+    let dir = tmpdir("trace");
+    write_problem(&dir);
+    let o = run(
+        &dir,
+        &[
+            "train", "--x", "X.npy", "--y", "y.npy", "--gates", "G.npy", "--model", "gated",
+            "--lambda", "1e-3", "--tol", "1e-9", "--trace", "t.csv", "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j = stdout_json(&o);
+    let text = std::fs::read_to_string(dir.join("t.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("iteration,outer,seconds,objective,gap,violation")
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
+        .collect();
+    assert!(rows.len() >= 2, "{text}");
+    assert!(rows
+        .windows(2)
+        .all(|w| w[1][0] > w[0][0] && w[1][2] >= w[0][2]));
+    let last = rows.last().unwrap();
+    let obj = j["objective"].as_f64().unwrap();
+    assert!((last[3] - obj).abs() <= 1e-6 * obj, "{} vs {obj}", last[3]);
+    assert!(rows.iter().all(|r| r[4] >= 0.0));
+}
+
+/// `--solver mkl`: the same optimum and certificate fields as FISTA on the same gates, the kernel
+/// weights in the JSON output (on the simplex, one per neuron) and in the saved model, the top
+/// weights in the report, and a clean refusal of the logistic loss.
+#[test]
+fn mkl_solver_reports_kernel_weights() {
+    let dir = tmpdir("mkl");
+    write_problem(&dir);
+    let base = [
+        "train", "--x", "X.npy", "--y", "y.npy", "--gates", "G.npy", "--lambda", "0.01", "--tol",
+        "1e-9",
+    ];
+    let fista = stdout_json(&run(
+        &dir,
+        &[&base[..], &["--json", "--solver", "fista"]].concat(),
+    ));
+    let args = [&base[..], &["--json", "--solver", "mkl", "--out", "m.json"]].concat();
+    let mkl = stdout_json(&run(&dir, &args));
+    assert_eq!(mkl["solver"], "mkl");
+    assert_eq!(mkl["status"], "converged", "{mkl}");
+    let (a, b) = (
+        mkl["objective"].as_f64().unwrap(),
+        fista["objective"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-8 * b, "mkl {a} vs fista {b}");
+    assert!(mkl["gap"].as_f64().unwrap() <= 1e-9 * a);
+    assert!(fista["kernel_weights"].is_null());
+    let k = &mkl["kernel_weights"];
+    let weights: Vec<f64> = k["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        weights.len() as u64,
+        mkl["active_neurons"].as_u64().unwrap()
+    );
+    assert_eq!(k["patterns"].as_array().unwrap().len(), weights.len());
+    assert!((weights.iter().sum::<f64>() - 1.0).abs() <= 1e-12);
+    assert!(k["beta"].as_f64().unwrap() > 0.0);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+    assert_eq!(saved["certificate"]["kernel_weights"], *k);
+    assert_eq!(saved["settings"]["solver"], "mkl");
+    let o = run(&dir, &[&base[..], &["--quiet", "--solver", "mkl"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("kernel weights") && text.contains("MKL beta"),
+        "{text}"
+    );
+    let o = run(
+        &dir,
+        &[
+            "predict", "--model", "m.json", "--input", "X.npy", "--out", "p.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let labels: Vec<f64> = (0..40).map(|i| f64::from(i % 2 == 0)).collect();
+    write_npy(
+        &dir.join("labels.npy"),
+        &NpyData::F64 {
+            shape: vec![40],
+            data: &labels,
+        },
+    )
+    .unwrap();
+    let o = run(
+        &dir,
+        &[
+            "train",
+            "--x",
+            "X.npy",
+            "--y",
+            "labels.npy",
+            "--loss",
+            "logistic",
+            "--solver",
+            "mkl",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("squared loss") && err.contains("fista"),
+        "{err}"
+    );
+}
+
 /// Leaky ReLU and abs models are saved with their activation and predict with it; a slope is
 /// required by, and only accepted with, the leaky ReLU.
 #[test]
@@ -247,6 +369,109 @@ fn piecewise_linear_models_round_trip_and_check_the_slope() {
     ] {
         let mut all = vec!["train", "--x", "X.npy", "--y", "y.npy"];
         all.extend(&args);
+        let o = run(&dir, &all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+/// `--dictionary` on scalar inputs: the certified dictionary Lasso, a model file that predicts with
+/// the free biases and intercept, the coefficients with their knots, and clear errors otherwise.
+#[test]
+fn dictionary_models_train_predict_and_refuse_bad_input() {
+    let dir = tmpdir("dictionary");
+    write_problem(&dir);
+    let n = 25;
+    let mut r = Rng::new(5);
+    let x: Vec<f64> = (0..n).map(|_| 3.0 * r.uniform() - 1.5).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .map(|t| t.abs() + 2.0 + 0.05 * r.normal())
+        .collect();
+    let labels: Vec<f64> = x.iter().map(|t| f64::from(*t > 0.0)).collect();
+    for (name, data) in [("x1.npy", &x), ("y1.npy", &y), ("l1.npy", &labels)] {
+        let shape = if name == "x1.npy" {
+            vec![n, 1]
+        } else {
+            vec![n]
+        };
+        write_npy(&dir.join(name), &NpyData::F64 { shape, data }).unwrap();
+    }
+    for (model, solver) in [
+        ("relu", "fista"),
+        ("abs", "clarabel"),
+        ("threshold", "auto"),
+    ] {
+        let o = run(
+            &dir,
+            &[
+                "train",
+                "--x",
+                "x1.npy",
+                "--y",
+                "y1.npy",
+                "--dictionary",
+                "--model",
+                model,
+                "--solver",
+                solver,
+                "--lambda",
+                "1e-3",
+                "--out",
+                "d.json",
+                "--weights-out",
+                "d.npz",
+                "--json",
+            ],
+        );
+        let j = stdout_json(&o);
+        let obj = j["objective"].as_f64().unwrap();
+        assert_eq!(j["status"], "converged", "{model}: {j}");
+        assert_eq!(j["dictionary"], true);
+        assert!((j["network_objective"].as_f64().unwrap() - obj).abs() <= 1e-8 * obj);
+        assert!(j["intercept"].as_f64().is_some());
+        assert_eq!(
+            npz_names(&dir.join("d.npz")),
+            ["z.npy", "knots.npy", "signs.npy"]
+        );
+        let o = run(
+            &dir,
+            &[
+                "evaluate", "--model", "d.json", "--x", "x1.npy", "--y", "y1.npy", "--json",
+            ],
+        );
+        let mse = stdout_json(&o)["mse"].as_f64().unwrap();
+        assert!(mse < 2.0 * obj, "{model}: mse {mse}, objective {obj}");
+        let o = run(
+            &dir,
+            &[
+                "predict", "--model", "d.json", "--input", "x1.npy", "--out", "p.csv",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for (args, needle) in [
+        (vec!["--x", "X.npy", "--y", "y.npy"], "40 × 3"),
+        (vec!["--x", "x1.npy", "--y", "y1.npy", "--bias"], "--bias"),
+        (
+            vec!["--x", "x1.npy", "--y", "l1.npy", "--loss", "logistic"],
+            "squared loss",
+        ),
+        (
+            vec!["--x", "x1.npy", "--y", "y1.npy", "--solver", "admm"],
+            "fista or clarabel",
+        ),
+        (
+            vec!["--x", "x1.npy", "--y", "y1.npy", "--model", "gated"],
+            "gated",
+        ),
+    ] {
+        let mut all = vec!["train", "--dictionary", "--model", "relu"];
+        all.extend(&args);
+        if all.iter().filter(|a| **a == "--model").count() > 1 {
+            all.drain(2..4);
+        }
         let o = run(&dir, &all);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&o.stderr);
@@ -612,6 +837,24 @@ fn reproduce_quick(name: &str) -> String {
     report
 }
 
+/// The certified part of cnn-mnist-binary: exhaustive patterns of the patch matrix, no SGD run of
+/// the CNN below the convex optimum (the exit code), and the MNIST part's files.
+#[test]
+fn reproduce_cnn_mnist_binary_quick() {
+    let report = reproduce_quick("cnn-mnist-binary");
+    assert!(report.contains("exhaustive: true"), "{report}");
+    assert!(
+        report.contains(
+            "Runs ending below the convex optimum (beyond 1e-7 relative plus the gap): 0 of"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("Claim checked") && report.contains(": holds."),
+        "{report}"
+    );
+}
+
 #[test]
 fn reproduce_relu_fig2_small_quick() {
     let report = reproduce_quick("relu-fig2-small");
@@ -693,6 +936,15 @@ fn reproduce_threshold_fig5_quick() {
     );
 }
 
+#[test]
+fn reproduce_pwl_1d_quick() {
+    let report = reproduce_quick("pwl-1d");
+    for name in ["relu", "leaky-relu", "abs", "threshold"] {
+        assert!(report.contains(&format!("| {name} |")), "{report}");
+    }
+    assert!(report.contains("for every activation): holds."), "{report}");
+}
+
 /// Four points y = Σ_j α_j (u_j t + b_j)₊ of a planted width-2 ReLU network, as CSV (t, y).
 fn planted_csv() -> (String, Vec<(f64, f64)>) {
     let mut r = Rng::new(0);
@@ -715,6 +967,7 @@ fn planted_csv() -> (String, Vec<(f64, f64)>) {
     (csv, rows)
 }
 
+#[cfg(feature = "nuclear")]
 #[test]
 fn nuclear_heuristic_fits_and_says_it_certifies_nothing() {
     let dir = tmpdir("nuclear");
@@ -772,17 +1025,45 @@ fn nuclear_heuristic_fits_and_says_it_certifies_nothing() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("guarantee         NONE"), "{text}");
-    // Other programs and pattern flags are refused with a message.
+}
+
+/// Refusals that happen before any semidefinite solve, with or without the `nuclear` feature.
+#[test]
+fn nuclear_heuristic_refuses_other_programs_with_a_message() {
+    let dir = tmpdir("nuclear-refuse");
+    let (csv, _) = planted_csv();
+    std::fs::write(dir.join("d.csv"), csv).unwrap();
     for args in [
-        &["--model", "gated"][..],
-        &["--model", "relu", "--exact"][..],
+        &["--bias", "--model", "gated"][..],
+        &["--bias", "--model", "relu", "--exact"][..],
+        &["--model", "relu", "--dictionary"][..],
     ] {
         let mut all = vec![
-            "train", "--csv", "d.csv", "--target", "y", "--bias", "--solver", "nuclear",
+            "train", "--csv", "d.csv", "--target", "y", "--solver", "nuclear",
         ];
         all.extend_from_slice(args);
         let o = run(&dir, &all);
-        assert!(!o.status.success());
-        assert!(String::from_utf8_lossy(&o.stderr).contains("nuclear"));
+        assert!(!o.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("nuclear"), "{args:?}: {err}");
     }
+}
+
+/// Without the `nuclear` feature the command line says how to get the heuristic.
+#[cfg(not(feature = "nuclear"))]
+#[test]
+fn nuclear_heuristic_without_the_feature_says_to_rebuild() {
+    let dir = tmpdir("nuclear-off");
+    let (csv, _) = planted_csv();
+    std::fs::write(dir.join("d.csv"), csv).unwrap();
+    let o = run(
+        &dir,
+        &[
+            "train", "--csv", "d.csv", "--target", "y", "--bias", "--model", "relu", "--solver",
+            "nuclear", "--width", "2",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rebuild with the `nuclear` feature"), "{err}");
 }

@@ -134,9 +134,10 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "clarabel" => Ok(SolverChoice::Clarabel),
         "pdhg" => Ok(SolverChoice::Pdhg),
         "cd" => Ok(SolverChoice::Cd),
+        "mkl" => Ok(SolverChoice::Mkl),
         "nuclear" => Ok(SolverChoice::Nuclear),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", \"nuclear\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", \"mkl\", \"nuclear\", got {s:?}"
         ))),
     }
 }
@@ -237,6 +238,17 @@ fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py
         d.set_item("gamma", h.gamma)?;
         d.set_item("init", &h.init)?;
     }
+    let kernel = match &c.kernel_weights {
+        Some(k) => {
+            let kd = PyDict::new(py);
+            kd.set_item("beta", k.beta)?;
+            kd.set_item("patterns", k.patterns.clone())?;
+            kd.set_item("weights", k.weights.clone())?;
+            kd.into_any()
+        }
+        None => py.None().into_bound(py),
+    };
+    d.set_item("kernel_weights", kernel)?;
     Ok(d)
 }
 
@@ -250,6 +262,13 @@ fn network_items(py: Python<'_>, net: &Network, d: usize, out: &Bound<'_, PyDict
         Some(g) => out.set_item("gates", columns_to_py(py, g, d))?,
         None => out.set_item("gates", py.None())?,
     }
+    out.set_item(
+        "hidden_biases",
+        net.bias
+            .as_ref()
+            .map(|b| Array1::from_vec(b.clone()).into_pyarray(py)),
+    )?;
+    out.set_item("intercept", net.intercept)?;
     Ok(())
 }
 
@@ -352,6 +371,29 @@ impl Model {
             .gates
             .as_ref()
             .map(|g| columns_to_py(py, g, d))
+    }
+
+    /// Unpenalized neuron biases b_j of a 1-D dictionary model (neuron j sees xᵀu_j + b_j), else
+    /// None.
+    #[getter]
+    fn hidden_biases<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.file
+            .network
+            .bias
+            .as_ref()
+            .map(|b| Array1::from_vec(b.clone()).into_pyarray(py))
+    }
+
+    /// Unpenalized output intercept ξ of a 1-D dictionary model, else None.
+    #[getter]
+    fn intercept(&self) -> Option<f64> {
+        self.file.network.intercept
+    }
+
+    /// Whether the model was trained by the 1-D dictionary Lasso.
+    #[getter]
+    fn dictionary(&self) -> bool {
+        self.file.settings.dictionary
     }
 
     /// Amplitudes s_j of a threshold model's activations s·1[z ≥ 0], else None.
@@ -487,8 +529,18 @@ fn fit_args(
     report_every: usize,
     threads: usize,
     nuclear: NuclearSettings,
+    dictionary: bool,
 ) -> PyResult<FitArgs> {
+    if dictionary && (gates.is_some() || exact) {
+        return Err(PyValueError::new_err(
+            "dictionary=True builds its own columns (knots at the data points): drop gates and exact",
+        ));
+    }
     let (patterns, patterns_name) = match (gates, exact, n_patterns) {
+        _ if dictionary => (
+            PatternSource::Auto { count: 0 },
+            "dictionary:1d".to_string(),
+        ),
         (Some(_), true, _) => {
             return Err(PyValueError::new_err(
                 "gates and exact=True are mutually exclusive",
@@ -513,13 +565,15 @@ fn fit_args(
         threads,
         report_every: report_every.max(1),
         nuclear,
+        dictionary,
         ..TrainOptions::default()
     };
     Ok(FitArgs {
         opts,
         patterns_name,
         standardize,
-        bias,
+        // The dictionary's neurons have their own free biases: no ones column.
+        bias: bias && !dictionary,
         class_labels: class_labels.map(|(a, b)| [a, b]),
     })
 }
@@ -578,9 +632,12 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
-/// - `solver`: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd" or "nuclear"; `tol`,
+/// - `solver`: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl" or "nuclear"; `tol`,
 ///   `max_iter`, `time_limit` (seconds), `precision` ("f64" or "f32"), `threads` (0 = all cores).
-/// - `solver="nuclear"` (formulation "relu", squared loss, tiny data; patterns are not used): the
+/// - `solver="mkl"` (gated or threshold, squared loss): reports `kernel_weights`, a dict with
+///   `beta`, `patterns` and `weights`.
+/// - `solver="nuclear"` (formulation "relu", squared loss, tiny data; patterns are not used; needs
+///   an extension built with the `nuclear` feature, see `convexnn.HAS_NUCLEAR`): the
 ///   nuclear-norm heuristic looks for a network of width `width` that fits the data exactly, with
 ///   weight `gamma` on the complementarity term, at most `relaxations` semidefinite solves, first
 ///   parameters `nuclear_init` ("zero" or "random"). It certifies nothing: `gap`, `dual_objective`
@@ -603,7 +660,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
     class_labels = None, callback = None, report_every = 10, threads = 0, width = 2, gamma = 1.0,
-    relaxations = 50, nuclear_init = "zero"
+    relaxations = 50, nuclear_init = "zero", dictionary = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -634,6 +691,7 @@ fn fit<'py>(
     gamma: f64,
     relaxations: usize,
     nuclear_init: &str,
+    dictionary: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let args = fit_args(
         formulation,
@@ -655,6 +713,7 @@ fn fit<'py>(
         report_every,
         threads,
         nuclear_settings(width, gamma, relaxations, nuclear_init)?,
+        dictionary,
     )?;
     let (xm, yv, pre) = prepare(x.to_mat(), y.to_vec(), feature_names, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -683,7 +742,7 @@ fn fit<'py>(
 #[pyfunction]
 #[pyo3(signature = (
     x, y, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
-    gates = None, exact = false, seed = 0, standardize = false, bias = false
+    gates = None, exact = false, seed = 0, standardize = false, bias = false, dictionary = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn lambda_max_of<'py>(
@@ -699,6 +758,7 @@ fn lambda_max_of<'py>(
     seed: u64,
     standardize: bool,
     bias: bool,
+    dictionary: bool,
 ) -> PyResult<f64> {
     let args = fit_args(
         formulation,
@@ -720,6 +780,7 @@ fn lambda_max_of<'py>(
         10,
         0,
         NuclearSettings::default(),
+        dictionary,
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -734,7 +795,7 @@ fn lambda_max_of<'py>(
     x, y, lambdas, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", standardize = false, bias = false, callback = None, report_every = 10,
-    threads = 0
+    threads = 0, dictionary = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn path<'py>(
@@ -758,6 +819,7 @@ fn path<'py>(
     callback: Option<Py<PyAny>>,
     report_every: usize,
     threads: usize,
+    dictionary: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     let args = fit_args(
         formulation,
@@ -779,6 +841,7 @@ fn path<'py>(
         report_every,
         threads,
         NuclearSettings::default(),
+        dictionary,
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -812,6 +875,9 @@ fn _convexnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add("FORMAT", FORMAT)?;
     m.add("FORMAT_VERSION", VERSION)?;
+    // Whether the nuclear-norm heuristic (solver="nuclear") is built in: the `nuclear` feature
+    // links a system BLAS and LAPACK for Clarabel's semidefinite cones.
+    m.add("HAS_NUCLEAR", cfg!(feature = "nuclear"))?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

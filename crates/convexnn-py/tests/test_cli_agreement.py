@@ -91,3 +91,39 @@ def test_same_objective_as_the_cli(
     )
     pred = np.loadtxt(tmp_path / "pred.csv", skiprows=1)
     np.testing.assert_allclose(pred, est.predict(X).astype(np.float64), rtol=1e-9, atol=1e-12)
+
+
+def test_mkl_solver_agrees_with_the_cli_and_fista(tmp_path: Path) -> None:
+    """solver="mkl" (gated ReLU as multiple kernel learning): the same optimum as FISTA and as the
+    command-line tool's --solver mkl, the same kernel weights in the certificate and the model file,
+    and a ValueError for the logistic loss."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 3))
+    y = np.maximum(X[:, 0] - X[:, 1], 0.0) + 0.1 * rng.normal(size=50)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    seed, patterns, lam = 2, 20, 1e-2
+    cli = run_cli([
+        "train", "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "y.npy"), "--bias",
+        "--lambda", str(lam), "--sample", str(patterns), "--seed", str(seed), "--tol", "1e-9",
+        "--solver", "mkl", "--json", "--out", str(tmp_path / "cli.json"),
+    ])
+    kw = dict(lam=lam, n_patterns=patterns, seed=seed, bias=True, tol=1e-9)
+    mkl = GatedReLURegressor(solver="mkl", **kw).fit(X, y)
+    fista = GatedReLURegressor(solver="fista", max_iter=100_000, **kw).fit(X, y)
+    assert mkl.status_ == "converged" and mkl.certificate_["solver"] == "mkl"
+    assert mkl.objective_ == pytest.approx(fista.objective_, rel=1e-8)
+    assert mkl.objective_ == pytest.approx(cli["objective"], rel=1e-12)
+    assert mkl.relative_gap_ <= 1e-9
+    k = mkl.kernel_weights_
+    assert k is not None and fista.kernel_weights_ is None
+    assert len(k["weights"]) == mkl.n_neurons_ == len(k["patterns"])
+    assert sum(k["weights"]) == pytest.approx(1.0, abs=1e-12)
+    assert k["patterns"] == cli["kernel_weights"]["patterns"]
+    np.testing.assert_allclose(k["weights"], cli["kernel_weights"]["weights"], rtol=1e-10)
+    assert k["beta"] == pytest.approx(cli["kernel_weights"]["beta"], rel=1e-10)
+    loaded = convexnn.load(tmp_path / "cli.json")
+    assert loaded.kernel_weights_["patterns"] == k["patterns"]
+    np.testing.assert_allclose(loaded.predict(X), mkl.predict(X), rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="squared loss"):
+        GatedReLUClassifier(solver="mkl", n_patterns=10).fit(X, (y > 0.3).astype(float))

@@ -32,6 +32,7 @@ from convexnn import (
 )
 
 Data = Tuple[np.ndarray, np.ndarray]
+CLI = str(Path(__file__).resolve().parents[3] / "target" / "release" / "convexnn")
 REGRESSORS = [GatedReLURegressor, ConvexReLURegressor, ConvexLeakyReLURegressor, ConvexAbsRegressor]
 CLASSIFIERS = [GatedReLUClassifier, ConvexReLUClassifier, ConvexLeakyReLUClassifier, ConvexAbsClassifier]
 
@@ -449,3 +450,45 @@ def test_threshold_hinge_classifier_is_certified_and_round_trips(binary: Data, t
     back = load(tmp_path / "h.json")
     assert isinstance(back, ThresholdHingeClassifier)
     np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (ConvexReLURegressor, {}),
+        (ConvexLeakyReLURegressor, {"slope": 0.2}),
+        (ConvexAbsRegressor, {}),
+        (convexnn.ThresholdRegressor, {}),
+    ],
+)
+def test_dictionary_regressors_match_the_cli_and_keep_free_biases(
+    cls: Any, kwargs: Dict[str, Any], tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2.0, 2.0, size=(20, 1))
+    y = np.sin(2.0 * x[:, 0]) + 1.0 + 0.05 * rng.normal(size=20)
+    est = cls(lam=2e-3, dictionary=True, **kwargs).fit(x, y)
+    assert est.status_ == "converged" and est.exhaustive_
+    cert = est.certificate_
+    assert abs(cert["network_objective"] - est.objective_) <= 1e-8 * est.objective_
+    assert est.hidden_biases_.shape == (est.n_neurons_,)
+    assert est.intercept_ is not None
+    assert est.hidden_weights_.shape == (1, est.n_neurons_)
+    # The saved model predicts the same through the CLI's file format and reloads.
+    path = tmp_path / "d.json"
+    est.save(path)
+    back = convexnn.load(path)
+    assert back.dictionary and np.allclose(back.predict(x), est.predict(x))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    model = {ConvexReLURegressor: "relu", ConvexAbsRegressor: "abs"}.get(cls)
+    if model is not None:
+        out = subprocess.run(
+            [CLI, "train", "--x", "x.npy", "--y", "y.npy", "--dictionary", "--model", model,
+             "--lambda", "2e-3", "--json"],
+            cwd=tmp_path, capture_output=True, text=True, check=True,
+        )
+        cli = json.loads(out.stdout)
+        assert abs(cli["objective"] - est.objective_) <= 1e-6 * est.objective_
+    with pytest.raises(ValueError, match="n × 1|shape"):
+        cls(dictionary=True, **kwargs).fit(np.c_[x, x], y)

@@ -1,5 +1,6 @@
 """solver="nuclear": the nuclear-norm heuristic (docs/programs.md (M37)) through the estimators,
-against the exact solve, and against the command-line tool."""
+against the exact solve, and against the command-line tool. The solves need an extension built with
+the `nuclear` feature (``convexnn.HAS_NUCLEAR``); without it the solver must say to rebuild."""
 
 from __future__ import annotations
 
@@ -25,11 +26,17 @@ LAM = 1e-4
 ROOT = Path(__file__).resolve().parents[3]
 CLI = Path(os.environ.get("CONVEXNN_CLI", ROOT / "target" / "release" / "convexnn"))
 
+needs_sdp = pytest.mark.skipif(
+    not convexnn.HAS_NUCLEAR,
+    reason="the extension was built without the `nuclear` feature (system BLAS and LAPACK)",
+)
+
 
 def nuclear() -> ConvexReLURegressor:
     return ConvexReLURegressor(lam=LAM, solver="nuclear", nuclear_width=2).fit(X, Y)
 
 
+@needs_sdp
 def test_heuristic_fits_and_certifies_nothing() -> None:
     est = nuclear()
     c = est.certificate_
@@ -43,6 +50,7 @@ def test_heuristic_fits_and_certifies_nothing() -> None:
     np.testing.assert_allclose(est.predict(X), Y, atol=1e-6)
 
 
+@needs_sdp
 def test_objective_is_above_the_certified_optimum_and_close_to_it() -> None:
     est = nuclear()
     exact = ConvexReLURegressor(lam=LAM, exact=True, solver="clarabel", tol=1e-8).fit(X, Y)
@@ -52,6 +60,7 @@ def test_objective_is_above_the_certified_optimum_and_close_to_it() -> None:
     assert est.objective_ <= 1.01 * exact.objective_
 
 
+@needs_sdp
 def test_model_file_round_trip(tmp_path: Path) -> None:
     est = nuclear()
     est.save(tmp_path / "m.json")
@@ -64,6 +73,7 @@ def test_model_file_round_trip(tmp_path: Path) -> None:
     assert math.isnan(back.gap_)
 
 
+@needs_sdp
 @pytest.mark.skipif(not CLI.is_file(), reason=f"the command-line tool is not built ({CLI})")
 def test_same_network_as_the_cli(tmp_path: Path) -> None:
     np.save(tmp_path / "X.npy", X)
@@ -86,3 +96,14 @@ def test_other_estimators_refuse_it(cls: object) -> None:
     y = (Y > 0.1).astype(np.float64)
     with pytest.raises(ValueError, match="nuclear"):
         cls(solver="nuclear").fit(X, y)  # type: ignore[operator]
+
+
+def test_dictionary_is_refused() -> None:
+    with pytest.raises(ValueError, match="dictionary"):
+        ConvexReLURegressor(lam=LAM, solver="nuclear", dictionary=True).fit(X, Y)
+
+
+@pytest.mark.skipif(convexnn.HAS_NUCLEAR, reason="the extension has the `nuclear` feature")
+def test_without_the_feature_it_says_to_rebuild() -> None:
+    with pytest.raises(ValueError, match="rebuild with the `nuclear` feature"):
+        nuclear()

@@ -172,6 +172,146 @@ fn threshold_lasso_matches_interior_point_logistic() {
     compare_with_exact(Formulation::Threshold, Loss::Logistic, SolverChoice::Fista);
 }
 
+/// Gated ReLU as multiple kernel learning (docs/programs.md (M42)–(M46)): the reweighting solver
+/// reaches the interior-point optimum on ten random problems (objective to 1e-6 relative, both
+/// certificates valid against each other).
+#[test]
+fn mkl_matches_interior_point_squared() {
+    compare_with_exact(Formulation::Gated, Loss::Squared, SolverChoice::Mkl);
+    compare_with_exact(Formulation::Threshold, Loss::Squared, SolverChoice::Mkl);
+}
+
+/// The reweighting solver reaches FISTA's optimum, and its kernel weights are a point of the simplex
+/// supported exactly on the network's neurons, proportional to their group norms (the fixed point of
+/// (M45)), with β = nλ / Σ‖u_i‖ (M43); FISTA's solution gives the same kernel.
+#[test]
+fn mkl_reaches_the_fista_optimum_and_reports_the_kernel_weights() {
+    for seed in 0..6u64 {
+        let (x, y) = problem(seed, Loss::Squared);
+        let n = x.nrows();
+        let opts = TrainOptions {
+            lambda: 10f64.powf(-1.5 - (seed % 3) as f64 * 0.5),
+            patterns: PatternSource::Sample {
+                count: 10 + 2 * seed as usize,
+            },
+            seed,
+            solver: SolverChoice::Mkl,
+            tol: 1e-9,
+            ..TrainOptions::default()
+        };
+        let mkl = fit(&x, &y, &opts);
+        let fista = fit(
+            &x,
+            &y,
+            &TrainOptions {
+                solver: SolverChoice::Fista,
+                max_iter: 200_000,
+                ..opts.clone()
+            },
+        );
+        let (a, b) = (&mkl.certificate, &fista.certificate);
+        assert_eq!(a.info.status, Status::Converged, "seed {seed}");
+        assert_eq!(b.info.status, Status::Converged, "seed {seed}");
+        assert!(
+            rel(a.info.objective, b.info.objective) <= 1e-8,
+            "seed {seed}: mkl {} vs fista {}",
+            a.info.objective,
+            b.info.objective
+        );
+        assert!(b.kernel_weights.is_none());
+        let k = a
+            .kernel_weights
+            .as_ref()
+            .expect("mkl reports kernel weights");
+        let active: Vec<usize> = (0..mkl.weights.ncols())
+            .filter(|&i| mkl.weights.col_as_slice(i).iter().any(|&v| v != 0.0))
+            .collect();
+        assert_eq!(k.patterns, active, "seed {seed}: support");
+        assert_eq!(k.weights.len(), mkl.network.width());
+        assert!((k.weights.iter().sum::<f64>() - 1.0).abs() <= 1e-12);
+        assert!(k.weights.iter().all(|&w| w > 0.0));
+        let norm =
+            |w: &Mat<f64>, i: usize| w.col_as_slice(i).iter().map(|v| v * v).sum::<f64>().sqrt();
+        let total: f64 = active.iter().map(|&i| norm(&mkl.weights, i)).sum();
+        let beta = k.beta.expect("a nonzero network");
+        assert!(rel(beta, n as f64 * opts.lambda / total) <= 1e-12);
+        let ftotal: f64 = (0..fista.weights.ncols())
+            .map(|i| norm(&fista.weights, i))
+            .sum();
+        assert!(
+            rel(beta, n as f64 * opts.lambda / ftotal) <= 1e-4,
+            "seed {seed}: β"
+        );
+        for (&i, &w) in k.patterns.iter().zip(&k.weights) {
+            assert!(
+                (w - norm(&fista.weights, i) / ftotal).abs() <= 1e-4,
+                "seed {seed}: η_{i} = {w} vs FISTA {}",
+                norm(&fista.weights, i) / ftotal
+            );
+        }
+    }
+}
+
+/// The reweighting solver is refused with errors that name the alternatives: other losses, the
+/// cone-constrained programs, and more samples than its n × n factorization allows.
+#[test]
+fn mkl_refuses_what_it_does_not_solve() {
+    let (x, y) = problem(2, Loss::Logistic);
+    let err = |x: &Mat<f64>, y: &[f64], opts: TrainOptions| {
+        train(x.as_ref(), y, &opts, &mut Silent, &StopFlag::new())
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    let mkl = TrainOptions {
+        solver: SolverChoice::Mkl,
+        patterns: PatternSource::Sample { count: 10 },
+        ..TrainOptions::default()
+    };
+    let e = err(
+        &x,
+        &y,
+        TrainOptions {
+            loss: Loss::Logistic,
+            ..mkl.clone()
+        },
+    );
+    assert!(
+        e.contains("squared loss") && e.contains("logistic") && e.contains("fista"),
+        "{e}"
+    );
+    let e = err(
+        &x,
+        &y,
+        TrainOptions {
+            formulation: Formulation::Relu,
+            ..mkl.clone()
+        },
+    );
+    assert!(
+        e.contains("unconstrained gated") && e.contains("relu"),
+        "{e}"
+    );
+    let n = convexnn::model::MKL_MAX_ROWS + 1;
+    let mut r = Rng::new(3);
+    let big = Mat::from_fn(n, 2, |_, _| r.normal());
+    let e = err(&big, &vec![0.5; n], mkl.clone());
+    assert!(
+        e.contains("--solver fista") && e.contains(&format!("n = {n}")),
+        "{e}"
+    );
+    // The memory estimate is checked against the limit before anything is allocated.
+    let e = err(
+        &x,
+        &y,
+        TrainOptions {
+            memory_limit: Some(1000),
+            ..mkl
+        },
+    );
+    assert!(e.contains("n × n") && e.contains("--max-memory"), "{e}");
+}
+
 /// The hinge-loss threshold Lasso (Corollary 4.1): restarted PDHG (the default solver) against the
 /// interior-point LP, with both duality gaps certified.
 #[test]

@@ -100,6 +100,8 @@ fn nonconvex(
                 },
                 seed,
                 model: Formulation::Relu,
+                convolution: None,
+                free_biases: false,
             },
             seeds: seed + 1..seed + 1 + runs as u64,
             monitor: None,

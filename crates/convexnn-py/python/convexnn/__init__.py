@@ -11,9 +11,11 @@ data's activation patterns) in the Rust core and report a duality-gap certificat
   threshold (step) activation networks (squared, logistic and hinge losses).
 - :func:`load`: a fitted estimator from a model file (the command-line tool's format).
 - :class:`Model`: the model file itself (load, save, predict) and :func:`fit`, the core call.
+- ``HAS_NUCLEAR``: whether this extension was built with the ``nuclear`` feature (the nuclear-norm
+  heuristic, ``solver="nuclear"``, which links a system BLAS and LAPACK).
 """
 
-from ._convexnn import FORMAT, FORMAT_VERSION, Model, __version__
+from ._convexnn import FORMAT, FORMAT_VERSION, HAS_NUCLEAR, Model, __version__
 from ._convexnn import fit as _core_fit
 from .estimators import (
     ConvexAbsClassifier,
@@ -49,5 +51,6 @@ __all__ = [
     "fit",
     "FORMAT",
     "FORMAT_VERSION",
+    "HAS_NUCLEAR",
     "__version__",
 ]

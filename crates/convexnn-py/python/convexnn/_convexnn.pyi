@@ -8,6 +8,7 @@ from numpy.typing import NDArray
 
 FORMAT: str
 FORMAT_VERSION: int
+HAS_NUCLEAR: bool
 __version__: str
 
 _Path = Union[str, PathLike[str]]
@@ -34,6 +35,12 @@ class Model:
     def gates(self) -> Optional[NDArray[np.float64]]: ...
     @property
     def amplitude(self) -> Optional[NDArray[np.float64]]: ...
+    @property
+    def hidden_biases(self) -> Optional[NDArray[np.float64]]: ...
+    @property
+    def intercept(self) -> Optional[float]: ...
+    @property
+    def dictionary(self) -> bool: ...
     @property
     def certificate(self) -> Dict[str, Any]: ...
     @property
@@ -72,6 +79,11 @@ def fit(
     callback: Optional[_Callback] = None,
     report_every: int = 10,
     threads: int = 0,
+    width: int = 2,
+    gamma: float = 1.0,
+    relaxations: int = 50,
+    nuclear_init: str = "zero",
+    dictionary: bool = False,
 ) -> Dict[str, Any]: ...
 def lambda_max_of(
     x: _Array2,
@@ -86,6 +98,7 @@ def lambda_max_of(
     seed: int = 0,
     standardize: bool = False,
     bias: bool = False,
+    dictionary: bool = False,
 ) -> float: ...
 def path(
     x: _Array2,
@@ -108,4 +121,5 @@ def path(
     callback: Optional[_Callback] = None,
     report_every: int = 10,
     threads: int = 0,
+    dictionary: bool = False,
 ) -> List[Dict[str, Any]]: ...

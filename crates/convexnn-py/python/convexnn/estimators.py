@@ -97,11 +97,14 @@ class _ConvexNetwork(BaseEstimator):
     gates : array of shape (n_inputs, P) or None, default=None
         User gates (the CLI's ``--gates``): pattern i is ``1[X g_i >= 0]`` on the network inputs,
         i.e. the (standardized) features plus the bias column when ``bias=True``.
-    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "nuclear"}, default="auto"
+    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear"}, default="auto"
         Solver: restarted FISTA (gated), augmented Lagrangian or ADMM (ReLU), the interior-point
-        backend (small problems), the primal-dual method (hinge loss), or coordinate descent
-        (squared-loss threshold networks). "auto" picks per problem. "nuclear"
-        (:class:`ConvexReLURegressor` only, tiny data) is the nuclear-norm heuristic with sequential
+        backend (small problems), the primal-dual method (hinge loss), coordinate descent
+        (squared-loss threshold networks), or multiple kernel learning by iterative reweighting
+        ("mkl": gated networks, squared loss, up to 5000 samples; the learned kernel weights are in
+        ``kernel_weights_``). "auto" picks per problem and never picks "mkl" or "nuclear". "nuclear"
+        (:class:`ConvexReLURegressor` only, tiny data; needs an extension built with the ``nuclear``
+        feature, see ``convexnn.HAS_NUCLEAR``) is the nuclear-norm heuristic with sequential
         convex relaxation (docs/programs.md (M37)): it looks for a network of width
         ``nuclear_width`` that fits the training data exactly, ignores the pattern parameters, and
         certifies nothing: ``gap_`` and ``relative_gap_`` are NaN, and ``certificate_`` holds
@@ -136,6 +139,13 @@ class _ConvexNetwork(BaseEstimator):
         0.01, PyTorch's default). Must be ``None`` for the other estimators.
     nuclear_width : int, default=2
         ``solver="nuclear"`` only: the hidden width m of the network the heuristic looks for.
+    dictionary : bool, default=False
+        Scalar inputs only (X with one column; the CLI's ``--dictionary``): solve the explicit 1-D
+        dictionary Lasso (docs/programs.md (M47)) of the ReLU, leaky ReLU, absolute-value or
+        threshold network whose neurons have *unpenalized* biases (knots at the data points) and
+        whose output has an unpenalized intercept; squared loss only. ``bias``, ``n_patterns``,
+        ``exact`` and ``gates`` are not used. Fitted ``hidden_biases_`` and ``intercept_`` hold the
+        free biases.
     """
 
     _formulation: str = "gated"
@@ -161,6 +171,7 @@ class _ConvexNetwork(BaseEstimator):
         report_every: int = 10,
         slope: Optional[float] = None,
         nuclear_width: int = 2,
+        dictionary: bool = False,
     ) -> None:
         self.lam = lam
         self.n_patterns = n_patterns
@@ -179,6 +190,7 @@ class _ConvexNetwork(BaseEstimator):
         self.report_every = report_every
         self.slope = slope
         self.nuclear_width = nuclear_width
+        self.dictionary = dictionary
 
     # ----------------------------------------------------------------------------------- fitting
 
@@ -251,6 +263,8 @@ class _ConvexNetwork(BaseEstimator):
         self.output_weights_: NDArray[np.float64] = model.output_weights
         self.gates_: Optional[NDArray[np.float64]] = model.gates
         self.amplitudes_: Optional[NDArray[np.float64]] = model.amplitude
+        self.hidden_biases_: Optional[NDArray[np.float64]] = model.hidden_biases
+        self.intercept_: Optional[float] = model.intercept
         self.convex_weights_: Optional[NDArray[np.float64]] = convex_weights
         self.certificate_: Dict[str, Any] = dict(model.certificate)
         self.objective_: float = float(self.certificate_["objective"])
@@ -262,6 +276,8 @@ class _ConvexNetwork(BaseEstimator):
         self.exhaustive_: bool = bool(self.certificate_["exhaustive"])
         self.n_neurons_: int = int(self.output_weights_.shape[0])
         self.n_iter_: int = int(self.certificate_["iterations"])
+        # Learned kernel weights of solver="mkl" (dict with beta, patterns, weights), else None.
+        self.kernel_weights_: Optional[Dict[str, Any]] = self.certificate_.get("kernel_weights")
 
     def _validate_X(self, X: ArrayLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
@@ -323,6 +339,7 @@ class _ConvexNetwork(BaseEstimator):
             "seed": int(self.seed),
             "standardize": bool(self.standardize),
             "bias": bool(self.bias),
+            "dictionary": bool(self.dictionary),
         }
 
     def _solver_kwargs(self) -> Dict[str, Any]:
@@ -384,6 +401,8 @@ class _ConvexNetwork(BaseEstimator):
         params.setdefault("bias", bool(pre.get("bias", False)))
         if model.slope is not None:
             params.setdefault("slope", model.slope)
+        if model.dictionary:
+            params.setdefault("dictionary", True)
         valid = cls().get_params()
         est = cls(**{k: v for k, v in params.items() if k in valid})
         est._set_fitted(model, None)
@@ -404,6 +423,8 @@ class _ConvexNetwork(BaseEstimator):
         - ``output.weight`` (1 × m): the output weights α_j;
         - ``gates.weight`` (m × n_inputs): the gates g_j (gated networks only);
         - ``amplitude`` (m): the amplitudes s_j (threshold networks only);
+        - ``hidden.bias`` (m) and ``output.bias`` (1): the unpenalized biases and intercept of
+          1-D dictionary models (``dictionary=True``), added to ``hidden(x)`` and to the output;
         - ``input.mean`` and ``input.scale`` (n_features): the standardization, when used.
 
         ``n_inputs`` counts the bias column when ``bias=True`` (append a ones column to the
@@ -427,6 +448,9 @@ class _ConvexNetwork(BaseEstimator):
             tensors["gates.weight"] = self.gates_.T
         if self.model_.amplitude is not None:
             tensors["amplitude"] = np.asarray(self.model_.amplitude, dtype=np.float64)
+        if self.model_.hidden_biases is not None:
+            tensors["hidden.bias"] = np.asarray(self.model_.hidden_biases, dtype=np.float64)
+            tensors["output.bias"] = np.array([self.model_.intercept or 0.0], dtype=np.float64)
         std = json.loads(self.model_.to_json())["preprocessing"].get("standardizer")
         if std is not None:
             tensors["input.mean"] = np.asarray(std["mean"], dtype=np.float64)

@@ -7,7 +7,9 @@
 //! exact, 001 Theorem 1).
 
 pub mod deep;
+pub mod dictionary;
 pub mod enumerate;
+pub mod patches;
 pub mod sample;
 
 use std::collections::HashSet;

@@ -41,6 +41,9 @@ pub struct Settings {
     /// Threshold networks: how the network was built (absent for the default Lasso).
     #[serde(default, skip_serializing_if = "Construction::is_lasso")]
     pub construction: Construction,
+    /// Whether the network was trained by the 1-D dictionary Lasso (absent: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dictionary: bool,
 }
 
 /// How raw inputs are turned into the network's inputs.
@@ -107,6 +110,7 @@ impl ModelFile {
                 tol: opts.tol,
                 precision: opts.precision,
                 construction: opts.construction,
+                dictionary: opts.dictionary,
             },
             preprocessing,
             network: fit.network.clone(),

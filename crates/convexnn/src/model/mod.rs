@@ -10,6 +10,7 @@ use crate::data::to_pm1_labels;
 use crate::error::{Error, Result};
 use crate::features::deep::{deep_arrangement, sampled_deep_arrangement, DeepArrangement};
 use crate::features::enumerate::enumerate;
+use crate::features::patches::Convolution;
 use crate::features::sample::sample_patterns;
 use crate::features::PatternSet;
 use crate::network::construct::{construct_on_lift, Construction, LiftOptions};
@@ -25,11 +26,16 @@ use crate::solver::al::{augmented_lagrangian, AlSettings};
 use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
+pub use crate::solver::mkl::MKL_MAX_ROWS;
+use crate::solver::mkl::{
+    check_mkl_size, kernel_weights, mkl_memory, mkl_reweighting, MklPenalty, MklSettings,
+};
 use crate::solver::nuclear::{nuclear_heuristic, NuclearSettings};
 use crate::solver::pdhg::{hinge_lasso_pdhg, PdhgSettings};
 use crate::solver::working_set::{hinge_lasso_working_set, WorkingSetSettings};
 use crate::solver::{Info, Observe, Status, StopFlag};
 
+pub mod dictionary;
 pub mod file;
 
 /// Where the activation patterns come from.
@@ -83,6 +89,11 @@ pub enum SolverChoice {
     /// data): looks for a network of width [`NuclearSettings::width`] that fits the data exactly.
     /// A heuristic: no certificate, no optimality guarantee (docs/programs.md (M37)).
     Nuclear,
+    /// Gated ReLU as multiple kernel learning: iterative reweighting of the kernel weights with
+    /// projected Newton steps, one n × n Cholesky factorization per step (gated and threshold
+    /// programs, squared loss, n ≤ [`MKL_MAX_ROWS`]; memory grows as n²). Never chosen by `Auto`.
+    /// Reports the learned kernel weights in [`Certificate::kernel_weights`].
+    Mkl,
 }
 
 /// Working precision of the iterative solvers (certificates are always computed in f64).
@@ -153,6 +164,17 @@ pub struct TrainOptions {
     /// the heuristic (its tolerance, seed, time and memory limits are this struct's `tol`, `seed`,
     /// `time_limit` and `memory_limit`). Default [`NuclearSettings::default`].
     pub nuclear: NuclearSettings,
+    /// A convolutional network with global average pooling (docs/programs.md (M35a)–(M35c)): the
+    /// rows of X are images, the program works on their stacked patches (patterns, cones and
+    /// filters of length h = the patch size) and averages each image's K patch outputs. Gated,
+    /// ReLU, leaky ReLU and abs networks with the squared or logistic loss. Default none (fully
+    /// connected).
+    pub convolution: Option<Convolution>,
+    /// Scalar inputs only (X of shape n × 1, no bias column): solve the explicit 1-D dictionary
+    /// Lasso (docs/programs.md (M47)) of the ReLU, leaky ReLU, |z| or threshold network with
+    /// unpenalized neuron biases and output intercept, instead of a pattern program (squared loss,
+    /// FISTA or the interior-point backend; see [`dictionary`]). Default false.
+    pub dictionary: bool,
 }
 
 impl Default for TrainOptions {
@@ -178,6 +200,8 @@ impl Default for TrainOptions {
             construction: Construction::Lasso,
             lift_width: 1000,
             nuclear: NuclearSettings::default(),
+            convolution: None,
+            dictionary: false,
         }
     }
 }
@@ -218,6 +242,37 @@ pub struct Certificate {
     /// objective and relative gap are NaN) and this says so and what the heuristic reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heuristic: Option<HeuristicReport>,
+    /// The learned kernel of the multiple-kernel-learning view (docs/programs.md (M42)–(M45)),
+    /// reported by the `mkl` solver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_weights: Option<KernelWeights>,
+}
+
+/// The kernel K_η = Σ_i η_i D_iXXᵀD_i of a gated fit read as multiple kernel learning
+/// (docs/programs.md (M34), (M42)–(M45)): η_i = ‖u_i‖ / Σ_j‖u_j‖ on the simplex, and the β of (M34)
+/// at which this kernel is optimal, β = nλ / Σ_j‖u_j‖ (M43).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelWeights {
+    /// β = nλ / Σ_j‖u_j‖ (infinite, saved as null, for the zero network).
+    pub beta: Option<f64>,
+    /// Pattern (column of the fit's pattern set) of each nonzero weight, ascending: entry k belongs to
+    /// neuron k of the network.
+    pub patterns: Vec<usize>,
+    /// The weights η on those patterns (they sum to 1; empty for the zero network).
+    pub weights: Vec<f64>,
+}
+
+impl KernelWeights {
+    /// The kernel weights of convex gated weights U (d × P) at λ on n samples.
+    pub fn of(u: &Mat<f64>, n: usize, lambda: f64) -> Self {
+        let (eta, beta) = kernel_weights(u, n, lambda);
+        let patterns: Vec<usize> = (0..eta.len()).filter(|&i| eta[i] > 0.0).collect();
+        KernelWeights {
+            beta: beta.is_finite().then_some(beta),
+            weights: patterns.iter().map(|&i| eta[i]).collect(),
+            patterns,
+        }
+    }
 }
 
 /// What a heuristic reports in place of a certificate.
@@ -256,6 +311,9 @@ pub struct Fit {
     pub certificate: Certificate,
     /// The labels actually used (±1 for the logistic loss).
     pub targets: Vec<f64>,
+    /// 1-D dictionary fits: the column (knot, sign) of each coefficient of `weights` (1 × P);
+    /// `patterns` then holds the distinct activation patterns of the columns, for information.
+    pub dictionary: Option<Vec<crate::features::dictionary::Atom>>,
 }
 
 fn available_memory() -> usize {
@@ -300,7 +358,7 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
                 .unwrap_or_else(|| available_memory() / 10 * 8);
             if opts.loss == Loss::Squared && n * p * d <= 200_000 {
                 SolverChoice::Clarabel
-            } else if n <= 20_000 && 2 * admm_memory(n) <= limit {
+            } else if opts.convolution.is_none() && n <= 20_000 && 2 * admm_memory(n) <= limit {
                 SolverChoice::Admm
             } else {
                 SolverChoice::Al
@@ -327,6 +385,8 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
         (SolverChoice::Admm, _) => admm_memory(n) + 16 * n * p * 8 + 12 * d * p * 8,
         // the Gram matrix, the coefficients and their certificate.
         (SolverChoice::Cd, _) => gram_memory(p) + 8 * p * 8 + 4 * n * 8,
+        // three n × n matrices, two n × P, the P × P Newton system, the d × P iterates.
+        (SolverChoice::Mkl, _) => mkl_memory(n, p) + 16 * p * p + 6 * d * p * 8,
         (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
@@ -344,6 +404,15 @@ fn check_memory(n: usize, d: usize, p: usize, opts: &TrainOptions) -> Result<()>
         .unwrap_or_else(|| available_memory() / 10 * 8);
     if need > limit {
         let gib = |b: usize| b as f64 / (1u64 << 30) as f64;
+        if resolve_solver(opts, n, d, p) == SolverChoice::Mkl {
+            return Err(Error::Memory(format!(
+                "the reweighting (mkl) solver needs about {:.2} GiB for n = {n} samples and {p} \
+                 patterns (three n × n matrices) but the limit is {:.2} GiB: use fewer rows, \
+                 --solver fista (memory linear in n), or raise --max-memory",
+                gib(need),
+                gib(limit)
+            )));
+        }
         return Err(Error::Memory(format!(
             "this fit needs about {:.2} GiB (n = {n}, d = {d}, {p} patterns, {} formulation, {:?} \
              precision) but the limit is {:.2} GiB: use fewer patterns (--sample), a smaller block \
@@ -423,13 +492,45 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
         )));
     }
     opts.formulation.validate()?;
-    match (opts.solver, opts.formulation) {
+    if opts.solver == SolverChoice::Nuclear && (opts.convolution.is_some() || opts.dictionary) {
+        return Err(Error::InvalidSetting(format!(
+            "the nuclear-norm heuristic (solver nuclear) fits fully connected two-layer ReLU \
+             networks to vector inputs; it does not take {}: use another solver or drop it",
+            if opts.dictionary {
+                "the 1-D dictionary program (dictionary)"
+            } else {
+                "convolutional networks (convolution)"
+            }
+        )));
+    }
+    // The dictionary program checks its own solver and loss (model::dictionary).
+    let pattern_solver = if opts.dictionary {
+        SolverChoice::Auto
+    } else {
+        opts.solver
+    };
+    match (pattern_solver, opts.formulation) {
         (SolverChoice::Fista, f) if f.is_cone_program() => {
             return Err(Error::InvalidSetting(format!(
                 "FISTA solves the unconstrained gated program; use --solver admm, al or clarabel for {}",
                 f.as_str()
             )))
         }
+        (SolverChoice::Mkl, f) if f.is_cone_program() => {
+            return Err(Error::InvalidSetting(format!(
+                "the reweighting (mkl) solver solves the unconstrained gated program (and the \
+                 threshold Lasso); use --solver admm, al or clarabel for {}",
+                f.as_str()
+            )))
+        }
+        (SolverChoice::Mkl, _) if opts.loss != Loss::Squared => {
+            return Err(Error::InvalidSetting(format!(
+                "the reweighting (mkl) solver is derived for the squared loss (its kernel ridge step \
+                 has no closed form for the {} loss); use --solver fista or clarabel",
+                opts.loss.as_str()
+            )))
+        }
+        (SolverChoice::Mkl, _) => check_mkl_size(x.nrows())?,
         (SolverChoice::Al | SolverChoice::Admm, Formulation::Gated | Formulation::Threshold) => {
             return Err(Error::InvalidSetting(
                 "the augmented Lagrangian and ADMM are for the constrained relu program; use --solver fista for gated".into(),
@@ -481,10 +582,88 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
             opts.loss.as_str()
         )));
     }
+    if let Some(conv) = &opts.convolution {
+        validate_convolution(x, conv, opts)?;
+    }
     match opts.loss {
         Loss::Squared => Ok(y.to_vec()),
         Loss::Logistic | Loss::Hinge => to_pm1_labels(y),
     }
+}
+
+/// The convolutional programs (M35a)–(M35c) cover gated and piecewise-linear networks solved by
+/// FISTA, the augmented Lagrangian or the interior-point backend, on images of the stated size
+/// (not the ADMM, coordinate-descent, MKL or primal-dual solvers, nor the 1-D dictionary program).
+fn validate_convolution(x: MatRef<'_, f64>, conv: &Convolution, opts: &TrainOptions) -> Result<()> {
+    if opts.dictionary {
+        return Err(Error::InvalidSetting(
+            "the 1-D dictionary program is for scalar inputs, not convolutional networks: drop \
+             either the dictionary or the convolution"
+                .into(),
+        ));
+    }
+    conv.validate()?;
+    if x.ncols() != conv.input_dim() {
+        return Err(Error::InvalidData(format!(
+            "the convolution takes {}x{} = {} pixels per image but the data has {} columns \
+             (give the images without a bias column: the filter has its own bias)",
+            conv.height,
+            conv.width,
+            conv.input_dim(),
+            x.ncols()
+        )));
+    }
+    if opts.formulation == Formulation::Threshold || opts.deep_widths.is_some() {
+        return Err(Error::InvalidSetting(
+            "convolutional networks are gated, relu, leaky-relu or abs networks, not threshold \
+             networks"
+                .into(),
+        ));
+    }
+    if matches!(
+        opts.solver,
+        SolverChoice::Admm | SolverChoice::Cd | SolverChoice::Mkl | SolverChoice::Pdhg
+    ) {
+        return Err(Error::InvalidSetting(
+            format!(
+            "the {:?} solver does not take convolutional programs: use auto, fista (gated), al or \
+             clarabel",
+            opts.solver
+        )
+            .to_lowercase(),
+        ));
+    }
+    Ok(())
+}
+
+/// The stacked patch matrix of a convolutional network (nK × h, docs/programs.md (M35a)), after
+/// checking that it fits in the memory limit; `None` for a fully connected network.
+fn program_patches(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Option<Mat<f64>>> {
+    let Some(conv) = &opts.convolution else {
+        return Ok(None);
+    };
+    let need = conv.patch_memory(x.nrows());
+    let limit = opts
+        .memory_limit
+        .unwrap_or_else(|| available_memory() / 10 * 8);
+    if need > limit {
+        return Err(Error::Memory(format!(
+            "the patch matrix of {} images ({} patches of {} entries each) needs {:.2} GiB but the \
+             limit is {:.2} GiB: use fewer images, a larger stride or a smaller filter",
+            x.nrows(),
+            conv.patch_count(),
+            conv.patch_dim(),
+            need as f64 / (1u64 << 30) as f64,
+            limit as f64 / (1u64 << 30) as f64
+        )));
+    }
+    conv.patches(x).map(Some)
+}
+
+/// Rows per sample of the operator's average pooling: the patches per image of a convolutional
+/// network, 1 otherwise.
+fn pooling(opts: &TrainOptions) -> usize {
+    opts.convolution.map_or(1, |c| c.patch_count())
 }
 
 /// The arrangement of a deep threshold network when the options ask for one, and whether it is
@@ -532,12 +711,18 @@ fn operator<T: Real>(
 ) -> MaskedOperator<T> {
     MaskedOperator::new(x, patterns, opts.block_rows, opts.threads)
         .with_off_value(opts.formulation.mask_off_value())
+        .with_pooling(pooling(opts))
 }
 
 /// λ_max of the gated program over the patterns `opts` builds (M15): the zero network is optimal for
 /// every λ ≥ λ_max (for ReLU this is a safe upper bound on the exact threshold (M25)).
 pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
     let targets = validate(x, y, opts)?;
+    if opts.dictionary {
+        return dictionary::dictionary_lambda_max(x, &targets, opts.formulation);
+    }
+    let patches = program_patches(x, opts)?;
+    let x = patches.as_ref().map_or(x, |p| p.as_ref());
     let patterns = build_patterns(x, opts)?;
     let ones = program_data(x, opts.formulation);
     let px = ones.as_ref().map_or(x, |o| o.as_ref());
@@ -557,21 +742,27 @@ pub fn train(
     if opts.solver == SolverChoice::Nuclear {
         return train_nuclear(x, targets, opts, observer, stop);
     }
+    if opts.dictionary {
+        return dictionary::train_dictionary(x, targets, opts, observer, stop);
+    }
     if !opts.construction.is_lasso() {
         return train_on_lift(x, targets, opts);
     }
     let deep = deep_arrangement_of(x, opts)?;
+    // The data points of the program: the rows of X, or the patches of a convolutional network.
+    let patches = program_patches(x, opts)?;
+    let xr = patches.as_ref().map_or(x, |p| p.as_ref());
     let patterns = match &deep {
         Some((arr, exact)) => {
             PatternSet::from_columns(x.nrows(), &arr.last_patterns(x), None, *exact)?
         }
-        None => build_patterns(x, opts)?,
+        None => build_patterns(xr, opts)?,
     };
-    check_memory(x.nrows(), x.ncols(), patterns.len(), opts)?;
+    check_memory(xr.nrows(), xr.ncols(), patterns.len(), opts)?;
     let start = Instant::now();
-    let solver = resolve_solver(opts, x.nrows(), x.ncols(), patterns.len());
-    let ones = program_data(x, opts.formulation);
-    let px = ones.as_ref().map_or(x, |o| o.as_ref());
+    let solver = resolve_solver(opts, xr.nrows(), xr.ncols(), patterns.len());
+    let ones = program_data(xr, opts.formulation);
+    let px = ones.as_ref().map_or(xr, |o| o.as_ref());
     let program = TrainOptions {
         formulation: opts.formulation.convex_program(),
         ..opts.clone()
@@ -587,6 +778,9 @@ pub fn train(
             solve_admm(px, &targets, &patterns, &program, observer, stop, start)?
         }
         (SolverChoice::Cd, _) => solve_cd(&targets, &patterns, &program, observer, stop, start),
+        (SolverChoice::Mkl, _) => {
+            solve_mkl(px, &targets, &patterns, &program, observer, stop, start)?
+        }
         (_, Precision::F64) => {
             solve_iterative::<f64>(px, &targets, &patterns, &program, observer, stop, start)
         }
@@ -597,7 +791,8 @@ pub fn train(
     info.seconds = start.elapsed().as_secs_f64();
     let network = match deep {
         Some((arr, _)) => Network::deep_threshold(arr, &patterns, x, weights.as_ref()),
-        None => Network::from_convex(opts.formulation, weights.as_ref(), patterns.gates()),
+        None => Network::from_convex(opts.formulation, weights.as_ref(), patterns.gates())
+            .with_convolution(opts.convolution),
     };
     let network_objective = match network.predict(x) {
         Ok(_) => network.objective(x, &targets, opts.loss, opts.lambda)?,
@@ -607,7 +802,10 @@ pub fn train(
         let op = operator::<f64>(px, patterns.clone(), opts);
         GatedProblem::new(op, &targets, opts.loss).lambda_max()
     };
+    let kernel_weights =
+        (solver == SolverChoice::Mkl).then(|| KernelWeights::of(&weights, x.nrows(), opts.lambda));
     let certificate = Certificate {
+        kernel_weights,
         relative_gap: info.gap / info.objective.abs().max(1e-300),
         n_patterns: patterns.len(),
         active_neurons: network.width(),
@@ -628,6 +826,7 @@ pub fn train(
         network,
         certificate,
         targets,
+        dictionary: None,
     })
 }
 
@@ -696,6 +895,7 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         formulation: opts.formulation,
         network_objective,
         heuristic: None,
+        kernel_weights: None,
         info,
     };
     Ok(Fit {
@@ -704,6 +904,7 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         network,
         certificate,
         targets,
+        dictionary: None,
     })
 }
 
@@ -781,6 +982,7 @@ fn train_nuclear(
         formulation: opts.formulation,
         network_objective: objective,
         heuristic: Some(heuristic),
+        kernel_weights: None,
         info,
     };
     Ok(Fit {
@@ -789,6 +991,7 @@ fn train_nuclear(
         network,
         certificate,
         targets,
+        dictionary: None,
     })
 }
 
@@ -1128,6 +1331,66 @@ fn solve_cd(
     )
 }
 
+/// The reweighting (MKL) solver on the gated program (f64): its iterate keeps every group at a
+/// floored weight, so it is sparsified like an interior-point solution, then pruned and certified
+/// in f64 with the better of the solver's dual bound (M13) and the f64 one.
+fn solve_mkl(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+    start: Instant,
+) -> Result<(Mat<f64>, Info)> {
+    let mut op = operator::<f64>(x, patterns.clone(), opts);
+    let settings = MklSettings {
+        tol: opts.tol,
+        max_iter: opts.max_iter,
+        report_every: opts.report_every.max(1),
+        time_limit: opts.time_limit,
+        ..MklSettings::default()
+    };
+    // A warm start's group norms are the kernel weights it stands for (M45).
+    let eta0: Option<Vec<f64>> = opts
+        .warm_start
+        .as_ref()
+        .filter(|w| w.nrows() == x.ncols() && w.ncols() == patterns.len())
+        .map(|w| {
+            (0..w.ncols())
+                .map(|c| crate::program::penalty::column_norm(w.col_as_slice(c)))
+                .collect()
+        });
+    let out = mkl_reweighting(
+        &mut op,
+        y,
+        MklPenalty::Lambda(opts.lambda),
+        eta0.as_deref(),
+        &settings,
+        observer,
+        stop,
+        start,
+    )?;
+    let (weights, cert) = sparsify(x, y, patterns, opts, out.u, None);
+    let (weights, (objective, dual, violation)) =
+        maybe_prune(x, y, patterns, opts, weights, None, cert);
+    let dual = dual.max(out.dual.min(objective));
+    let gap = (objective - dual).max(0.0);
+    let info = Info {
+        status: final_status(out.status, gap, objective, opts.tol, violation),
+        objective,
+        dual_objective: dual,
+        gap,
+        violation,
+        iterations: out.iterations,
+        outer_iterations: 0,
+        forward_calls: op.forward_calls,
+        adjoint_calls: op.adjoint_calls,
+        seconds: 0.0,
+    };
+    Ok((weights, info))
+}
+
 /// The interior-point backend, its solution sparsified, pruned and certified in f64.
 fn solve_clarabel(
     x: MatRef<'_, f64>,
@@ -1137,6 +1400,7 @@ fn solve_clarabel(
 ) -> Result<(Mat<f64>, Info)> {
     let settings = ExactSettings {
         time_limit: opts.time_limit,
+        pooling: pooling(opts),
         ..ExactSettings::default()
     };
     let sol = solve_exact(
@@ -1245,7 +1509,8 @@ fn maybe_prune(
     let active = (0..weights.ncols())
         .filter(|&c| weights.col_as_slice(c).iter().any(|&v| v != 0.0))
         .count();
-    if !opts.prune || active <= x.nrows() + 1 || !cert.0.is_finite() {
+    // Pruning works on unpooled predictions: convolutional solutions are kept as they are.
+    if !opts.prune || opts.convolution.is_some() || active <= x.nrows() + 1 || !cert.0.is_finite() {
         return (weights, cert);
     }
     let pruned = prune_blocks(x, patterns, opts.formulation, &weights);

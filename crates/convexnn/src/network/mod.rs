@@ -14,6 +14,13 @@
 //!   eq. (1)–(2)); from the Lasso (M29), a coefficient z_k ≠ 0 gives h = any gate realizing the k-th
 //!   column, s = √|z_k|, α = sign(z_k)√|z_k|, so that (λ/2)(s² + α²) = λ|z_k|. The hidden weights h are
 //!   not penalized (their scale does not change 1[·]).
+//! - Convolutional (any of the above but threshold, with [`Network::conv`] set): the neurons are
+//!   filters applied to each of an image's K patches x_k and averaged, f(x) = (1/K) Σ_k Σ_j σ(x_kᵀu_j)α_j
+//!   (docs/programs.md (M35)–(M35c)); read out of the pooled program exactly as above, since the cone
+//!   constraints hold on every patch.
+//! - 1-D dictionary networks (docs/programs.md (M47)–(M50)): scalar input x, neuron j computes
+//!   σ(w_j x + b_j) with an *unpenalized* bias b_j ([`Network::bias`]), and the output adds an
+//!   unpenalized intercept ξ ([`Network::intercept`]); the weight decay acts on w_j and α_j only.
 
 pub mod construct;
 pub mod sgd;
@@ -24,10 +31,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::features::deep::DeepArrangement;
+use crate::features::patches::Convolution;
 use crate::features::PatternSet;
 use crate::program::{Formulation, Loss};
 
-/// A two-layer network without output bias (a bias input column, if any, is part of x).
+/// A two-layer network. A bias input column, if any, is part of x and its weight is penalized like
+/// the others; the 1-D dictionary networks instead carry unpenalized neuron biases and an unpenalized
+/// output intercept (both absent, i.e. zero, elsewhere; model files without them still load).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Network {
     /// The network's kind (gated ReLU, ReLU, leaky ReLU with its slope, abs, threshold).
@@ -45,7 +55,20 @@ pub struct Network {
     /// whose 0/1 output it scales (`hidden` is then empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deep: Option<DeepThreshold>,
+    /// Unpenalized neuron biases b_j: neuron j sees xᵀu_j + b_j (1-D dictionary networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<Vec<f64>>,
+    /// Unpenalized output intercept ξ added to every prediction (1-D dictionary networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intercept: Option<f64>,
+    /// Convolutional networks: the patch geometry. The hidden weights are then filters of length
+    /// h (the patch size), applied to every patch of an image and averaged (global average pooling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<Convolution>,
 }
+
+/// Images per chunk when a convolutional network predicts (bounds the patch matrix held at once).
+const PREDICT_CHUNK: usize = 1024;
 
 /// The hidden layers of a deep threshold network (Ergen et al. 2023, eq. (10)): neuron j of the
 /// output sums s_j α_j times the output of unit `units[j]` of the last hidden layer.
@@ -128,6 +151,47 @@ impl Network {
             gates,
             amplitude: None,
             deep: None,
+            bias: None,
+            intercept: None,
+            conv: None,
+        }
+    }
+
+    /// A 1-D network with free biases from the dictionary Lasso (M47) (docs/programs.md (M50)): each
+    /// coefficient z_k ≠ 0 of the column σ(s(x − x_j)) gives one neuron. For ReLU, leaky ReLU and |z|
+    /// it is w = s√|z_k|, b = −s√|z_k| x_j, α = sign(z_k)√|z_k|, so σ(wx + b)α = z_k σ(s(x − x_j)) by
+    /// positive homogeneity and (λ/2)(w² + α²) = λ|z_k|. For threshold networks the step does not
+    /// see the scale of (w, b): w = s, b = −s x_j, amplitude √|z_k| and α = sign(z_k)√|z_k|, the
+    /// penalty (λ/2)(amplitude² + α²) = λ|z_k|. `intercept` is the free output bias ξ.
+    pub fn from_dictionary(
+        kind: Formulation,
+        atoms: &[crate::features::dictionary::Atom],
+        z: &[f64],
+        intercept: f64,
+    ) -> Self {
+        let threshold = kind == Formulation::Threshold;
+        let (mut hidden, mut bias, mut output, mut amplitude) = (vec![], vec![], vec![], vec![]);
+        for (a, &c) in atoms.iter().zip(z) {
+            if c == 0.0 {
+                continue;
+            }
+            let r = c.abs().sqrt();
+            let scale = if threshold { 1.0 } else { r };
+            hidden.push(vec![a.sign * scale]);
+            bias.push(-a.sign * scale * a.knot);
+            output.push(c.signum() * r);
+            amplitude.push(r);
+        }
+        Network {
+            kind,
+            hidden,
+            output,
+            gates: None,
+            amplitude: threshold.then_some(amplitude),
+            deep: None,
+            bias: Some(bias),
+            intercept: Some(intercept),
+            conv: None,
         }
     }
 
@@ -154,6 +218,9 @@ impl Network {
             gates: None,
             amplitude: None,
             deep: None,
+            bias: None,
+            intercept: None,
+            conv: None,
         }
     }
 
@@ -221,6 +288,9 @@ impl Network {
             gates: None,
             amplitude: Some(amplitude),
             deep: None,
+            bias: None,
+            intercept: None,
+            conv: None,
         }
     }
 
@@ -229,14 +299,47 @@ impl Network {
         self.output.len()
     }
 
-    /// Input dimension d (0 for an empty network).
+    /// Input dimension d (0 for an empty network); for a convolutional network the patch size h.
     pub fn input_dim(&self) -> usize {
         self.hidden.first().map_or(0, |u| u.len())
     }
 
+    /// The same network with the patch geometry `conv` (a convolutional network whose filters are
+    /// the hidden weights).
+    pub fn with_convolution(mut self, conv: Option<Convolution>) -> Self {
+        self.conv = conv;
+        self
+    }
+
     /// Predictions f(x) for each row of `x`. A gated network needs its gates, a threshold network
-    /// its hidden weights.
+    /// its hidden weights. A convolutional network takes images (one per row) and averages its
+    /// outputs on their patches.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
+        let Some(conv) = &self.conv else {
+            return self.predict_rows(x);
+        };
+        if self.kind == Formulation::Threshold || self.deep.is_some() {
+            return Err(Error::InvalidSetting(
+                "convolutional threshold networks are not implemented".into(),
+            ));
+        }
+        let k = conv.patch_count();
+        let mut out = Vec::with_capacity(x.nrows());
+        for start in (0..x.nrows()).step_by(PREDICT_CHUNK) {
+            let len = PREDICT_CHUNK.min(x.nrows() - start);
+            let patches = conv.patches(x.subrows(start, len))?;
+            let rows = self.predict_rows(patches.as_ref())?;
+            out.extend(
+                rows.chunks_exact(k)
+                    .map(|g| g.iter().sum::<f64>() / k as f64),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Predictions of the fully connected network on each row of `x` (for a convolutional network,
+    /// on each patch).
+    fn predict_rows(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
         if let Some(deep) = &self.deep {
             let inputs = deep
                 .layers
@@ -271,8 +374,18 @@ impl Network {
                 x.ncols()
             )));
         }
+        if self.bias.as_ref().is_some_and(|b| b.len() != self.width()) {
+            return Err(Error::InvalidData(format!(
+                "the network has {} neurons but {} biases",
+                self.width(),
+                self.bias.as_ref().map_or(0, Vec::len)
+            )));
+        }
         let ones = vec![1.0; self.width()];
         let amp = self.amplitude.as_deref().unwrap_or(&ones);
+        let zeros = vec![0.0; self.width()];
+        let bias = self.bias.as_deref().unwrap_or(&zeros);
+        let intercept = self.intercept.unwrap_or(0.0);
         // Pre-activations Z = X Uᵀ (and the gates' G = X Gᵀ) as matrix products.
         let z = image(x, &self.hidden);
         let gz = match (self.kind, &self.gates) {
@@ -283,7 +396,7 @@ impl Network {
             .map(|r| {
                 (0..self.width())
                     .map(|j| {
-                        let z = z[(r, j)];
+                        let z = z[(r, j)] + bias[j];
                         let act = match (self.kind, &gz) {
                             (Formulation::Gated, Some(g)) => {
                                 if g[(r, j)] >= 0.0 {
@@ -303,7 +416,8 @@ impl Network {
                         };
                         act * self.output[j]
                     })
-                    .sum()
+                    .sum::<f64>()
+                    + intercept
             })
             .collect())
     }
@@ -343,15 +457,25 @@ impl Network {
         Ok(loss.value(&yhat, y) + 0.5 * lambda * penalty)
     }
 
-    /// For 1-D inputs with a bias ([x, 1]): the breakpoints x = −b/w of the neurons, sorted, with
-    /// values closer than `merge` merged (knots of the piecewise-linear fit).
+    /// For 1-D inputs with a bias (inputs [x, 1], or scalar inputs with unpenalized biases
+    /// [`Network::bias`]): the breakpoints x = −b/w of the neurons, sorted, with values closer than
+    /// `merge` merged (knots of the piecewise-linear fit).
     pub fn knots_1d(&self, merge: f64) -> Vec<f64> {
-        let mut k: Vec<f64> = self
-            .hidden
-            .iter()
-            .filter(|u| u.len() == 2 && u[0] != 0.0)
-            .map(|u| -u[1] / u[0])
-            .collect();
+        let mut k: Vec<f64> = match &self.bias {
+            Some(b) => self
+                .hidden
+                .iter()
+                .zip(b)
+                .filter(|(u, _)| u.len() == 1 && u[0] != 0.0)
+                .map(|(u, b)| -b / u[0])
+                .collect(),
+            None => self
+                .hidden
+                .iter()
+                .filter(|u| u.len() == 2 && u[0] != 0.0)
+                .map(|u| -u[1] / u[0])
+                .collect(),
+        };
         k.sort_by(f64::total_cmp);
         k.dedup_by(|a, b| (*a - *b).abs() < merge);
         k

@@ -8,6 +8,16 @@
 //!
 //! A mini-batch step uses the batch's loss (1/|B|) Σ_{j∈B} ℓ_j plus the same penalty; the logged
 //! objective is always the full one.
+//!
+//! With [`SgdSettings::convolution`] the network is the convolutional one of docs/programs.md (M35):
+//! f(x) = (1/K) Σ_k Σ_j σ(x_kᵀu_j) α_j over the K patches of each image (filters u_j, global average
+//! pooling), trained on the same objective; the patches are cut once, and a step works on the rows of
+//! its batch's images in the stacked patch matrix.
+//!
+//! With [`SgdSettings::free_biases`] each neuron gets an unpenalized bias b_j and the output an
+//! unpenalized intercept ξ, f(x) = Σ_j σ(xᵀu_j + b_j) α_j + ξ: the network of the 1-D dictionary
+//! programs (docs/programs.md (M47)), whose weight decay acts on u_j and α_j only. Free biases are
+//! for fully connected networks: together with a convolution they are refused.
 
 use std::time::Instant;
 
@@ -16,6 +26,7 @@ use faer::{Accum, Mat, MatRef, Par};
 
 use super::{activation, Network};
 use crate::error::{Error, Result};
+use crate::features::patches::Convolution;
 use crate::program::{Formulation, Loss};
 use crate::rng::Rng;
 use crate::solver::StopFlag;
@@ -76,6 +87,12 @@ pub struct SgdSettings {
     pub seed: u64,
     /// Log the full objective every this many steps. Default 10.
     pub log_every: usize,
+    /// A convolutional network with this patch geometry (the data rows are then images), or a
+    /// fully connected one (`None`, default).
+    pub convolution: Option<Convolution>,
+    /// Train unpenalized neuron biases and an unpenalized output intercept (both start at 0).
+    /// Fully connected networks only (refused with `convolution`). Default false.
+    pub free_biases: bool,
 }
 
 impl Default for SgdSettings {
@@ -90,6 +107,8 @@ impl Default for SgdSettings {
             epochs: 100,
             seed: 0,
             log_every: 10,
+            convolution: None,
+            free_biases: false,
         }
     }
 }
@@ -105,22 +124,60 @@ pub struct LogRecord {
     pub objective: f64,
 }
 
-/// The weights of the network being trained: U (d × m) and α (m).
+/// The weights of the network being trained: U (d × m), α (m), and the free biases b (m) and
+/// intercept ξ (kept at 0 unless trained).
 #[derive(Clone)]
 struct Weights {
     u: Mat<f64>,
     alpha: Vec<f64>,
+    b: Vec<f64>,
+    xi: f64,
     kind: Formulation,
+    free_biases: bool,
+    conv: Option<Convolution>,
 }
 
 impl Weights {
     /// PyTorch's default initialization: U(±1/√fan_in) for both layers, seeded.
-    fn init(d: usize, m: usize, seed: u64, kind: Formulation) -> Self {
+    /// With free biases, b is drawn like the hidden weights (PyTorch's bias initialization).
+    fn init(
+        d: usize,
+        m: usize,
+        seed: u64,
+        kind: Formulation,
+        free_biases: bool,
+        conv: Option<Convolution>,
+    ) -> Self {
         let mut r = Rng::new(seed);
         let (a, b) = (1.0 / (d as f64).sqrt(), 1.0 / (m as f64).sqrt());
         let u = Mat::from_fn(d, m, |_, _| a * (2.0 * r.uniform() - 1.0));
         let alpha = (0..m).map(|_| b * (2.0 * r.uniform() - 1.0)).collect();
-        Weights { u, alpha, kind }
+        let bias = if free_biases {
+            (0..m).map(|_| a * (2.0 * r.uniform() - 1.0)).collect()
+        } else {
+            vec![0.0; m]
+        };
+        Weights {
+            u,
+            alpha,
+            b: bias,
+            xi: 0.0,
+            kind,
+            free_biases,
+            conv,
+        }
+    }
+
+    /// The zero-initialized moments of the same shapes.
+    fn zeros_like(&self) -> Self {
+        let (d, m) = (self.u.nrows(), self.u.ncols());
+        Weights {
+            u: Mat::zeros(d, m),
+            alpha: vec![0.0; m],
+            b: vec![0.0; m],
+            xi: 0.0,
+            ..*self
+        }
     }
 
     fn network(&self) -> Network {
@@ -133,21 +190,26 @@ impl Weights {
             gates: None,
             amplitude: None,
             deep: None,
+            bias: self.free_biases.then(|| self.b.clone()),
+            intercept: self.free_biases.then_some(self.xi),
+            conv: self.conv,
         }
     }
 }
 
-/// Gradient of the batch objective (rows `rows` of x) at `w`; returns (gU, gα).
+/// Gradient of the batch objective (samples `rows`) at `w`, in the shape of the weights (the
+/// bias and intercept parts are zero unless they are trained). `x` holds `k` rows per sample (the
+/// patches of a convolutional network, averaged; k = 1 for a fully connected one).
 fn gradient(
-    x: MatRef<'_, f64>,
+    (x, k): (MatRef<'_, f64>, usize),
     y: &[f64],
     rows: &[usize],
     w: &Weights,
     loss: Loss,
     lambda: f64,
-) -> (Mat<f64>, Vec<f64>) {
-    let (d, m, b) = (x.ncols(), w.alpha.len(), rows.len());
-    let xb = Mat::from_fn(b, d, |i, k| x[(rows[i], k)]);
+) -> Weights {
+    let (d, m, b) = (x.ncols(), w.alpha.len(), rows.len() * k);
+    let xb = Mat::from_fn(b, d, |i, c| x[(rows[i / k] * k + i % k, c)]);
     let yb: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
     let mut h = Mat::<f64>::zeros(b, m);
     matmul(
@@ -158,14 +220,29 @@ fn gradient(
         1.0,
         Par::Seq,
     );
+    for j in 0..m {
+        for i in 0..b {
+            h[(i, j)] += w.b[j];
+        }
+    }
     // σ(z) = max(z, c z), σ'(z) = 1 for z > 0 and c below.
     let c = w.kind.mask_off_value();
     let act = Mat::from_fn(b, m, |i, j| activation(c, h[(i, j)]));
-    let yhat: Vec<f64> = (0..b)
-        .map(|i| (0..m).map(|j| act[(i, j)] * w.alpha[j]).sum())
+    let inv = 1.0 / k as f64;
+    let yhat: Vec<f64> = (0..rows.len())
+        .map(|s| {
+            let rows_of_s = s * k..(s + 1) * k;
+            rows_of_s
+                .map(|i| (0..m).map(|j| act[(i, j)] * w.alpha[j]).sum::<f64>())
+                .sum::<f64>()
+                * inv
+                + w.xi
+        })
         .collect();
-    let mut r = vec![0.0; b];
-    loss.gradient(&yhat, &yb, &mut r);
+    let mut rs = vec![0.0; rows.len()];
+    loss.gradient(&yhat, &yb, &mut rs);
+    // The residual of each row: its sample's, times the pooling weight 1/K.
+    let r: Vec<f64> = (0..b).map(|i| rs[i / k] * inv).collect();
     let ga: Vec<f64> = (0..m)
         .map(|j| (0..b).map(|i| act[(i, j)] * r[i]).sum::<f64>() + lambda * w.alpha[j])
         .collect();
@@ -187,7 +264,14 @@ fn gradient(
             gu[(k, j)] += lambda * w.u[(k, j)];
         }
     }
-    (gu, ga)
+    let mut grad = w.zeros_like();
+    grad.u = gu;
+    grad.alpha = ga;
+    if w.free_biases {
+        grad.b = (0..m).map(|j| (0..b).map(|i| g[(i, j)]).sum()).collect();
+        grad.xi = r.iter().sum();
+    }
+    grad
 }
 
 /// Trains a ReLU (leaky ReLU, abs: `settings.model`) network of `settings.width` neurons on (M5)
@@ -214,7 +298,7 @@ pub fn train_nonconvex_observed(
     stop: &StopFlag,
     on_log: &mut dyn FnMut(&LogRecord, &Network) -> Result<()>,
 ) -> Result<(Network, Vec<LogRecord>)> {
-    let (n, d) = (x.nrows(), x.ncols());
+    let n = x.nrows();
     if n == 0
         || n != y.len()
         || settings.width == 0
@@ -234,12 +318,29 @@ pub fn train_nonconvex_observed(
     }
     settings.model.validate()?;
     let start = Instant::now();
-    let mut w = Weights::init(d, settings.width, settings.seed, settings.model);
+    let conv = settings.convolution;
+    if conv.is_some() && settings.free_biases {
+        return Err(Error::InvalidSetting(
+            "free biases are for fully connected networks, not convolutional ones".into(),
+        ));
+    }
+    let patches = conv.map(|c| c.patches(x)).transpose()?;
+    let (px, k) = match (&patches, conv) {
+        (Some(p), Some(c)) => (p.as_ref(), c.patch_count()),
+        _ => (x, 1),
+    };
+    let d = px.ncols();
+    let mut w = Weights::init(
+        d,
+        settings.width,
+        settings.seed,
+        settings.model,
+        settings.free_biases,
+        conv,
+    );
     let mut rng = Rng::new(settings.seed ^ 0x5eed);
     let batch = settings.batch_size.unwrap_or(n).clamp(1, n);
-    let m = settings.width;
-    let (mut mu, mut ma) = (Mat::<f64>::zeros(d, m), vec![0.0; m]);
-    let (mut vu, mut va) = (Mat::<f64>::zeros(d, m), vec![0.0; m]);
+    let (mut m1, mut m2) = (w.zeros_like(), w.zeros_like());
     let mut lr = settings.learning_rate;
     let mut log = Vec::new();
     let mut record = |w: &Weights, step: usize, log: &mut Vec<LogRecord>| -> Result<f64> {
@@ -265,17 +366,9 @@ pub fn train_nonconvex_observed(
             if stop.is_set() {
                 return Ok((w.network(), log));
             }
-            let (gu, ga) = gradient(x, y, rows, &w, loss, lambda);
+            let g = gradient((px, k), y, rows, &w, loss, lambda);
             step += 1;
-            apply_update(
-                settings.optimizer,
-                lr,
-                step,
-                &mut w,
-                (&gu, &ga),
-                (&mut mu, &mut ma),
-                (&mut vu, &mut va),
-            );
+            apply_update(settings.optimizer, lr, step, &mut w, &g, (&mut m1, &mut m2));
             if step % settings.log_every.max(1) == 0 {
                 let f = record(&w, step, &mut log)?;
                 if let Schedule::Plateau { patience, factor } = settings.schedule {
@@ -309,17 +402,17 @@ pub fn train_nonconvex_observed(
     Ok((w.network(), log))
 }
 
-/// One SGD-with-momentum or Adam update of (U, α) with gradients `g`, first moments `m1` and second
-/// moments `m2` (Adam only).
+/// One SGD-with-momentum or Adam update of (U, α, and b, ξ when trained) with gradients `g`, first
+/// moments `m.0` and second moments `m.1` (Adam only).
 fn apply_update(
     opt: Optimizer,
     lr: f64,
     step: usize,
     w: &mut Weights,
-    g: (&Mat<f64>, &[f64]),
-    m1: (&mut Mat<f64>, &mut [f64]),
-    m2: (&mut Mat<f64>, &mut [f64]),
+    g: &Weights,
+    m: (&mut Weights, &mut Weights),
 ) {
+    let (m1, m2) = m;
     let (d, m) = (w.u.nrows(), w.u.ncols());
     let update = |p: &mut f64, g: f64, a: &mut f64, b: &mut f64| match opt {
         Optimizer::Sgd { momentum } => {
@@ -339,12 +432,23 @@ fn apply_update(
         for k in 0..d {
             update(
                 &mut w.u[(k, j)],
-                g.0[(k, j)],
-                &mut m1.0[(k, j)],
-                &mut m2.0[(k, j)],
+                g.u[(k, j)],
+                &mut m1.u[(k, j)],
+                &mut m2.u[(k, j)],
             );
         }
-        update(&mut w.alpha[j], g.1[j], &mut m1.1[j], &mut m2.1[j]);
+        update(
+            &mut w.alpha[j],
+            g.alpha[j],
+            &mut m1.alpha[j],
+            &mut m2.alpha[j],
+        );
+        if w.free_biases {
+            update(&mut w.b[j], g.b[j], &mut m1.b[j], &mut m2.b[j]);
+        }
+    }
+    if w.free_biases {
+        update(&mut w.xi, g.xi, &mut m1.xi, &mut m2.xi);
     }
 }
 
@@ -370,9 +474,10 @@ mod tests {
             Formulation::LeakyRelu { slope: 0.2 },
             Formulation::Abs,
         ];
-        for (loss, kind) in [Loss::Squared, Loss::Logistic]
+        for ((loss, kind), free) in [Loss::Squared, Loss::Logistic]
             .into_iter()
             .flat_map(|l| kinds.map(|k| (l, k)))
+            .flat_map(|lk| [(lk, false), (lk, true)])
         {
             let y: Vec<f64> = match loss {
                 Loss::Squared => y.clone(),
@@ -381,8 +486,9 @@ mod tests {
                     .map(|v| if *v > 0.3 { 1.0 } else { -1.0 })
                     .collect(),
             };
-            let w = Weights::init(3, 4, 7, kind);
-            let (gu, ga) = gradient(x.as_ref(), &y, &rows, &w, loss, 0.1);
+            let w = Weights::init(3, 4, 7, kind, free, None);
+            let g = gradient((x.as_ref(), 1), &y, &rows, &w, loss, 0.1);
+            let (gu, ga) = (&g.u, &g.alpha);
             let f = |w: &Weights| w.network().objective(x.as_ref(), &y, loss, 0.1).unwrap();
             let h = 1e-6;
             for j in 0..4 {
@@ -402,8 +508,76 @@ mod tests {
                 b.alpha[j] -= h;
                 let fd = (f(&a) - f(&b)) / (2.0 * h);
                 assert!((fd - ga[j]).abs() < 1e-6, "{loss:?} {kind:?} alpha[{j}]");
+                if free {
+                    let (mut a, mut b) = (w.clone(), w.clone());
+                    a.b[j] += h;
+                    b.b[j] -= h;
+                    let fd = (f(&a) - f(&b)) / (2.0 * h);
+                    assert!((fd - g.b[j]).abs() < 1e-6, "{loss:?} {kind:?} b[{j}]");
+                }
+            }
+            if free {
+                let (mut a, mut b) = (w.clone(), w.clone());
+                a.xi += h;
+                b.xi -= h;
+                let fd = (f(&a) - f(&b)) / (2.0 * h);
+                assert!((fd - g.xi).abs() < 1e-6, "{loss:?} {kind:?} xi");
             }
         }
+    }
+
+    /// The convolutional gradient (patches averaged, (M35)) matches finite differences of the
+    /// network's own objective on images.
+    #[test]
+    fn convolutional_gradient_matches_finite_differences() {
+        let conv = Convolution::square(4, 2, 1);
+        let mut r = Rng::new(3);
+        let x = Mat::from_fn(6, 16, |_, _| r.normal());
+        let y: Vec<f64> = (0..6).map(|_| r.normal()).collect();
+        let rows: Vec<usize> = (0..6).collect();
+        let patches = conv.patches(x.as_ref()).unwrap();
+        let k = conv.patch_count();
+        let w = Weights::init(5, 3, 2, Formulation::Relu, false, Some(conv));
+        let g = gradient((patches.as_ref(), k), &y, &rows, &w, Loss::Squared, 0.1);
+        let (gu, ga) = (&g.u, &g.alpha);
+        let f = |w: &Weights| {
+            w.network()
+                .objective(x.as_ref(), &y, Loss::Squared, 0.1)
+                .unwrap()
+        };
+        let h = 1e-6;
+        for j in 0..3 {
+            for c in 0..5 {
+                let (mut a, mut b) = (w.clone(), w.clone());
+                a.u[(c, j)] += h;
+                b.u[(c, j)] -= h;
+                let fd = (f(&a) - f(&b)) / (2.0 * h);
+                assert!(
+                    (fd - gu[(c, j)]).abs() < 1e-7,
+                    "u[{c},{j}]: {fd} vs {}",
+                    gu[(c, j)]
+                );
+            }
+            let (mut a, mut b) = (w.clone(), w.clone());
+            a.alpha[j] += h;
+            b.alpha[j] -= h;
+            let fd = (f(&a) - f(&b)) / (2.0 * h);
+            assert!((fd - ga[j]).abs() < 1e-7, "alpha[{j}]: {fd} vs {}", ga[j]);
+        }
+    }
+
+    #[test]
+    fn free_biases_on_a_convolution_are_refused() {
+        let conv = Convolution::square(4, 2, 1);
+        let x = Mat::from_fn(4, 16, |i, c| (i + c) as f64);
+        let y = vec![0.0, 1.0, 0.0, 1.0];
+        let s = SgdSettings {
+            convolution: Some(conv),
+            free_biases: true,
+            ..SgdSettings::default()
+        };
+        let e = train_nonconvex(x.as_ref(), &y, Loss::Squared, 1e-3, &s, &StopFlag::new());
+        assert!(matches!(e, Err(Error::InvalidSetting(m)) if m.contains("free biases")));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Straight-through estimator (STE) baselines for threshold networks (Ergen et al. 2023, §5): the
 //! network f(x) = Σ_j s_j 1[xᵀh_j ≥ 0] α_j is trained by SGD where the zero derivative of the step is
 //! replaced by a surrogate in the backward pass. The objective logged is the exact one, (M28)
-//! without the scale-free first-layer term, on the same axis as the Lasso (M29).
+//! without the scale-free first-layer term, on the same axis as the Lasso (M29). With
+//! [`SteSettings::free_biases`] the neurons get biases b_j and the output an intercept ξ, both
+//! unpenalized: the threshold network of the 1-D dictionary program (docs/programs.md (M47)).
 
 use std::time::Instant;
 
@@ -81,6 +83,9 @@ pub struct SteSettings {
     pub seed: u64,
     /// Log every this many steps. Default 10.
     pub log_every: usize,
+    /// Train unpenalized neuron biases (through the surrogate, like the hidden weights) and an
+    /// unpenalized output intercept. Default false.
+    pub free_biases: bool,
 }
 
 impl Default for SteSettings {
@@ -93,6 +98,7 @@ impl Default for SteSettings {
             steps: 2000,
             seed: 0,
             log_every: 10,
+            free_biases: false,
         }
     }
 }
@@ -101,6 +107,8 @@ struct Params {
     h: Mat<f64>,
     s: Vec<f64>,
     a: Vec<f64>,
+    /// Free biases and intercept, when trained.
+    free: Option<(Vec<f64>, f64)>,
 }
 
 impl Params {
@@ -114,6 +122,9 @@ impl Params {
             gates: None,
             amplitude: Some(self.s.clone()),
             deep: None,
+            bias: self.free.as_ref().map(|f| f.0.clone()),
+            intercept: self.free.as_ref().map(|f| f.1),
+            conv: None,
         }
     }
 }
@@ -147,7 +158,14 @@ pub fn train_ste(
         h: Mat::from_fn(d, m, |_, _| bh * (2.0 * r.uniform() - 1.0)),
         s: vec![1.0; m],
         a: (0..m).map(|_| bo * (2.0 * r.uniform() - 1.0)).collect(),
+        free: None,
     };
+    if settings.free_biases {
+        p.free = Some((
+            (0..m).map(|_| bh * (2.0 * r.uniform() - 1.0)).collect(),
+            0.0,
+        ));
+    }
     let start = Instant::now();
     let objective = |p: &Params| p.network().objective(x, y, loss, lambda);
     let mut log = vec![LogRecord {
@@ -163,12 +181,21 @@ pub fn train_ste(
             break;
         }
         matmul(pre.as_mut(), Accum::Replace, x, p.h.as_ref(), 1.0, Par::Seq);
+        let xi = p.free.as_ref().map_or(0.0, |f| f.1);
+        if let Some((b, _)) = &p.free {
+            for (j, bj) in b.iter().enumerate() {
+                for i in 0..n {
+                    pre[(i, j)] += bj;
+                }
+            }
+        }
         let yhat: Vec<f64> = (0..n)
             .map(|i| {
                 (0..m)
                     .filter(|&j| pre[(i, j)] >= 0.0)
                     .map(|j| p.s[j] * p.a[j])
-                    .sum()
+                    .sum::<f64>()
+                    + xi
             })
             .collect();
         loss.gradient(&yhat, y, &mut resid);
@@ -191,6 +218,12 @@ pub fn train_ste(
             1.0,
             Par::Seq,
         );
+        if let Some((b, xi)) = &mut p.free {
+            for (j, bj) in b.iter_mut().enumerate() {
+                *bj -= lr * (0..n).map(|i| back[(i, j)]).sum::<f64>();
+            }
+            *xi -= lr * resid.iter().sum::<f64>();
+        }
         for j in 0..m {
             p.a[j] -= lr * ga[j];
             p.s[j] -= lr * gs[j];
@@ -255,5 +288,34 @@ mod tests {
             let direct = net.objective(x.as_ref(), &y, Loss::Squared, 1e-3).unwrap();
             assert_eq!(direct, log.last().unwrap().objective);
         }
+    }
+
+    #[test]
+    fn free_biases_and_intercept_are_trained_and_logged() {
+        // Scalar inputs with mean 3.5: the untrained network has intercept 0, training moves it.
+        let x = Mat::from_fn(20, 1, |i, _| i as f64 / 19.0);
+        let y: Vec<f64> = (0..20)
+            .map(|i| 2.0 + 3.0 * f64::from(x[(i, 0)] >= 0.5))
+            .collect();
+        let s = SteSettings {
+            width: 4,
+            surrogate: Surrogate::Relu,
+            learning_rate: 0.1,
+            steps: 2000,
+            free_biases: true,
+            ..SteSettings::default()
+        };
+        let (net, log) =
+            train_ste(x.as_ref(), &y, Loss::Squared, 1e-4, &s, &StopFlag::new()).unwrap();
+        assert!(net.bias.as_ref().is_some_and(|b| b.len() == 4));
+        assert!(net.intercept.is_some_and(|xi| xi != 0.0));
+        let last = log.last().unwrap().objective;
+        assert!(
+            last < 0.2 * log[0].objective,
+            "{} -> {last}",
+            log[0].objective
+        );
+        let direct = net.objective(x.as_ref(), &y, Loss::Squared, 1e-4).unwrap();
+        assert_eq!(direct, last);
     }
 }

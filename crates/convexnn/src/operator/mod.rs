@@ -17,6 +17,13 @@
 //! leaky ReLU, c = −1 absolute value). Only the table's entries change, so the loops are the same. The plain products `X U` and
 //! `Xᵀ M` used by the cone terms of the ReLU program are here too, so that every solver goes through
 //! this one type.
+//!
+//! The rows may be grouped: with [`MaskedOperator::with_pooling`], X is the stacked patch matrix of
+//! a convolutional network (K consecutive rows per sample, docs/programs.md (M35a)) and the operator
+//! is the pooled one, A(U) = Π rowsum(D ∘ XU) with Π the average over each sample's K rows, and
+//! A*(r) = Xᵀ(D ∘ (Π*r)1ᵀ) with Π*r = r_j/K on each of sample j's rows. The masked products are
+//! the same loops over the nK rows; only the pooling map is added, so every program and solver that
+//! goes through `apply` and `adjoint` works on the pooled operator unchanged.
 
 pub mod reference;
 
@@ -48,6 +55,10 @@ pub struct MaskedOperator<T: Real> {
     pub forward_calls: usize,
     /// Adjoint products computed so far (each one `Xᵀ M` over all rows).
     pub adjoint_calls: usize,
+    /// Rows per sample K of the average pooling Π (1: no pooling).
+    pool: usize,
+    /// The unpooled vector over all rows (pooled operators only).
+    stacked: Vec<T>,
 }
 
 /// One thread's buffers: a tile of the n × P product and its share of the adjoint.
@@ -121,7 +132,47 @@ impl<T: Real> MaskedOperator<T> {
             off: T::zero(),
             forward_calls: 0,
             adjoint_calls: 0,
+            pool: 1,
+            stacked: Vec::new(),
         }
+    }
+
+    /// The same operator with average pooling over groups of `k` consecutive rows (the K patches of
+    /// one sample, docs/programs.md (M35a)): `apply` returns one value per sample and `adjoint` takes
+    /// one. `k` must divide the number of rows (it does for a patch matrix); k = 1 is no pooling.
+    pub fn with_pooling(mut self, k: usize) -> Self {
+        assert!(
+            k >= 1 && self.x.nrows().is_multiple_of(k),
+            "pooling groups of {k} rows do not divide {} rows",
+            self.x.nrows()
+        );
+        self.pool = k;
+        self.stacked = if k > 1 {
+            vec![T::zero(); self.x.nrows()]
+        } else {
+            Vec::new()
+        };
+        self
+    }
+
+    /// Rows per sample K of the pooling (1 when there is none).
+    pub fn pooling(&self) -> usize {
+        self.pool
+    }
+
+    /// Number of samples n: the length of `apply`'s output (rows / K).
+    pub fn n_samples(&self) -> usize {
+        self.x.nrows() / self.pool
+    }
+
+    /// `out = Π z`: the average of each sample's K rows (`z` over all rows, `out` per sample).
+    pub fn pool_rows(&self, z: &[T], out: &mut [T]) {
+        average_groups(self.pool, z, out);
+    }
+
+    /// `out = Π* r`: r_j / K on each of sample j's K rows (the adjoint of [`Self::pool_rows`]).
+    pub fn spread_samples(&self, r: &[T], out: &mut [T]) {
+        spread_groups(self.pool, r, out);
     }
 
     /// The same operator with two-level masks M_i = cI + (1 − c)D_i: value 1 where a pattern bit
@@ -143,7 +194,7 @@ impl<T: Real> MaskedOperator<T> {
         masked_add(acc, col, words, &self.byte_masks, self.off);
     }
 
-    /// n.
+    /// Rows of X: n, or nK for a pooled operator.
     pub fn nrows(&self) -> usize {
         self.x.nrows()
     }
@@ -179,9 +230,22 @@ impl<T: Real> MaskedOperator<T> {
         tiles.div_ceil(self.workers.len()) * self.tile
     }
 
-    /// `out = A(U) = rowsum(D ∘ XU)` (M1); `u` is d × P, `out` has length n.
+    /// `out = A(U) = rowsum(D ∘ XU)` (M1), pooled to `Π rowsum(D ∘ XU)` (M35a) when the operator
+    /// pools; `u` is d × P, `out` has length n (samples).
     pub fn apply(&mut self, u: MatRef<'_, T>, out: &mut [T]) {
-        assert_eq!(out.len(), self.x.nrows(), "output of length n");
+        assert_eq!(out.len(), self.n_samples(), "output of length n");
+        if self.pool > 1 {
+            let mut stacked = std::mem::take(&mut self.stacked);
+            self.apply_unpooled(u, &mut stacked);
+            average_groups(self.pool, &stacked, out);
+            self.stacked = stacked;
+        } else {
+            self.apply_unpooled(u, out);
+        }
+    }
+
+    /// `out = rowsum(D ∘ XU)` over all rows, unpooled.
+    fn apply_unpooled(&mut self, u: MatRef<'_, T>, out: &mut [T]) {
         self.forward_calls += 1;
         let per = self.rows_per_worker();
         let kernel = Kernel {
@@ -204,9 +268,22 @@ impl<T: Real> MaskedOperator<T> {
         }
     }
 
-    /// `out = A*(r) = Xᵀ(D ∘ r1ᵀ)` (M2); `r` has length n, `out` is d × P.
-    pub fn adjoint(&mut self, r: &[T], mut out: MatMut<'_, T>) {
-        assert_eq!(r.len(), self.x.nrows(), "residual of length n");
+    /// `out = A*(r) = Xᵀ(D ∘ r1ᵀ)` (M2), or `Xᵀ(D ∘ (Π*r)1ᵀ)` (M35a) when the operator pools; `r`
+    /// has length n (samples), `out` is d × P.
+    pub fn adjoint(&mut self, r: &[T], out: MatMut<'_, T>) {
+        assert_eq!(r.len(), self.n_samples(), "residual of length n");
+        if self.pool > 1 {
+            let mut stacked = std::mem::take(&mut self.stacked);
+            spread_groups(self.pool, r, &mut stacked);
+            self.adjoint_unpooled(&stacked, out);
+            self.stacked = stacked;
+        } else {
+            self.adjoint_unpooled(r, out);
+        }
+    }
+
+    /// `out = Xᵀ(D ∘ r1ᵀ)` with `r` over all rows, unpooled.
+    fn adjoint_unpooled(&mut self, r: &[T], mut out: MatMut<'_, T>) {
         self.adjoint_calls += 1;
         let per = self.rows_per_worker();
         let used = self.x.nrows().div_ceil(per);
@@ -257,7 +334,7 @@ impl<T: Real> MaskedOperator<T> {
     /// Estimates ‖A‖₂² by power iteration on A*A (docs/programs.md (M19)); a lower bound that the line search
     /// corrects.
     pub fn norm_squared_estimate(&mut self, iterations: usize) -> f64 {
-        let (n, d, p) = (self.nrows(), self.ncols(), self.n_patterns());
+        let (n, d, p) = (self.n_samples(), self.ncols(), self.n_patterns());
         let mut u = Mat::from_fn(d, p, |k, i| T::lit(1.0 + ((k * 31 + i * 17) % 7) as f64));
         let mut r = vec![T::zero(); n];
         let mut est = 0.0;
@@ -338,6 +415,22 @@ impl<T: Real> Kernel<'_, T> {
                 Par::Seq,
             );
         }
+    }
+}
+
+/// `out_j = (1/k) Σ_{q<k} z_{jk+q}`: the average pooling Π of (M35a).
+fn average_groups<T: Real>(k: usize, z: &[T], out: &mut [T]) {
+    let inv = T::lit(1.0 / k as f64);
+    for (o, g) in out.iter_mut().zip(z.chunks_exact(k)) {
+        *o = g.iter().fold(T::zero(), |a, &b| a + b) * inv;
+    }
+}
+
+/// `out_{jk+q} = r_j / k`: the adjoint Π* of [`average_groups`].
+fn spread_groups<T: Real>(k: usize, r: &[T], out: &mut [T]) {
+    let inv = T::lit(1.0 / k as f64);
+    for (&rj, g) in r.iter().zip(out.chunks_exact_mut(k)) {
+        g.fill(rj * inv);
     }
 }
 
@@ -504,6 +597,48 @@ mod tests {
         op32.apply(u32m.as_ref(), &mut b);
         for j in 0..200 {
             assert!((a[j] - b[j] as f64).abs() < 1e-4 * (1.0 + a[j].abs()));
+        }
+    }
+
+    /// The pooled operator (M35a) is the average of the unpooled one over each sample's rows, and
+    /// its adjoint is its adjoint: ⟨ΠA(U), r⟩ = ⟨U, A*(Π*r)⟩.
+    #[test]
+    fn pooled_operator_averages_rows_and_is_adjoint() {
+        for (n, k, threads) in [(7, 4, 1), (40, 9, 2), (3, 1, 1), (100, 13, 3)] {
+            let x = random(n * k, 4, (n * k) as u64);
+            let pats = sample_patterns(x.as_ref(), 15, 3).unwrap();
+            let p = pats.len();
+            let mut plain = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 128, threads);
+            let mut pooled =
+                MaskedOperator::<f64>::new(x.as_ref(), pats, 128, threads).with_pooling(k);
+            assert_eq!((pooled.n_samples(), pooled.nrows()), (n, n * k));
+            let u = random(4, p, 5);
+            let r: Vec<f64> = random(n, 1, 6).col_as_slice(0).to_vec();
+            let mut rows = vec![0.0; n * k];
+            plain.apply(u.as_ref(), &mut rows);
+            let mut au = vec![0.0; n];
+            pooled.apply(u.as_ref(), &mut au);
+            for j in 0..n {
+                let avg = rows[j * k..(j + 1) * k].iter().sum::<f64>() / k as f64;
+                assert!((au[j] - avg).abs() <= 1e-12 * (1.0 + avg.abs()));
+            }
+            let mut atr = Mat::zeros(4, p);
+            pooled.adjoint(&r, atr.as_mut());
+            let lhs = dot(&au, &r);
+            let rhs: f64 = (0..p)
+                .map(|i| dot(u.col_as_slice(i), atr.col_as_slice(i)))
+                .sum();
+            assert!(
+                (lhs - rhs).abs() <= 1e-12 * (1.0 + lhs.abs()),
+                "{lhs} vs {rhs}"
+            );
+            let mut spread = vec![0.0; n * k];
+            pooled.spread_samples(&r, &mut spread);
+            let mut back = vec![0.0; n];
+            pooled.pool_rows(&spread, &mut back);
+            for j in 0..n {
+                assert!((back[j] - r[j] / k as f64).abs() <= 1e-14 * (1.0 + r[j].abs()));
+            }
         }
     }
 

@@ -16,6 +16,7 @@
 pub mod datafit;
 pub mod gated;
 pub mod hinge;
+pub mod lasso;
 pub mod penalty;
 pub mod prune;
 pub mod relu;

@@ -7,6 +7,10 @@
 //! ReLU, c = a leaky ReLU, c = −1 absolute value) in the data term and in the dual's D_iθ; the cones
 //! are the same.
 //!
+//! The operator may pool (docs/programs.md (M35a), a convolutional network on the stacked patch
+//! matrix): then the cone terms, multipliers and signs live on the nK rows of X while the
+//! predictions, the residual and θ live on the n samples, and the data term is ΠΣ_i M_i X(v_i − w_i).
+//!
 //! Here: the augmented Lagrangian's smooth part (M20) and multiplier update (M21), feasibility
 //! restoration with interior gates (M10), the cone decomposition of a gated solution (M12), and the
 //! certified duality gap of the Lagrangian dual (M9).
@@ -38,17 +42,38 @@ fn sign<T: Real>(bit: bool) -> T {
     }
 }
 
-/// Fills `yhat = Σ_i M_i (z_i − z_{P+i})` from `z` = X [V | W] (M_i = D_i for ReLU, (M40)).
+/// Fills `yhat = Σ_i M_i (z_i − z_{P+i})` from `z` = X [V | W] (M_i = D_i for ReLU, (M40)), pooled
+/// to `Π Σ_i M_i (z_i − z_{P+i})` by a pooling operator (M35a).
 pub fn predictions_from_z<T: Real>(op: &MaskedOperator<T>, z: MatRef<'_, T>, yhat: &mut [T]) {
-    let (n, p) = (op.nrows(), op.n_patterns());
-    yhat.fill(T::zero());
-    let mut diff = vec![T::zero(); n];
+    let (rows, p) = (op.nrows(), op.n_patterns());
+    let pooled = op.pooling() > 1;
+    let mut acc = if pooled {
+        vec![T::zero(); rows]
+    } else {
+        Vec::new()
+    };
+    let out: &mut [T] = if pooled { &mut acc } else { yhat };
+    out.fill(T::zero());
+    let mut diff = vec![T::zero(); rows];
     for i in 0..p {
         for ((t, &a), &b) in diff.iter_mut().zip(col(z, i)).zip(col(z, p + i)) {
             *t = a - b;
         }
-        op.add_masked(i, yhat, &diff);
+        op.add_masked(i, out, &diff);
     }
+    if pooled {
+        op.pool_rows(&acc, yhat);
+    }
+}
+
+/// θ spread over the rows of X: Π*θ for a pooling operator (M35a), θ itself otherwise.
+fn spread<T: Real>(op: &MaskedOperator<T>, theta: Vec<T>) -> Vec<T> {
+    if op.pooling() == 1 {
+        return theta;
+    }
+    let mut rows = vec![T::zero(); op.nrows()];
+    op.spread_samples(&theta, &mut rows);
+    rows
 }
 
 /// The augmented Lagrangian's smooth part (M20):
@@ -63,7 +88,10 @@ pub struct ReluAlProblem<T: Real> {
     /// Multipliers [Γ | Ξ], n × 2P, nonnegative.
     pub mult: Mat<T>,
     m: Mat<T>,
+    /// ∇L(ŷ) per sample.
     resid: Vec<T>,
+    /// Π*∇L(ŷ) over the rows (pooling operators only).
+    resid_rows: Vec<T>,
     /// (S_i)_jj = ±1, n × P, precomputed so that the elementwise loops are branch-free.
     signs: Mat<T>,
 }
@@ -72,6 +100,7 @@ impl<T: Real> ReluAlProblem<T> {
     /// The program for targets `y`, with zero multipliers and penalty `delta`.
     pub fn new(op: MaskedOperator<T>, y: &[f64], loss: Loss, delta: f64) -> Self {
         let (n, p) = (op.nrows(), op.n_patterns());
+        let (samples, pooled) = (op.n_samples(), op.pooling() > 1);
         let mut signs = Mat::zeros(n, p);
         for i in 0..p {
             fill_signs(op.patterns().column_words(i), signs.col_as_slice_mut(i));
@@ -83,7 +112,12 @@ impl<T: Real> ReluAlProblem<T> {
             delta,
             mult: Mat::zeros(n, 2 * p),
             m: Mat::zeros(n, 2 * p),
-            resid: vec![T::zero(); n],
+            resid: vec![T::zero(); samples],
+            resid_rows: if pooled {
+                vec![T::zero(); n]
+            } else {
+                Vec::new()
+            },
             signs,
         }
     }
@@ -148,7 +182,7 @@ impl<T: Real> Smooth<T> for ReluAlProblem<T> {
         let (n, p) = (self.op.nrows(), self.op.n_patterns());
         ReluCache {
             z: Mat::zeros(n, 2 * p),
-            yhat: vec![T::zero(); n],
+            yhat: vec![T::zero(); self.op.n_samples()],
         }
     }
 
@@ -193,6 +227,12 @@ impl<T: Real> Smooth<T> for ReluAlProblem<T> {
     fn gradient(&mut self, cache: &ReluCache<T>, grad: MatMut<'_, T>) {
         self.loss.gradient(&cache.yhat, &self.y, &mut self.resid);
         let (n, p) = (self.op.nrows(), self.op.n_patterns());
+        let resid = if self.op.pooling() > 1 {
+            self.op.spread_samples(&self.resid, &mut self.resid_rows);
+            &self.resid_rows
+        } else {
+            &self.resid
+        };
         let delta = T::lit(self.delta);
         let inv = T::lit(1.0 / self.delta);
         // (M_i)_jj = h0 + h1 s with h0 = (1 + c)/2, h1 = (1 − c)/2: (1 + s)/2 = (D_i)_jj for ReLU.
@@ -208,14 +248,14 @@ impl<T: Real> Smooth<T> for ReluAlProblem<T> {
                 let s = signs[j];
                 let hinge = (mc[j] * inv - s * zc[j]).max(T::zero());
                 // The data term ±(M_i)_jj r_j.
-                out[j] = (a0 + a1 * s) * self.resid[j] - delta * s * hinge;
+                out[j] = (a0 + a1 * s) * resid[j] - delta * s * hinge;
             }
         }
         self.op.linear_adjoint(self.m.as_ref(), grad);
     }
 
     fn lipschitz_estimate(&mut self) -> f64 {
-        let n = self.op.nrows() as f64;
+        let n = self.op.n_samples() as f64;
         let a2 = self.op.norm_squared_estimate(15);
         // ‖X‖² ≤ ‖A‖² is false in general; bound it by the Frobenius norm squared.
         let x2 = self.op.x().squared_norm_l2().as_f64();
@@ -338,7 +378,7 @@ pub fn certificate<T: Real>(
     let (n, p) = (op.nrows(), op.n_patterns());
     let mut z = Mat::<T>::zeros(n, 2 * p);
     op.linear(u, z.as_mut());
-    let mut yhat = vec![T::zero(); n];
+    let mut yhat = vec![T::zero(); op.n_samples()];
     predictions_from_z(op, z.as_ref(), &mut yhat);
     let mut violation = 0.0f64;
     for c in 0..2 * p {
@@ -348,15 +388,21 @@ pub fn certificate<T: Real>(
         }
     }
     let objective = loss.value(&yhat, y) + lambda * group_norm_sum(u);
-    let mut theta = vec![T::zero(); n];
+    let mut theta = vec![T::zero(); op.n_samples()];
     loss.gradient(&yhat, y, &mut theta);
-    // [M∘θ + S∘Γ, M∘θ − S∘Ξ] with θ = −∇L (reuse z as storage); M_i = D_i for ReLU (M40).
+    // [M∘θ + S∘Γ, M∘θ − S∘Ξ] with θ = −∇L (reuse z as storage); M_i = D_i for ReLU (M40); over the
+    // rows, θ is Π*θ for a pooling operator (M35b).
+    let theta_rows = spread(op, theta.clone());
     let off = op.off_value();
     for c in 0..2 * p {
         let out = z.col_as_slice_mut(c);
         for j in 0..n {
             let bit = op.patterns().get(j, c % p);
-            let th = if bit { -theta[j] } else { -off * theta[j] };
+            let th = if bit {
+                -theta_rows[j]
+            } else {
+                -off * theta_rows[j]
+            };
             let g = mult.map_or(T::zero(), |m| m[(j, c)]);
             let sg: T = sign::<T>(bit) * g;
             out[j] = if c < p { th + sg } else { th - sg };
@@ -389,7 +435,8 @@ pub fn certificate<T: Real>(
     }
 }
 
-/// Improves the cone multipliers [Γ | Ξ] ≥ 0 of the dual bound (M9) for fixed θ, in place.
+/// Improves the cone multipliers [Γ | Ξ] ≥ 0 of the dual bound (M9) for fixed θ, in place; `theta`
+/// is over the rows of X (see [`dual_direction`]).
 ///
 /// The bound at θ is valid for any multipliers and tight when every block norm
 /// ‖Xᵀ(D_iθ ± S_iγ)‖ is at most λ; this runs `iters` steps of accelerated projected gradient on
@@ -485,22 +532,22 @@ pub fn polish_multipliers<T: Real>(
     }
 }
 
-/// θ = −∇L(ŷ) at the weights `u` (d × 2P).
+/// θ = −∇L(ŷ) at the weights `u` (d × 2P), over the rows of X (Π*θ for a pooling operator,
+/// (M35b)), as [`polish_multipliers`] takes it.
 pub fn dual_direction<T: Real>(
     op: &mut MaskedOperator<T>,
     y: &[T],
     loss: Loss,
     u: MatRef<'_, T>,
 ) -> Vec<T> {
-    let n = op.nrows();
-    let mut z = Mat::<T>::zeros(n, u.ncols());
+    let mut z = Mat::<T>::zeros(op.nrows(), u.ncols());
     op.linear(u, z.as_mut());
-    let mut yhat = vec![T::zero(); n];
+    let mut yhat = vec![T::zero(); op.n_samples()];
     predictions_from_z(op, z.as_ref(), &mut yhat);
-    let mut theta = vec![T::zero(); n];
+    let mut theta = vec![T::zero(); op.n_samples()];
     loss.gradient(&yhat, y, &mut theta);
     theta.iter_mut().for_each(|t| *t = -*t);
-    theta
+    spread(op, theta)
 }
 
 /// The best feasible point obtainable from `candidates` (each d × 2P), with its certificate.

@@ -28,6 +28,11 @@
 //! docs/programs.md (M3), so Clarabel's dual variables need no rescaling: the multipliers `z` of the
 //! nonnegative rows are the `γ_i, ξ_i ≥ 0` of the Lagrangian `F − Σ_i (γ_iᵀ X̃_i v_i + ξ_iᵀ X̃_i w_i)`,
 //! which enter the dual (M9) of Pilanci & Ergen (ICML 2020).
+//!
+//! With [`ExactSettings::pooling`] K > 1 the program is the convolutional one (M35a): X is the
+//! stacked patch matrix (nK rows, K per sample), the data rows read `Σ_k ±Π M_{i(k)} X x_k` with Π
+//! the average over each sample's K rows, and the nonnegative block has one row per patch row,
+//! `(2D_i − I) X x_k ≥ 0` on all nK rows (cones for every patch, (M35a)).
 
 use std::time::Instant;
 
@@ -52,6 +57,9 @@ pub struct ExactSettings {
     pub max_iter: u32,
     /// Wall-clock limit in seconds for the interior-point iterations, if any.
     pub time_limit: Option<f64>,
+    /// Rows of X per sample K of the average pooling of a convolutional program (M35a); 1 (the
+    /// default) for a fully connected network.
+    pub pooling: usize,
 }
 
 impl Default for ExactSettings {
@@ -60,6 +68,7 @@ impl Default for ExactSettings {
             tol: 1e-10,
             max_iter: 500,
             time_limit: None,
+            pooling: 1,
         }
     }
 }
@@ -73,7 +82,7 @@ pub struct ExactSolution {
     /// Gated: d × P (`u_i` in column i). ReLU, leaky ReLU, abs: d × 2P, `[V | W]` (`v_i` in column
     /// i, `w_i` in column P + i).
     pub weights: Mat<f64>,
-    /// ReLU only: the nonnegative-cone multipliers n × 2P, `[Γ | Ξ]` (`γ_i`, `ξ_i` of docs/programs.md
+    /// ReLU only: the nonnegative-cone multipliers n × 2P (nK × 2P with pooling), `[Γ | Ξ]` (`γ_i`, `ξ_i` of docs/programs.md
     /// (M9)), in the normalization of (M3) so that they can be plugged into the dual (M9): at the
     /// optimum, `Xᵀ(M_iθ + S_iγ_i) = λ v_i/‖v_i‖` and `Xᵀ(M_iθ − S_iξ_i) = −λ w_i/‖w_i‖` for nonzero
     /// `v_i`, `w_i`, with `θ = (y − ŷ)/n` (squared loss) or `y∘σ(−y∘ŷ)/n` (logistic), and M_i = D_i
@@ -94,7 +103,12 @@ pub struct ExactSolution {
 
 /// Sizes of the conic program of docs/programs.md (M22).
 struct Layout {
+    /// Samples (data rows).
     n: usize,
+    /// Rows of X: n, or nK with pooling.
+    rows: usize,
+    /// Rows per sample K.
+    pool: usize,
     d: usize,
     p: usize,
     groups: usize,
@@ -106,10 +120,19 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(n: usize, d: usize, p: usize, formulation: Formulation, loss: Loss) -> Self {
+    fn new(
+        rows: usize,
+        pool: usize,
+        d: usize,
+        p: usize,
+        formulation: Formulation,
+        loss: Loss,
+    ) -> Self {
         let relu = formulation.is_cone_program();
         Layout {
-            n,
+            n: rows / pool,
+            rows,
+            pool,
             d,
             p,
             groups: if relu { 2 * p } else { p },
@@ -153,7 +176,7 @@ impl Layout {
     }
     fn cone_rows(&self) -> usize {
         if self.relu {
-            self.groups * self.n
+            self.groups * self.rows
         } else {
             0
         }
@@ -271,26 +294,33 @@ fn check_inputs(
     lambda: f64,
     settings: &ExactSettings,
 ) -> Result<()> {
-    let n = patterns.n_samples();
+    let rows = patterns.n_samples();
     if patterns.is_empty() {
         return Err(Error::InvalidData("the pattern set is empty".into()));
     }
-    if x.nrows() != n {
+    if x.nrows() != rows {
         return Err(Error::InvalidData(format!(
-            "X has {} rows but the patterns cover {n} samples",
+            "X has {} rows but the patterns cover {rows} rows",
             x.nrows()
         )));
     }
+    let k = settings.pooling;
+    if k == 0 || !rows.is_multiple_of(k) {
+        return Err(Error::InvalidSetting(format!(
+            "pooling groups of {k} rows do not divide the {rows} rows of X"
+        )));
+    }
+    let n = rows / k;
     if x.ncols() == 0 {
         return Err(Error::InvalidData("X has no columns".into()));
     }
     if y.len() != n {
         return Err(Error::InvalidData(format!(
-            "y has length {} but X has {n} rows",
+            "y has length {} but X has {n} samples",
             y.len()
         )));
     }
-    for j in 0..n {
+    for j in 0..rows {
         for c in 0..x.ncols() {
             if !x[(j, c)].is_finite() {
                 return Err(Error::InvalidData(format!(
@@ -374,14 +404,16 @@ pub fn solve_exact(
 ) -> Result<ExactSolution> {
     let start = Instant::now();
     check_inputs(x, y, patterns, loss, lambda, settings)?;
-    let n = patterns.n_samples();
-    if exact_memory_estimate(n, x.ncols(), patterns.len(), formulation, loss) == usize::MAX {
+    let rows = patterns.n_samples();
+    if exact_memory_estimate(rows, x.ncols(), patterns.len(), formulation, loss) == usize::MAX {
         return Err(Error::Memory(
             "the conic program is too large to index; use fewer patterns or another solver".into(),
         ));
     }
     let d = x.ncols();
-    let l = Layout::new(n, d, patterns.len(), formulation, loss);
+    let k_pool = settings.pooling;
+    let l = Layout::new(rows, k_pool, d, patterns.len(), formulation, loss);
+    let n = l.n;
     let nf = n as f64;
 
     let mut ri: Vec<usize> = Vec::new();
@@ -396,13 +428,21 @@ pub fn solve_exact(
     };
     let mut b = vec![0.0; l.n_rows()];
 
-    // Zero block: Σ_k ±M_i X x_k − r = y (squared) or 0 (logistic); M_i = D_i but for (M40).
+    // Zero block: Σ_k ±ΠM_i X x_k − r = y (squared) or 0 (logistic); M_i = D_i but for (M40), Π
+    // the identity but for (M35a).
+    let mut coef = vec![0.0; d];
     for k in 0..l.groups {
         let (i, sign) = l.group(k);
         for j in 0..n {
-            let m = sign * l.mask(patterns.get(j, i));
-            for c in 0..d {
-                push(j, k * d + c, m * x[(j, c)]);
+            coef.fill(0.0);
+            for jr in j * k_pool..(j + 1) * k_pool {
+                let m = sign * l.mask(patterns.get(jr, i)) / k_pool as f64;
+                for (c, v) in coef.iter_mut().enumerate() {
+                    *v += m * x[(jr, c)];
+                }
+            }
+            for (c, &v) in coef.iter().enumerate() {
+                push(j, k * d + c, v);
             }
         }
     }
@@ -416,10 +456,10 @@ pub fn solve_exact(
     if l.relu {
         for k in 0..l.groups {
             let (i, _) = l.group(k);
-            for j in 0..n {
+            for j in 0..rows {
                 let s = if patterns.get(j, i) { 1.0 } else { -1.0 };
                 for c in 0..d {
-                    push(n + k * n + j, k * d + c, -s * x[(j, c)]);
+                    push(n + k * rows + j, k * d + c, -s * x[(j, c)]);
                 }
             }
         }
@@ -513,8 +553,8 @@ pub fn solve_exact(
     let clean = |v: f64| if v.is_finite() { v } else { 0.0 };
     let weights = Mat::from_fn(d, l.groups, |c, k| clean(sol.x[k * d + c]));
     let cone_multipliers = if l.relu {
-        Some(Mat::from_fn(n, l.groups, |j, k| {
-            clean(sol.z[n + k * n + j])
+        Some(Mat::from_fn(rows, l.groups, |j, k| {
+            clean(sol.z[n + k * rows + j])
         }))
     } else {
         None
@@ -545,7 +585,7 @@ pub fn solve_exact(
     }
     // The status follows the certificate: Clarabel measures its tolerances on the equilibrated
     // problem, while `gap` and `violation` are measured on the returned solution itself.
-    let row_norm = (0..n)
+    let row_norm = (0..rows)
         .map(|j| (0..d).map(|c| x[(j, c)].powi(2)).sum::<f64>().sqrt())
         .fold(0.0, f64::max);
     let weight_norm = (0..l.groups)
@@ -609,7 +649,8 @@ struct Evaluation {
     violation: f64,
 }
 
-/// Predictions `ŷ = Σ_k ±M_{i(k)} X x_k` of the group weights.
+/// Predictions `ŷ = Σ_k ±ΠM_{i(k)} X x_k` of the group weights (Π the average over each sample's
+/// rows, (M35a); the identity without pooling).
 fn predictions(
     x: MatRef<'_, f64>,
     patterns: &PatternSet,
@@ -619,11 +660,11 @@ fn predictions(
     let mut yhat = vec![0.0; l.n];
     for k in 0..l.groups {
         let (i, sign) = l.group(k);
-        for (j, yj) in yhat.iter_mut().enumerate() {
-            let m = l.mask(patterns.get(j, i));
+        for jr in 0..l.rows {
+            let m = l.mask(patterns.get(jr, i));
             if m != 0.0 {
-                let xw: f64 = (0..l.d).map(|c| x[(j, c)] * weights[(c, k)]).sum();
-                *yj += sign * m * xw;
+                let xw: f64 = (0..l.d).map(|c| x[(jr, c)] * weights[(c, k)]).sum();
+                yhat[jr / l.pool] += sign * m * xw / l.pool as f64;
             }
         }
     }
@@ -674,7 +715,7 @@ fn evaluate(
     if l.relu {
         for k in 0..l.groups {
             let (i, _) = l.group(k);
-            for j in 0..n {
+            for j in 0..l.rows {
                 let s = if patterns.get(j, i) { 1.0 } else { -1.0 };
                 let xv: f64 = (0..l.d).map(|c| x[(j, c)] * weights[(c, k)]).sum();
                 violation = violation.max(-s * xv);
@@ -690,7 +731,8 @@ fn evaluate(
 
 /// A certified lower bound on the optimum: the dual objective of docs/programs.md (M9) (squared loss)
 /// or (M23) (logistic) or Σ_j y_j θ_j (hinge, [`crate::program::hinge`]) at the point `s·(θ, γ, ξ)`,
-/// where `s = min(1, λ / max_k ‖Xᵀ(M_iθ ± S_iγ_k)‖)` makes it dual feasible (for gated ReLU there are
+/// where `s = min(1, λ / max_k ‖Xᵀ(M_iΠ*θ ± S_iγ_k)‖)` makes it dual feasible (Π*θ = θ without
+/// pooling, (M35b)) (for gated ReLU there are
 /// no multipliers, (M13)). Any `θ` is accepted; for the logistic and hinge losses it is first clipped
 /// to `n y_j θ_j ∈ [0, 1]`, the domain of the conjugate.
 fn dual_bound(
@@ -712,12 +754,13 @@ fn dual_bound(
         theta.to_vec()
     };
     let mut cmax: f64 = 0.0;
-    let mut r = vec![0.0; n];
+    let mut r = vec![0.0; l.rows];
+    let inv_pool = 1.0 / l.pool as f64;
     for k in 0..l.groups {
         let (i, sign) = l.group(k);
         for (j, rj) in r.iter_mut().enumerate() {
             let on = patterns.get(j, i);
-            let mut v = l.mask(on) * theta[j];
+            let mut v = l.mask(on) * theta[j / l.pool] * inv_pool;
             if let Some(m) = multipliers {
                 let s = if on { 1.0 } else { -1.0 };
                 v += sign * s * m[(j, k)].max(0.0);
@@ -725,7 +768,7 @@ fn dual_bound(
             *rj = v;
         }
         let norm = (0..l.d)
-            .map(|c| (0..n).map(|j| x[(j, c)] * r[j]).sum::<f64>().powi(2))
+            .map(|c| (0..l.rows).map(|j| x[(j, c)] * r[j]).sum::<f64>().powi(2))
             .sum::<f64>()
             .sqrt();
         cmax = cmax.max(norm);

@@ -7,6 +7,9 @@
 //! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (docs/programs.md §4b).
 //! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
 //! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
+//! - [`exact_l1`]: the same backend for dense ℓ1 programs with a free intercept (1-D dictionaries).
+//! - [`mkl`]: gated ReLU as multiple kernel learning, by iterative reweighting with an n × n
+//!   Cholesky factorization per step (docs/programs.md (M42)–(M46)); small and moderate n.
 //! - [`nuclear`]: the nuclear-norm heuristic with sequential convex relaxation for ReLU networks that fit
 //!   the data exactly (docs/programs.md (M37)); a heuristic without a certificate.
 //! - [`path`]: a regularization path of decreasing λ with warm starts (docs/programs.md §4f).
@@ -21,7 +24,9 @@ pub mod admm;
 pub mod al;
 pub mod cd;
 pub mod exact;
+pub mod exact_l1;
 pub mod fista;
+pub mod mkl;
 pub mod nuclear;
 pub mod path;
 pub mod pdhg;

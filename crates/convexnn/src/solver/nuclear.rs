@@ -755,6 +755,7 @@ mod tests {
 
     /// The semidefinite rows give the nuclear norm: with no other constraint, min ‖M − C‖_* over a
     /// free scalar entry is attained and equals the sum of singular values at the optimum.
+    #[cfg(feature = "nuclear")]
     #[test]
     fn epigraph_rows_give_the_nuclear_norm() {
         // M = [[1, 2], [3, x]] over x: the minimum of ‖M‖_* over x; check against a scan.
@@ -791,6 +792,7 @@ mod tests {
 
     /// Anchored at the planted network (the seed's parameter option 3), one relaxation returns an
     /// exact fit.
+    #[cfg(feature = "nuclear")]
     #[test]
     fn anchored_at_a_planted_network_one_relaxation_fits() {
         let (x, y, u, a) = planted(4, 2, 2, 7);
@@ -836,5 +838,25 @@ mod tests {
             ..NuclearSettings::default()
         };
         assert!(nuclear_heuristic(x.as_ref(), &y, &bad, &mut Silent, &StopFlag::new()).is_err());
+    }
+
+    /// Without the feature the sizes are still checked, and then the heuristic says how to get a
+    /// semidefinite solver.
+    #[cfg(not(feature = "nuclear"))]
+    #[test]
+    fn without_the_feature_the_heuristic_says_to_rebuild() {
+        let (x, y, _, _) = planted(4, 2, 2, 7);
+        let e = nuclear_heuristic(
+            x.as_ref(),
+            &y,
+            &NuclearSettings::default(),
+            &mut Silent,
+            &StopFlag::new(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("rebuild with the `nuclear` feature"),
+            "{e}"
+        );
     }
 }

@@ -45,9 +45,11 @@ pub fn regularization_path(
     }
     let mut sorted = lambdas.to_vec();
     sorted.sort_by(|a, b| b.total_cmp(a));
-    let patterns = build_patterns(x, opts)?;
     let mut o = opts.clone();
-    o.patterns = PatternSource::Set(patterns);
+    // A 1-D dictionary depends on the data alone; other programs share one pattern set.
+    if !opts.dictionary {
+        o.patterns = PatternSource::Set(build_patterns(x, opts)?);
+    }
     let mut points = Vec::with_capacity(sorted.len());
     for &lambda in &sorted {
         if stop.is_set() {
