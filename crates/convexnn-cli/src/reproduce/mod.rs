@@ -183,3 +183,84 @@ pub(crate) fn default_data_root(entry: &str) -> Option<PathBuf> {
     .map(PathBuf::from)
     .find(|p| p.join(entry).exists())
 }
+
+/// One run's fit on the grid of a 1-D figure.
+pub(crate) struct RunFit {
+    /// Its CSV column.
+    pub column: String,
+    /// Its legend label.
+    pub label: String,
+    /// Its outputs on the grid.
+    pub values: Vec<f64>,
+}
+
+/// A 1-D fit figure (`name.svg`, `name.png`) and its numbers (`name.csv`: x, the convex optimum,
+/// one column per run): the data as points, up to six runs dashed, the convex optimum and, when
+/// given, its knots.
+pub(crate) struct Fits1d<'a> {
+    pub data: Vec<(f64, f64)>,
+    pub grid: &'a [f64],
+    pub optimal: &'a [f64],
+    pub runs: Vec<RunFit>,
+    pub knots: Option<Vec<(f64, f64)>>,
+    pub title: String,
+}
+
+/// Writes the CSV and the figure of [`Fits1d`] into `out`.
+pub(crate) fn write_fits_1d(out: &std::path::Path, name: &str, f: &Fits1d<'_>) -> Result<()> {
+    use crate::plot::{write_figure, Plot, Series, COLORS};
+    use std::fmt::Write as _;
+    let mut csv = String::from("x,optimal");
+    for r in &f.runs {
+        let _ = write!(csv, ",{}", r.column);
+    }
+    csv.push('\n');
+    for (i, g) in f.grid.iter().enumerate() {
+        let _ = write!(csv, "{g},{}", f.optimal[i]);
+        for r in &f.runs {
+            let _ = write!(csv, ",{}", r.values[i]);
+        }
+        csv.push('\n');
+    }
+    write_text(out.join(format!("{name}.csv")), &csv)?;
+    let line = |points: &[f64]| f.grid.iter().cloned().zip(points.iter().cloned()).collect();
+    let mut series = vec![Series {
+        label: "data".into(),
+        points: f.data.clone(),
+        color: "#000000",
+        dashed: false,
+        markers: true,
+    }];
+    for (k, r) in f.runs.iter().enumerate().take(6) {
+        series.push(Series {
+            label: r.label.clone(),
+            points: line(&r.values),
+            color: COLORS[k % COLORS.len()],
+            dashed: true,
+            markers: false,
+        });
+    }
+    series.push(Series {
+        label: "convex optimum".into(),
+        points: line(f.optimal),
+        color: "#d62728",
+        dashed: false,
+        markers: false,
+    });
+    if let Some(knots) = &f.knots {
+        series.push(Series {
+            label: "knots".into(),
+            points: knots.clone(),
+            color: "#d62728",
+            dashed: false,
+            markers: true,
+        });
+    }
+    let plot = Plot {
+        title: &f.title,
+        x_label: "input x",
+        y_label: "output f(x)",
+        log_y: false,
+    };
+    write_figure(out, name, &plot, &series).map(|_| ())
+}

@@ -15,11 +15,11 @@ use convexnn::rng::Rng;
 use convexnn::solver::StopFlag;
 use convexnn::Result;
 
+use super::{write_fits_1d, Fits1d, RunFit};
 use super::{write_text, ReproduceArgs};
 use crate::compare::network_metric;
 use crate::curves::{figure, objective_plot, summary_table, write_csv, Curve, Level, Quantity};
 use crate::demo::knots;
-use crate::plot::{write_figure, Plot, Series, COLORS};
 use crate::progress::Progress;
 use crate::train::stop_flag;
 
@@ -137,67 +137,34 @@ fn fit_figure(a: &ReproduceArgs, o: &Outcome, (x, y): (&Mat<f64>, &[f64])) -> Re
         .iter()
         .map(|n| n.predict(gx.as_ref()))
         .collect::<Result<_>>()?;
-    let mut csv = String::from("x,optimal");
-    for k in 0..fits.len() {
-        let _ = write!(csv, ",run_{k}");
-    }
-    csv.push('\n');
-    for (i, g) in grid.iter().enumerate() {
-        let _ = write!(csv, "{g},{}", optimal[i]);
-        for f in &fits {
-            let _ = write!(csv, ",{}", f[i]);
-        }
-        csv.push('\n');
-    }
-    write_text(a.out.join(format!("fits_{}.csv", o.name)), &csv)?;
-    let mut series = vec![Series {
-        label: "data".into(),
-        points: (0..x.nrows()).map(|i| (x[(i, 0)], y[i])).collect(),
-        color: "#000000",
-        dashed: false,
-        markers: true,
-    }];
-    for (k, f) in fits.iter().enumerate().take(6) {
-        series.push(Series {
+    let knots = o.fit.network.knots_1d(1e-9);
+    let kx = Mat::from_fn(knots.len(), 1, |i, _| knots[i]);
+    let ky = o.fit.network.predict(kx.as_ref())?;
+    let runs = fits
+        .into_iter()
+        .enumerate()
+        .map(|(k, values)| RunFit {
+            column: format!("run_{k}"),
             label: format!(
                 "{} run {k}",
                 o.curves[k].method.split(' ').next().unwrap_or("run")
             ),
-            points: grid.iter().cloned().zip(f.iter().cloned()).collect(),
-            color: COLORS[k % COLORS.len()],
-            dashed: true,
-            markers: false,
-        });
-    }
-    series.push(Series {
-        label: "convex optimum".into(),
-        points: grid.iter().cloned().zip(optimal.iter().cloned()).collect(),
-        color: "#d62728",
-        dashed: false,
-        markers: false,
-    });
-    let knots = o.fit.network.knots_1d(1e-9);
-    let kx = Mat::from_fn(knots.len(), 1, |i, _| knots[i]);
-    let ky = o.fit.network.predict(kx.as_ref())?;
-    series.push(Series {
-        label: "knots".into(),
-        points: knots.iter().cloned().zip(ky).collect(),
-        color: "#d62728",
-        dashed: false,
-        markers: true,
-    });
-    let title = format!(
-        "1-D {} network, {} neurons, lambda = {LAMBDA}",
-        o.name,
-        o.fit.network.width()
-    );
-    let plot = Plot {
-        title: &title,
-        x_label: "input x",
-        y_label: "output f(x)",
-        log_y: false,
+            values,
+        })
+        .collect();
+    let figure = Fits1d {
+        data: (0..x.nrows()).map(|i| (x[(i, 0)], y[i])).collect(),
+        grid: &grid,
+        optimal: &optimal,
+        runs,
+        knots: Some(knots.into_iter().zip(ky).collect()),
+        title: format!(
+            "1-D {} network, {} neurons, lambda = {LAMBDA}",
+            o.name,
+            o.fit.network.width()
+        ),
     };
-    write_figure(&a.out, &format!("fits_{}", o.name), &plot, &series).map(|_| ())
+    write_fits_1d(&a.out, &format!("fits_{}", o.name), &figure)
 }
 
 /// Runs the experiment.

@@ -11,9 +11,9 @@ use convexnn::program::{Formulation, Loss};
 use convexnn::rng::Rng;
 use convexnn::Result;
 
+use super::{write_fits_1d, Fits1d, RunFit};
 use super::{write_text, ReproduceArgs};
 use crate::demo::knots;
-use crate::plot::{write_figure, Plot, Series, COLORS};
 use crate::progress::Progress;
 use crate::train::stop_flag;
 
@@ -79,54 +79,28 @@ pub fn run(a: &ReproduceArgs) -> Result<i32> {
     let grid: Vec<f64> = (0..=400).map(|i| -2.2 + 4.4 * i as f64 / 400.0).collect();
     let gx = Mat::from_fn(grid.len(), 2, |i, k| if k == 0 { grid[i] } else { 1.0 });
     let optimal = fit.network.predict(gx.as_ref())?;
-    let mut csv = String::from("x,optimal");
-    for k in 0..runs {
-        let _ = write!(csv, ",adam_{k}");
-    }
-    csv.push('\n');
     let fits: Vec<Vec<f64>> = nets
         .iter()
         .map(|(net, _)| net.predict(gx.as_ref()))
         .collect::<Result<_>>()?;
-    for (i, g) in grid.iter().enumerate() {
-        let _ = write!(csv, "{g},{}", optimal[i]);
-        for f in &fits {
-            let _ = write!(csv, ",{}", f[i]);
-        }
-        csv.push('\n');
-    }
-    write_text(a.out.join("fits.csv"), &csv)?;
-    let mut series = vec![Series {
-        label: "data".into(),
-        points: xs.iter().cloned().zip(y.iter().cloned()).collect(),
-        color: "#000000",
-        dashed: false,
-        markers: true,
-    }];
-    for (k, f) in fits.iter().enumerate().take(6) {
-        series.push(Series {
+    let run_fits = fits
+        .into_iter()
+        .enumerate()
+        .map(|(k, values)| RunFit {
+            column: format!("adam_{k}"),
             label: format!("Adam run {k}"),
-            points: grid.iter().cloned().zip(f.iter().cloned()).collect(),
-            color: COLORS[k % COLORS.len()],
-            dashed: false,
-            markers: false,
-        });
-    }
-    series.push(Series {
-        label: "convex optimum".into(),
-        points: grid.iter().cloned().zip(optimal.iter().cloned()).collect(),
-        color: "#d62728",
-        dashed: false,
-        markers: false,
-    });
-    let title = format!("1-D ReLU regression, {width} neurons, lambda = {lambda}");
-    let plot = Plot {
-        title: &title,
-        x_label: "input x",
-        y_label: "output f(x)",
-        log_y: false,
+            values,
+        })
+        .collect();
+    let figure = Fits1d {
+        data: xs.iter().cloned().zip(y.iter().cloned()).collect(),
+        grid: &grid,
+        optimal: &optimal,
+        runs: run_fits,
+        knots: None,
+        title: format!("1-D ReLU regression, {width} neurons, lambda = {lambda}"),
     };
-    write_figure(&a.out, "fits", &plot, &series)?;
+    write_fits_1d(&a.out, "fits", &figure)?;
     let knots = knots(&fit.network);
     let finals: Vec<f64> = nets
         .iter()
