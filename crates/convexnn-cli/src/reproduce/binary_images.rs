@@ -19,7 +19,7 @@ use convexnn::program::{Formulation, Loss};
 use convexnn::solver::{IterRecord, Observe};
 use convexnn::{Error, Result};
 
-use super::{optimizer_name, write_text, ReproduceArgs, Runs};
+use super::{optimizer_name, solve_summary, write_text, ReproduceArgs, Runs};
 use crate::compare::network_metric;
 use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
 use crate::plot::Plot;
@@ -284,19 +284,12 @@ fn run_task(a: &ReproduceArgs, root: &Path, task: &Task, s: &Sizes) -> Result<Ou
     );
     let _ = writeln!(
         text,
-        "- Approximate convex program (Remark 3.3): {} Gaussian gates (seed {}), {} distinct patterns, \
-         ADMM: objective {:.8e}, certified gap {:.2e} (relative {:.2e}), status {}, {} iterations, \
-         {:.2} s; {} active neurons; test accuracy {:.4}.",
+        "- Approximate convex program (Remark 3.3): {} Gaussian gates (seed {}), {} distinct \
+         patterns, ADMM: {} active; test accuracy {:.4}.",
         s.patterns,
         a.seed,
         c.n_patterns,
-        c.info.objective,
-        c.info.gap,
-        c.relative_gap,
-        c.info.status,
-        c.info.iterations,
-        c.info.seconds,
-        c.active_neurons,
+        solve_summary(c),
         convex_acc
     );
     let _ = writeln!(

@@ -28,7 +28,7 @@ use convexnn::solver::Silent;
 use convexnn::Result;
 
 use super::binary_images::{data_root, load};
-use super::{optimizer_name, write_text, ReproduceArgs, Runs};
+use super::{optimizer_name, solve_summary, write_text, ReproduceArgs, Runs};
 use crate::compare::network_metric;
 use crate::curves::{figure, summary_table, write_csv, Curve, Level, Quantity};
 use crate::plot::Plot;
@@ -317,33 +317,19 @@ fn mnist(a: &ReproduceArgs, s: &Sizes) -> Result<Outcome> {
     let _ = writeln!(
         text,
         "- Convex CNN program (M35a) over {} Gaussian gates of the patch matrix (seed {}; {} \
-         distinct patterns), augmented Lagrangian: objective {:.8e}, certified gap {:.2e} \
-         (relative {:.2e}), status {}, {} iterations, {:.2} s; {} neurons; test accuracy {:.4}; \
-         the read-out CNN's objective differs by {recon:.1e} (relative).",
+         distinct patterns), augmented Lagrangian: {}; test accuracy {:.4}; the read-out CNN's \
+         objective differs by {recon:.1e} (relative).",
         s.patterns,
         a.seed,
         c.n_patterns,
-        c.info.objective,
-        c.info.gap,
-        c.relative_gap,
-        c.info.status,
-        c.info.iterations,
-        c.info.seconds,
-        c.active_neurons,
+        solve_summary(c),
         convex_acc
     );
     let _ = writeln!(
         text,
         "- Gated CNN program over the same patterns (FISTA; a lower bound on the ReLU program's \
-         optimum over these patterns): objective {:.8e}, certified gap {:.2e} (relative {:.2e}), \
-         status {}, {} iterations, {:.2} s; {} neurons; test accuracy {:.4}.",
-        g.info.objective,
-        g.info.gap,
-        g.relative_gap,
-        g.info.status,
-        g.info.iterations,
-        g.info.seconds,
-        g.active_neurons,
+         optimum over these patterns): {}; test accuracy {:.4}.",
+        solve_summary(g),
         gated_acc
     );
     let _ = writeln!(

@@ -264,3 +264,19 @@ pub(crate) fn write_fits_1d(out: &std::path::Path, name: &str, f: &Fits1d<'_>) -
     };
     write_figure(out, name, &plot, &series).map(|_| ())
 }
+
+/// How a solve ended, for a report line: "objective …, certified gap … (relative …), status …, …
+/// iterations, … s; … neurons".
+pub(crate) fn solve_summary(c: &convexnn::model::Certificate) -> String {
+    format!(
+        "objective {:.8e}, certified gap {:.2e} (relative {:.2e}), status {}, {} iterations, \
+         {:.2} s; {} neurons",
+        c.info.objective,
+        c.info.gap,
+        c.relative_gap,
+        c.info.status,
+        c.info.iterations,
+        c.info.seconds,
+        c.active_neurons
+    )
+}
