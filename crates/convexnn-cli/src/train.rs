@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use convexnn::data::npy::{read_npy_matrix, write_npz, NpyData};
 use convexnn::data::Dataset;
 use convexnn::faer::Mat;
+use convexnn::features::patches::Convolution;
 use convexnn::model::file::{ModelFile, Preprocessing};
 use convexnn::model::{train, Fit, PatternSource, Precision, SolverChoice, TrainOptions};
 use convexnn::network::construct::Construction;
@@ -171,6 +172,12 @@ pub struct TrainArgs {
     /// clarabel).
     #[arg(long, conflicts_with_all = ["gates", "patterns", "sample", "exact", "hidden_widths", "bias"], help_heading = "Program")]
     pub dictionary: bool,
+    /// A convolutional network with global average pooling (docs/programs.md §3d): the rows of X
+    /// are HxW-pixel images (one channel, row by row), each filter sees FHxFW patches taken every
+    /// STRIDE pixels, plus a bias; patterns are sampled over the patches (--sample, or --gates
+    /// with one row per patch entry and the bias).
+    #[arg(long, value_name = "HxW:FHxFW:STRIDE", conflicts_with_all = ["patterns", "exact", "hidden_widths", "bias", "dictionary"], help_heading = "Program")]
+    pub conv: Option<String>,
     /// Regularization λ in (1/(2n))‖ŷ − y‖² + λ Σ group norms.
     #[arg(long, default_value_t = 1e-3, help_heading = "Program")]
     pub lambda: f64,
@@ -451,8 +458,41 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         construction,
         lift_width: a.lift_width,
         dictionary: a.dictionary,
+        convolution: a.conv.as_deref().map(parse_conv).transpose()?,
         ..TrainOptions::default()
     })
+}
+
+/// The geometry of `--conv HxW:FHxFW:STRIDE` (a bias in every patch).
+pub fn parse_conv(spec: &str) -> Result<Convolution> {
+    let bad = || {
+        Error::InvalidSetting(format!(
+            "--conv {spec:?}: expected HxW:FHxFW:STRIDE with positive integers, e.g. 14x14:4x4:2"
+        ))
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [image, filter, stride] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let pair = |t: &str| -> Result<(usize, usize)> {
+        let (a, b) = t.split_once('x').ok_or_else(bad)?;
+        Ok((
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ))
+    };
+    let (height, width) = pair(image)?;
+    let (filter_height, filter_width) = pair(filter)?;
+    let conv = Convolution {
+        height,
+        width,
+        filter_height,
+        filter_width,
+        stride: stride.trim().parse().map_err(|_| bad())?,
+        bias: true,
+    };
+    conv.validate()?;
+    Ok(conv)
 }
 
 /// The program of `--model` with its `--slope`: the slope is required by, and only accepted with,
@@ -621,7 +661,21 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
         a.bias,
     )?;
     let (n, d) = (prep.x.nrows(), prep.x.ncols());
-    let (source, source_name) = pattern_source(a, n, d)?;
+    // With a convolution, gates act on patches (and the bias), not on whole images.
+    let gate_dim = match a.conv.as_deref().map(parse_conv).transpose()? {
+        Some(c) if c.input_dim() != d => {
+            return Err(Error::InvalidData(format!(
+                "--conv {}: images of {} × {} = {} pixels, but X has {d} columns",
+                a.conv.as_deref().unwrap_or_default(),
+                c.height,
+                c.width,
+                c.input_dim()
+            )))
+        }
+        Some(c) => c.patch_dim(),
+        None => d,
+    };
+    let (source, source_name) = pattern_source(a, n, gate_dim)?;
     let opts = options(a, source)?;
     let stop = stop_flag();
     let y = prep.train_raw.y.clone();

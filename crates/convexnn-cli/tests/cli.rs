@@ -331,6 +331,86 @@ fn mkl_solver_reports_kernel_weights() {
     );
 }
 
+/// `--conv`: a convolutional network with average pooling trains on image rows, is saved with its
+/// geometry and predicts from the file like at training time; bad geometries are refused (exit 2).
+#[test]
+fn convolutional_network_from_the_command_line() {
+    let dir = tmpdir("conv");
+    let (n, side) = (50, 4);
+    let mut r = Rng::new(3);
+    let x: Vec<f64> = (0..n * side * side).map(|_| r.normal()).collect();
+    let y: Vec<f64> = (0..n)
+        .map(|i| (x[i * 16 + 5] - x[i * 16 + 10]).max(0.0))
+        .collect();
+    write_npy(
+        &dir.join("X.npy"),
+        &NpyData::F64 {
+            shape: vec![n, side * side],
+            data: &x,
+        },
+    )
+    .unwrap();
+    write_npy(
+        &dir.join("y.npy"),
+        &NpyData::F64 {
+            shape: vec![n],
+            data: &y,
+        },
+    )
+    .unwrap();
+    let base = [
+        "train",
+        "--x",
+        "X.npy",
+        "--y",
+        "y.npy",
+        "--conv",
+        "4x4:2x2:2",
+        "--sample",
+        "12",
+        "--lambda",
+        "1e-3",
+    ];
+    for (model, solver) in [("gated", "fista"), ("relu", "clarabel")] {
+        let args = [
+            &base[..],
+            &[
+                "--model", model, "--solver", solver, "--out", "m.json", "--json",
+            ],
+        ]
+        .concat();
+        let j = stdout_json(&run(&dir, &args));
+        // A certified gap (FISTA may stop at reduced accuracy on the pooled program).
+        assert!(j["relative_gap"].as_f64().unwrap() <= 1e-5, "{model}: {j}");
+        assert_eq!(j["d"], 16);
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+        assert_eq!(saved["network"]["conv"]["filter_height"], 2, "{model}");
+        let o = run(
+            &dir,
+            &[
+                "evaluate", "--model", "m.json", "--x", "X.npy", "--y", "y.npy", "--json",
+            ],
+        );
+        let e = stdout_json(&o);
+        let (a, b) = (
+            e["mse"].as_f64().unwrap(),
+            j["train"]["mse"].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() <= 1e-9 * b.max(1e-12), "{model}: {a} vs {b}");
+    }
+    for bad in ["5x5:2x2:2", "4x4:2x2", "4x4:5x5:1", "4x4:2x2:0"] {
+        let o = run(&dir, &[&base[..6], &[bad]].concat());
+        assert_eq!(o.status.code(), Some(2), "--conv {bad}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--conv")
+                || String::from_utf8_lossy(&o.stderr).contains("filter"),
+            "--conv {bad}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
 /// Leaky ReLU and abs models are saved with their activation and predict with it; a slope is
 /// required by, and only accepted with, the leaky ReLU.
 #[test]
