@@ -231,6 +231,7 @@ pub fn train_dictionary(
         network_objective,
         info,
         kernel_weights: None,
+        outputs: None,
         heuristic: None,
     };
     let patterns = PatternSet::from_columns(n, &dict.patterns(x), None, true)?;

@@ -12,6 +12,7 @@ use crate::data::Standardizer;
 use crate::error::{Error, Result};
 use crate::network::construct::Construction;
 use crate::network::Network;
+use crate::program::outputs::OutputPenalty;
 use crate::program::{Formulation, Loss};
 
 /// The format name stored in every model file.
@@ -44,6 +45,9 @@ pub struct Settings {
     /// Whether the network was trained by the 1-D dictionary Lasso (absent: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dictionary: bool,
+    /// Vector-output models: the block norm of the program (absent for one output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<OutputPenalty>,
 }
 
 /// How raw inputs are turned into the network's inputs.
@@ -111,6 +115,7 @@ impl ModelFile {
                 precision: opts.precision,
                 construction: opts.construction,
                 dictionary: opts.dictionary,
+                outputs: fit.certificate.outputs.as_ref().map(|o| o.penalty),
             },
             preprocessing,
             network: fit.network.clone(),
@@ -176,9 +181,41 @@ impl ModelFile {
         Ok(x)
     }
 
+    /// The class of each output of a multi-class model (softmax, or one-hot squared loss).
+    pub fn classes(&self) -> Option<&[f64]> {
+        self.certificate
+            .outputs
+            .as_ref()
+            .and_then(|o| o.classes.as_deref())
+    }
+
+    /// The n × c outputs of the network on raw inputs (scores, before any class decision).
+    pub fn predict_outputs(&self, x: &faer::Mat<f64>) -> Result<faer::Mat<f64>> {
+        self.network
+            .predict_outputs(self.prepare_inputs(x)?.as_ref())
+    }
+
     /// Predictions on raw inputs: real values for the squared loss, class labels for the logistic
-    /// and hinge losses.
+    /// and hinge losses and for multi-class models (the class of the largest output). A model with
+    /// several real-valued outputs predicts through [`ModelFile::predict_outputs`].
     pub fn predict(&self, x: &faer::Mat<f64>) -> Result<Vec<f64>> {
+        if let Some(classes) = self.classes() {
+            let scores = self.predict_outputs(x)?;
+            return Ok((0..scores.nrows())
+                .map(|j| {
+                    let best = (0..scores.ncols())
+                        .max_by(|&a, &b| scores[(j, a)].total_cmp(&scores[(j, b)]))
+                        .unwrap_or(0);
+                    classes.get(best).copied().unwrap_or(f64::NAN)
+                })
+                .collect());
+        }
+        if self.network.outputs > 1 {
+            return Err(Error::InvalidSetting(format!(
+                "this model has {} outputs: predict them with predict_outputs",
+                self.network.outputs
+            )));
+        }
         let z = self.network.predict(self.prepare_inputs(x)?.as_ref())?;
         Ok(
             match (self.settings.loss, self.preprocessing.class_labels) {
@@ -190,7 +227,7 @@ impl ModelFile {
                     .iter()
                     .map(|&v| if v >= 0.0 { 1.0 } else { -1.0 })
                     .collect(),
-                (Loss::Squared, _) => z,
+                (Loss::Squared | Loss::Softmax, _) => z,
             },
         )
     }

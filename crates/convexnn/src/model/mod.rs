@@ -19,6 +19,7 @@ use crate::operator::{operator_memory, MaskedOperator, DEFAULT_BLOCK_ROWS};
 use crate::program::gated::GatedProblem;
 use crate::program::prune::prune_blocks;
 use crate::program::relu::{certificate, ReluAlProblem};
+use crate::program::outputs::OutputPenalty;
 use crate::program::{normalization, Formulation, Loss};
 use crate::real::Real;
 use crate::solver::admm::{admm, admm_memory, AdmmSettings};
@@ -37,6 +38,7 @@ use crate::solver::{Info, Observe, Status, StopFlag};
 
 pub mod dictionary;
 pub mod file;
+pub mod outputs;
 
 /// Where the activation patterns come from.
 #[derive(Clone, Debug)]
@@ -175,6 +177,10 @@ pub struct TrainOptions {
     /// unpenalized neuron biases and output intercept, instead of a pattern program (squared loss,
     /// FISTA or the interior-point backend; see [`dictionary`]). Default false.
     pub dictionary: bool,
+    /// Vector outputs only (targets with c > 1 columns, or class labels with the softmax loss): the
+    /// block norm of the program (docs/programs.md (M53)). Default group (the relaxation over each
+    /// neuron's d × c block); nuclear is the exact shared-neuron program, separate scnn's.
+    pub outputs: OutputPenalty,
 }
 
 impl Default for TrainOptions {
@@ -202,6 +208,7 @@ impl Default for TrainOptions {
             nuclear: NuclearSettings::default(),
             convolution: None,
             dictionary: false,
+            outputs: OutputPenalty::Group,
         }
     }
 }
@@ -246,6 +253,10 @@ pub struct Certificate {
     /// reported by the `mkl` solver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_weights: Option<KernelWeights>,
+    /// Vector-output fits: the number of outputs, the block norm and what its optimum means for the
+    /// network; `network_objective` is then the objective of the shared-neuron network read out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<outputs::OutputsReport>,
 }
 
 /// The kernel K_η = Σ_i η_i D_iXXᵀD_i of a gated fit read as multiple kernel learning
@@ -588,6 +599,11 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
     match opts.loss {
         Loss::Squared => Ok(y.to_vec()),
         Loss::Logistic | Loss::Hinge => to_pm1_labels(y),
+        Loss::Softmax => Err(Error::InvalidSetting(
+            "the softmax loss trains c outputs from class labels: use model::outputs::train_classes \
+             (train does so for the softmax loss)"
+                .into(),
+        )),
     }
 }
 
@@ -738,6 +754,9 @@ pub fn train(
     observer: &mut dyn Observe,
     stop: &StopFlag,
 ) -> Result<Fit> {
+    if opts.loss == Loss::Softmax {
+        return outputs::train_classes(x, y, opts, observer, stop);
+    }
     let targets = validate(x, y, opts)?;
     if opts.solver == SolverChoice::Nuclear {
         return train_nuclear(x, targets, opts, observer, stop);
@@ -806,6 +825,7 @@ pub fn train(
         (solver == SolverChoice::Mkl).then(|| KernelWeights::of(&weights, x.nrows(), opts.lambda));
     let certificate = Certificate {
         kernel_weights,
+        outputs: None,
         relative_gap: info.gap / info.objective.abs().max(1e-300),
         n_patterns: patterns.len(),
         active_neurons: network.width(),
@@ -896,6 +916,7 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         network_objective,
         heuristic: None,
         kernel_weights: None,
+        outputs: None,
         info,
     };
     Ok(Fit {
@@ -983,6 +1004,7 @@ fn train_nuclear(
         network_objective: objective,
         heuristic: Some(heuristic),
         kernel_weights: None,
+        outputs: None,
         info,
     };
     Ok(Fit {

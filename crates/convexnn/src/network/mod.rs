@@ -44,8 +44,13 @@ pub struct Network {
     pub kind: Formulation,
     /// Hidden weights u_j, one vector of length d per neuron.
     pub hidden: Vec<Vec<f64>>,
-    /// Output weights α_j.
+    /// Output weights α_j: one number per neuron, or with c = [`Network::outputs`] > 1 outputs the
+    /// vectors α_j ∈ ℝᶜ one after the other (entry j·c + k is neuron j's weight on output k).
     pub output: Vec<f64>,
+    /// Number of outputs c (absent in the file: 1). Vector-output networks share their hidden
+    /// neurons across the outputs, f(x) = Σ_j σ_j(x) α_j ∈ ℝᶜ (docs/programs.md §3e).
+    #[serde(default = "one_output", skip_serializing_if = "is_one_output")]
+    pub outputs: usize,
     /// Gates g_j (gated ReLU only; `None` when the model was trained from masks without gates).
     pub gates: Option<Vec<Vec<f64>>>,
     /// Amplitudes s_j of the threshold activations s·1[z ≥ 0] (threshold networks only).
@@ -65,6 +70,14 @@ pub struct Network {
     /// h (the patch size), applied to every patch of an image and averaged (global average pooling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conv: Option<Convolution>,
+}
+
+fn one_output() -> usize {
+    1
+}
+
+fn is_one_output(c: &usize) -> bool {
+    *c == 1
 }
 
 /// Images per chunk when a convolutional network predicts (bounds the patch matrix held at once).
@@ -154,6 +167,7 @@ impl Network {
             bias: None,
             intercept: None,
             conv: None,
+            outputs: 1,
         }
     }
 
@@ -192,6 +206,7 @@ impl Network {
             bias: Some(bias),
             intercept: Some(intercept),
             conv: None,
+            outputs: 1,
         }
     }
 
@@ -221,6 +236,7 @@ impl Network {
             bias: None,
             intercept: None,
             conv: None,
+            outputs: 1,
         }
     }
 
@@ -291,12 +307,13 @@ impl Network {
             bias: None,
             intercept: None,
             conv: None,
+            outputs: 1,
         }
     }
 
     /// Number of neurons m.
     pub fn width(&self) -> usize {
-        self.output.len()
+        self.output.len() / self.outputs.max(1)
     }
 
     /// Input dimension d (0 for an empty network); for a convolutional network the patch size h.
@@ -313,8 +330,17 @@ impl Network {
 
     /// Predictions f(x) for each row of `x`. A gated network needs its gates, a threshold network
     /// its hidden weights. A convolutional network takes images (one per row) and averages its
-    /// outputs on their patches.
+    /// outputs on their patches. With c > 1 outputs the n × c predictions come column-major (output
+    /// k in entries k·n .. (k+1)·n); [`Network::predict_outputs`] gives them as a matrix.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
+        let out = self.predict_outputs(x)?;
+        Ok((0..out.ncols())
+            .flat_map(|k| out.col_as_slice(k).to_vec())
+            .collect())
+    }
+
+    /// Predictions as an n × c matrix (c = [`Network::outputs`]).
+    pub fn predict_outputs(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
         let Some(conv) = &self.conv else {
             return self.predict_rows(x);
         };
@@ -323,23 +349,24 @@ impl Network {
                 "convolutional threshold networks are not implemented".into(),
             ));
         }
-        let k = conv.patch_count();
-        let mut out = Vec::with_capacity(x.nrows());
+        let (k, c) = (conv.patch_count(), self.outputs.max(1));
+        let mut out = Mat::zeros(x.nrows(), c);
         for start in (0..x.nrows()).step_by(PREDICT_CHUNK) {
             let len = PREDICT_CHUNK.min(x.nrows() - start);
             let patches = conv.patches(x.subrows(start, len))?;
             let rows = self.predict_rows(patches.as_ref())?;
-            out.extend(
-                rows.chunks_exact(k)
-                    .map(|g| g.iter().sum::<f64>() / k as f64),
-            );
+            for o in 0..c {
+                for (i, g) in rows.col_as_slice(o).chunks_exact(k).enumerate() {
+                    out[(start + i, o)] = g.iter().sum::<f64>() / k as f64;
+                }
+            }
         }
         Ok(out)
     }
 
-    /// Predictions of the fully connected network on each row of `x` (for a convolutional network,
-    /// on each patch).
-    fn predict_rows(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
+    /// Predictions (n × c) of the fully connected network on each row of `x` (for a convolutional
+    /// network, on each patch).
+    fn predict_rows(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
         if let Some(deep) = &self.deep {
             let inputs = deep
                 .layers
@@ -353,7 +380,8 @@ impl Network {
                     x.ncols()
                 )));
             }
-            return Ok(self.predict_deep(deep, x));
+            let yhat = self.predict_deep(deep, x);
+            return Ok(Mat::from_fn(x.nrows(), 1, |r, _| yhat[r]));
         }
         let missing = match self.kind {
             Formulation::Gated => self.gates.is_none(),
@@ -381,6 +409,15 @@ impl Network {
                 self.bias.as_ref().map_or(0, Vec::len)
             )));
         }
+        let c = self.outputs.max(1);
+        if self.output.len() != self.width() * c || self.hidden.len() > self.width() {
+            return Err(Error::InvalidData(format!(
+                "the network has {} output weights for {} outputs and {} hidden neurons",
+                self.output.len(),
+                c,
+                self.hidden.len()
+            )));
+        }
         let ones = vec![1.0; self.width()];
         let amp = self.amplitude.as_deref().unwrap_or(&ones);
         let zeros = vec![0.0; self.width()];
@@ -392,34 +429,35 @@ impl Network {
             (Formulation::Gated, Some(g)) => Some(image(x, g)),
             _ => None,
         };
-        Ok((0..x.nrows())
-            .map(|r| {
-                (0..self.width())
-                    .map(|j| {
-                        let z = z[(r, j)] + bias[j];
-                        let act = match (self.kind, &gz) {
-                            (Formulation::Gated, Some(g)) => {
-                                if g[(r, j)] >= 0.0 {
-                                    z
-                                } else {
-                                    0.0
-                                }
-                            }
-                            (Formulation::Threshold, _) => {
-                                if z >= 0.0 {
-                                    amp[j]
-                                } else {
-                                    0.0
-                                }
-                            }
-                            (kind, _) => activation(kind.mask_off_value(), z),
-                        };
-                        act * self.output[j]
-                    })
-                    .sum::<f64>()
-                    + intercept
-            })
-            .collect())
+        let mut out = Mat::from_fn(x.nrows(), c, |_, _| intercept);
+        for r in 0..x.nrows() {
+            for j in 0..self.width() {
+                let z = z[(r, j)] + bias[j];
+                let act = match (self.kind, &gz) {
+                    (Formulation::Gated, Some(g)) => {
+                        if g[(r, j)] >= 0.0 {
+                            z
+                        } else {
+                            0.0
+                        }
+                    }
+                    (Formulation::Threshold, _) => {
+                        if z >= 0.0 {
+                            amp[j]
+                        } else {
+                            0.0
+                        }
+                    }
+                    (kind, _) => activation(kind.mask_off_value(), z),
+                };
+                if act != 0.0 {
+                    for k in 0..c {
+                        out[(r, k)] += act * self.output[j * c + k];
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn predict_deep(&self, deep: &DeepThreshold, x: MatRef<'_, f64>) -> Vec<f64> {
@@ -436,25 +474,26 @@ impl Network {
             .collect()
     }
 
-    /// The non-convex training objective (M5)/(M38): L(f(X), y) + (λ/2) Σ_j (‖u_j‖² + α_j²), with
-    /// the loss normalized as in [`crate::program`] (labels ±1 for the logistic loss). For threshold
-    /// networks the penalty is (λ/2) Σ_j (s_j² + α_j²) (M28 without the free first layer).
+    /// The non-convex training objective (M5)/(M38): L(f(X), y) + (λ/2) Σ_j (‖u_j‖² + ‖α_j‖²),
+    /// with the loss normalized as in [`crate::program`] (labels ±1 for the logistic loss; for c > 1
+    /// outputs `y` is n × c column-major, one-hot for softmax). For threshold networks the penalty
+    /// is (λ/2) Σ_j (s_j² + α_j²) (M28 without the free first layer).
     pub fn objective(&self, x: MatRef<'_, f64>, y: &[f64], loss: Loss, lambda: f64) -> Result<f64> {
         let yhat = self.predict(x)?;
-        let penalty: f64 = match &self.amplitude {
-            Some(amp) => amp
-                .iter()
-                .zip(&self.output)
-                .map(|(s, a)| s * s + a * a)
-                .sum(),
-            None => self
-                .hidden
-                .iter()
-                .zip(&self.output)
-                .map(|(u, a)| u.iter().map(|v| v * v).sum::<f64>() + a * a)
-                .sum(),
+        if yhat.len() != y.len() {
+            return Err(Error::InvalidData(format!(
+                "{} targets for {} predictions",
+                y.len(),
+                yhat.len()
+            )));
+        }
+        let squares = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>();
+        let first: f64 = match &self.amplitude {
+            Some(amp) => squares(amp),
+            None => self.hidden.iter().map(|u| squares(u)).sum(),
         };
-        Ok(loss.value(&yhat, y) + 0.5 * lambda * penalty)
+        let penalty = first + squares(&self.output);
+        Ok(loss.value_outputs(&yhat, y, self.outputs.max(1)) + 0.5 * lambda * penalty)
     }
 
     /// For 1-D inputs with a bias (inputs [x, 1], or scalar inputs with unpenalized biases

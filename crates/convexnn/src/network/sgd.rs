@@ -193,6 +193,7 @@ impl Weights {
             bias: self.free_biases.then(|| self.b.clone()),
             intercept: self.free_biases.then_some(self.xi),
             conv: self.conv,
+            outputs: 1,
         }
     }
 }

@@ -17,6 +17,9 @@ pub enum Loss {
     /// by the primal–dual method or the interior-point backend, never by FISTA; threshold networks
     /// only.
     Hinge,
+    /// Softmax cross-entropy over c ≥ 2 outputs, (1/n) Σ_j [log Σ_k exp(ŷ_jk) − ŷ_{j,y_j}] with
+    /// one-hot targets (docs/programs.md (M52)); vector-output programs only.
+    Softmax,
 }
 
 /// log(1 + exp(t)) without overflow.
@@ -43,16 +46,17 @@ pub fn entropy(p: f64) -> f64 {
 }
 
 impl Loss {
-    /// `"squared"`, `"logistic"` or `"hinge"`.
+    /// `"squared"`, `"logistic"`, `"hinge"` or `"softmax"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Loss::Squared => "squared",
             Loss::Logistic => "logistic",
             Loss::Hinge => "hinge",
+            Loss::Softmax => "softmax",
         }
     }
 
-    /// Whether the loss is a classification loss on labels ±1 (logistic, hinge).
+    /// Whether the loss is a binary classification loss on labels ±1 (logistic, hinge).
     pub fn is_classification(&self) -> bool {
         matches!(self, Loss::Logistic | Loss::Hinge)
     }
@@ -62,41 +66,75 @@ impl Loss {
         !matches!(self, Loss::Hinge)
     }
 
-    /// The normalized loss L(ŷ, y).
+    /// The normalized loss L(ŷ, y) of one output (vectors of length n).
     pub fn value<T: Real>(&self, yhat: &[T], y: &[T]) -> f64 {
-        let n = y.len() as f64;
-        let sum: f64 = match self {
-            Loss::Squared => yhat
-                .iter()
-                .zip(y)
-                .map(|(a, b)| 0.5 * (a.as_f64() - b.as_f64()).powi(2))
-                .sum(),
-            Loss::Logistic => yhat
-                .iter()
-                .zip(y)
-                .map(|(a, b)| softplus(-a.as_f64() * b.as_f64()))
-                .sum(),
-            Loss::Hinge => yhat
-                .iter()
-                .zip(y)
-                .map(|(a, b)| (1.0 - a.as_f64() * b.as_f64()).max(0.0))
-                .sum(),
-        };
-        sum / n
+        self.value_outputs(yhat, y, 1)
     }
 
-    /// `out = ∇_ŷ L(ŷ, y)`; for the hinge loss the subgradient −y_j/n on margins y_j ŷ_j < 1 and 0
-    /// elsewhere (the gradient wherever it exists, e.g. at ŷ = 0).
+    /// `out = ∇_ŷ L(ŷ, y)` of one output.
     pub fn gradient<T: Real>(&self, yhat: &[T], y: &[T], out: &mut [T]) {
-        let n = y.len() as f64;
+        self.gradient_outputs(yhat, y, 1, out)
+    }
+
+    /// The dual value at θ = −s ∇_ŷ L(ŷ, y) of one output (see [`Loss::dual_value_outputs`]).
+    pub fn dual_value<T: Real>(&self, yhat: &[T], y: &[T], s: f64) -> f64 {
+        self.dual_value_outputs(yhat, y, 1, s)
+    }
+
+    /// The normalized loss of c outputs: `yhat` and `y` are n × c, column-major (output k in
+    /// entries k·n .. (k+1)·n). Squared, logistic and hinge treat the n·c entries alike and divide
+    /// by n·c (scnn's normalization (M4)); softmax divides by n (M52).
+    pub fn value_outputs<T: Real>(&self, yhat: &[T], y: &[T], c: usize) -> f64 {
+        let entries = y.len() as f64;
+        let entry_sum = |f: &dyn Fn(f64, f64) -> f64| -> f64 {
+            yhat.iter()
+                .zip(y)
+                .map(|(a, b)| f(a.as_f64(), b.as_f64()))
+                .sum::<f64>()
+                / entries
+        };
+        match self {
+            Loss::Squared => entry_sum(&|a, b| 0.5 * (a - b).powi(2)),
+            Loss::Logistic => entry_sum(&|a, b| softplus(-a * b)),
+            Loss::Hinge => entry_sum(&|a, b| (1.0 - a * b).max(0.0)),
+            Loss::Softmax => {
+                let n = y.len() / c.max(1);
+                (0..n)
+                    .map(|j| {
+                        let row = |k: usize| yhat[k * n + j].as_f64();
+                        let fit: f64 = (0..c).map(|k| y[k * n + j].as_f64() * row(k)).sum();
+                        log_sum_exp((0..c).map(row)) - fit
+                    })
+                    .sum::<f64>()
+                    / n.max(1) as f64
+            }
+        }
+    }
+
+    /// `out = ∇_Ŷ L(Ŷ, Y)` of c outputs (layout of [`Loss::value_outputs`]); for the hinge loss the
+    /// subgradient −y/N on margins y ŷ < 1 and 0 elsewhere; for softmax (p_j − y_j)/n with p_j
+    /// the softmax of row j.
+    pub fn gradient_outputs<T: Real>(&self, yhat: &[T], y: &[T], c: usize, out: &mut [T]) {
+        let entries = y.len() as f64;
+        if *self == Loss::Softmax {
+            let n = y.len() / c.max(1);
+            let mut p = vec![0.0; c];
+            for j in 0..n {
+                softmax_row(yhat, n, j, &mut p);
+                for (k, pk) in p.iter().enumerate() {
+                    out[k * n + j] = T::lit((pk - y[k * n + j].as_f64()) / n as f64);
+                }
+            }
+            return;
+        }
         for ((o, a), b) in out.iter_mut().zip(yhat).zip(y) {
             let (a, b) = (a.as_f64(), b.as_f64());
             *o = T::lit(match self {
-                Loss::Squared => (a - b) / n,
-                Loss::Logistic => -b * sigmoid(-a * b) / n,
-                Loss::Hinge => {
+                Loss::Squared => (a - b) / entries,
+                Loss::Logistic => -b * sigmoid(-a * b) / entries,
+                Loss::Hinge | Loss::Softmax => {
                     if a * b < 1.0 {
-                        -b / n
+                        -b / entries
                     } else {
                         0.0
                     }
@@ -105,48 +143,78 @@ impl Loss {
         }
     }
 
-    /// Dual objective at θ = −s ∇_ŷ L(ŷ, y) (a feasible dual point once `s` ≤ λ / max_i ‖Xᵀ D_i θ₁‖):
-    /// squared θᵀy − (n/2)‖θ‖² (M13); logistic (1/n) Σ H(s p_j), p_j = σ(−y_j ŷ_j) (M23); hinge
-    /// Σ_j y_j θ_j = (s/n)·#{j : y_j ŷ_j < 1} (the dual of Corollary 4.1, see
-    /// [`crate::program::hinge`]).
-    pub fn dual_value<T: Real>(&self, yhat: &[T], y: &[T], s: f64) -> f64 {
-        let n = y.len() as f64;
+    /// Dual objective at Θ = −s ∇_Ŷ L(Ŷ, Y) (a feasible dual point once `s` ≤ λ over the largest
+    /// dual norm of the penalty's groups of A*Θ), with N = n·c entries: squared ⟨Θ, Y⟩ − (N/2)‖Θ‖²
+    /// (M13); logistic (1/N) Σ H(s p), p = σ(−y ŷ) (M23); hinge (s/N)·#{y ŷ < 1} (the dual of
+    /// Corollary 4.1, see [`crate::program::hinge`]); softmax (1/n) Σ_j H(s p_j + (1 − s) y_j),
+    /// the entropy of the mixture of row j's softmax p_j and its one-hot target (M54).
+    pub fn dual_value_outputs<T: Real>(&self, yhat: &[T], y: &[T], c: usize, s: f64) -> f64 {
+        let entries = y.len() as f64;
+        let pairs = || yhat.iter().zip(y).map(|(a, b)| (a.as_f64(), b.as_f64()));
         match self {
-            Loss::Squared => yhat
-                .iter()
-                .zip(y)
+            Loss::Squared => pairs()
                 .map(|(a, b)| {
-                    let th = s * (b.as_f64() - a.as_f64()) / n;
-                    th * b.as_f64() - 0.5 * n * th * th
+                    let th = s * (b - a) / entries;
+                    th * b - 0.5 * entries * th * th
                 })
                 .sum(),
             Loss::Logistic => {
-                yhat.iter()
-                    .zip(y)
-                    .map(|(a, b)| entropy(s * sigmoid(-a.as_f64() * b.as_f64())))
-                    .sum::<f64>()
-                    / n
+                pairs().map(|(a, b)| entropy(s * sigmoid(-a * b))).sum::<f64>() / entries
             }
-            Loss::Hinge => {
-                s * yhat
-                    .iter()
-                    .zip(y)
-                    .filter(|(a, b)| a.as_f64() * b.as_f64() < 1.0)
-                    .count() as f64
-                    / n
+            Loss::Hinge => s * pairs().filter(|(a, b)| a * b < 1.0).count() as f64 / entries,
+            Loss::Softmax => {
+                let n = y.len() / c.max(1);
+                let mut p = vec![0.0; c];
+                let h = |q: f64| if q > 0.0 { -q * q.ln() } else { 0.0 };
+                (0..n)
+                    .map(|j| {
+                        softmax_row(yhat, n, j, &mut p);
+                        (0..c)
+                            .map(|k| h(s * p[k] + (1.0 - s) * y[k * n + j].as_f64()))
+                            .sum::<f64>()
+                    })
+                    .sum::<f64>()
+                    / n.max(1) as f64
             }
         }
     }
 
-    /// Curvature bound of L in ŷ times n: 1 (squared) or 1/4 (logistic), so that the Lipschitz
-    /// constant of the smooth part is `factor · ‖A‖² / n` (M19, M23); infinite for the nonsmooth
+    /// Curvature bound of L in ŷ times its normalizing count: 1 (squared), 1/4 (logistic) or 1/2
+    /// (softmax: the Hessian diag(p) − ppᵀ of log-sum-exp has norm ≤ 1/2), so that the Lipschitz
+    /// constant of the smooth part is `factor · ‖A‖² / N` (M19, M23); infinite for the nonsmooth
     /// hinge loss.
     pub fn curvature(&self) -> f64 {
         match self {
             Loss::Squared => 1.0,
             Loss::Logistic => 0.25,
+            Loss::Softmax => 0.5,
             Loss::Hinge => f64::INFINITY,
         }
+    }
+}
+
+/// log Σ exp(t) without overflow (−∞ for no terms).
+pub fn log_sum_exp(t: impl Iterator<Item = f64> + Clone) -> f64 {
+    let m = t.clone().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + t.map(|v| (v - m).exp()).sum::<f64>().ln()
+}
+
+/// `p` = the softmax of row j of the n × c column-major `yhat`.
+fn softmax_row<T: Real>(yhat: &[T], n: usize, j: usize, p: &mut [f64]) {
+    let c = p.len();
+    let m = (0..c)
+        .map(|k| yhat[k * n + j].as_f64())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut total = 0.0;
+    for (k, pk) in p.iter_mut().enumerate() {
+        *pk = (yhat[k * n + j].as_f64() - m).exp();
+        total += *pk;
+    }
+    for pk in p.iter_mut() {
+        *pk /= total;
     }
 }
 
@@ -185,6 +253,31 @@ mod tests {
         // logistic at s = 1, ŷ = 0: the gap is zero (p = 1/2, H = ln 2).
         let l = Loss::Logistic;
         assert!((l.dual_value(&yhat, &y, 1.0) - l.value(&yhat, &y)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn softmax_gradient_and_duality() {
+        // n = 3 samples, c = 3 classes, column-major; one-hot targets.
+        let y = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let yhat = [0.3, -1.0, 2.0, 0.1, 0.5, -0.7, 1.2, 0.0, 0.4];
+        let l = Loss::Softmax;
+        let mut g = [0.0; 9];
+        l.gradient_outputs(&yhat, &y, 3, &mut g);
+        for q in 0..9 {
+            let h = 1e-6;
+            let (mut a, mut b) = (yhat, yhat);
+            a[q] += h;
+            b[q] -= h;
+            let fd = (l.value_outputs(&a, &y, 3) - l.value_outputs(&b, &y, 3)) / (2.0 * h);
+            assert!((fd - g[q]).abs() < 1e-8, "{q}: {fd} vs {}", g[q]);
+        }
+        // Weak duality for every s in [0, 1]; at ŷ = 0 and s = 1 the gap is zero (H(uniform) = ln c).
+        for s in [0.0, 0.4, 1.0] {
+            assert!(l.dual_value_outputs(&yhat, &y, 3, s) <= l.value_outputs(&yhat, &y, 3));
+        }
+        let zero = [0.0; 9];
+        let gap = l.value_outputs(&zero, &y, 3) - l.dual_value_outputs(&zero, &y, 3, 1.0);
+        assert!(gap.abs() < 1e-15 && (l.value_outputs(&zero, &y, 3) - 3f64.ln()).abs() < 1e-15);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod datafit;
 pub mod gated;
 pub mod hinge;
 pub mod lasso;
+pub mod outputs;
 pub mod penalty;
 pub mod prune;
 pub mod relu;
@@ -32,6 +33,7 @@ pub fn normalization(formulation: Formulation, loss: Loss) -> String {
         Loss::Squared => "(1/(2n))||yhat - y||^2",
         Loss::Logistic => "(1/n) sum_j log(1 + exp(-y_j yhat_j))",
         Loss::Hinge => "(1/n) sum_j max(0, 1 - y_j yhat_j)",
+        Loss::Softmax => "(1/n) sum_j [log sum_k exp(yhat_jk) - yhat_j,class(j)]",
     };
     let penalty = match formulation {
         Formulation::Gated => "sum_i ||u_i||",

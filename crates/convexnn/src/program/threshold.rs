@@ -64,11 +64,11 @@ pub fn complete_arrangement_output(y: &[f64], lambda: f64, loss: Loss) -> Result
                 })
                 .collect())
         }
-        Loss::Logistic => Err(Error::InvalidSetting(
+        Loss::Logistic | Loss::Softmax => Err(Error::InvalidSetting(format!(
             "the complete-arrangement program has a closed form for the squared and hinge losses; \
-             train the logistic loss with the Lasso (--construct lasso)"
-                .into(),
-        )),
+             train the {} loss with the Lasso (--construct lasso)",
+            loss.as_str()
+        ))),
     }
 }
 
@@ -140,7 +140,9 @@ pub fn complete_arrangement_dual(delta: &[f64], y: &[f64], lambda: f64, loss: Lo
                 })
                 .collect()
         }
-        Loss::Logistic => return complete_arrangement_output(y, lambda, loss).map(|_| 0.0),
+        Loss::Logistic | Loss::Softmax => {
+            return complete_arrangement_output(y, lambda, loss).map(|_| 0.0)
+        }
     };
     let plus: f64 = theta.iter().map(|t| t.max(0.0)).sum();
     let minus: f64 = theta.iter().map(|t| (-t).max(0.0)).sum();

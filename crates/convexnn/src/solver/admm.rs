@@ -220,6 +220,8 @@ fn prox_loss(loss: Loss, w: &mut [f64], y: &[f64], a: f64, rho: f64) {
                 *wj = z;
             }
         }
+        // Refused by `admm` before any iteration.
+        Loss::Softmax => {}
         Loss::Hinge => {
             // (1/n)(1 − y z/a)₊ + (ρ/2)(z − w)²: unchanged above the margin, shifted by y/(naρ)
             // below it, else clamped to the kink y z/a = 1 (not reached today: the hinge loss is
@@ -289,6 +291,12 @@ pub fn admm(
     stop: &StopFlag,
     start: Instant,
 ) -> Result<AdmmOutput> {
+    if loss == Loss::Softmax {
+        return Err(Error::InvalidSetting(
+            "ADMM solves single-output programs; the softmax loss needs c outputs (use --solver auto)"
+                .into(),
+        ));
+    }
     let (n, d, p) = (op.nrows(), op.ncols(), op.n_patterns());
     let xnorm = op.x().norm_l2().max(1e-300);
     let fnorm = op.norm_squared_estimate(20).sqrt().max(1e-300);

@@ -359,6 +359,13 @@ fn check_inputs(
                 )));
             }
         }
+        Loss::Softmax => {
+            return Err(Error::InvalidSetting(
+                "the softmax loss is a vector-output program: solve it with \
+                 solver::exact_outputs"
+                    .into(),
+            ))
+        }
     }
     if !(settings.tol.is_finite() && settings.tol > 0.0) {
         return Err(Error::InvalidSetting(format!(
@@ -903,7 +910,7 @@ mod tests {
                     .sum::<f64>()
                     / n
             }
-            Loss::Hinge => Loss::Hinge.value(&yh, &pb.y),
+            Loss::Hinge | Loss::Softmax => loss.value(&yh, &pb.y),
         };
         let pen: f64 = (0..w.ncols()).map(|k| norm(&col(w, k))).sum();
         data + lambda * pen
@@ -918,7 +925,7 @@ mod tests {
             .map(|(a, b)| match loss {
                 Loss::Squared => (b - a) / n,
                 Loss::Logistic => b / (1.0 + (a * b).exp()) / n,
-                Loss::Hinge => {
+                Loss::Hinge | Loss::Softmax => {
                     if a * b < 1.0 {
                         b / n
                     } else {

@@ -15,7 +15,7 @@ use std::time::Instant;
 use faer::{Mat, MatMut, MatRef};
 
 use super::{IterRecord, Observe, Status, StopFlag};
-use crate::program::penalty::{col, col_mut, group_norm_sum, min_norm_subgradient_sq, prox_group};
+use crate::program::penalty::{col, col_mut, GroupPenalty};
 use crate::real::Real;
 
 /// A smooth function of U through a linear map, with what FISTA needs of it.
@@ -42,6 +42,10 @@ pub trait Smooth<T: Real> {
     }
     /// An estimate of the Lipschitz constant of ∇f (the line search corrects it).
     fn lipschitz_estimate(&mut self) -> f64;
+    /// The penalty R (default Σ_i ‖u_i‖₂ over the columns; block norms for vector outputs).
+    fn penalty(&self) -> GroupPenalty {
+        GroupPenalty::Columns
+    }
 }
 
 /// Settings of [`fista`], with documented defaults.
@@ -122,10 +126,11 @@ fn certify<T: Real, S: Smooth<T>>(
     lambda: f64,
 ) -> Check {
     p.gradient(cache, grad.as_mut());
+    let penalty = p.penalty();
     Check {
-        objective: p.value(cache) + lambda * group_norm_sum(u),
+        objective: p.value(cache) + lambda * penalty.value(u),
         dual: p.dual_bound(cache, grad.as_ref(), lambda),
-        subgradient_sq: min_norm_subgradient_sq(u, grad.as_ref(), lambda),
+        subgradient_sq: penalty.min_norm_subgradient_sq(u, grad.as_ref(), lambda),
     }
 }
 
@@ -148,7 +153,7 @@ fn inner(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
         .sum()
 }
 
-/// Minimizes f(U) + λ Σ‖u_i‖ from `u0` by restarted FISTA with backtracking (M16)–(M18).
+/// Minimizes f(U) + λ R(U) (R = Σ‖u_i‖ unless the problem says otherwise) from `u0` by restarted FISTA with backtracking (M16)–(M18).
 pub fn fista<T: Real, S: Smooth<T>>(
     p: &mut S,
     lambda: f64,
@@ -157,6 +162,7 @@ pub fn fista<T: Real, S: Smooth<T>>(
 ) -> FistaOutput<T, S::Cache> {
     let s = run.settings;
     let (d, q) = p.dims();
+    let penalty = p.penalty();
     let mut eta = run
         .step
         .unwrap_or_else(|| 1.0 / p.lipschitz_estimate().max(1e-12));
@@ -207,7 +213,7 @@ pub fn fista<T: Real, S: Smooth<T>>(
                     *o = *a - e * *g;
                 }
             }
-            prox_group(x_new.as_mut(), eta * lambda);
+            penalty.prox(x_new.as_mut(), eta * lambda);
             p.forward(x_new.as_ref(), &mut cx_new);
             let f_new = p.value(&cx_new);
             for i in 0..q {

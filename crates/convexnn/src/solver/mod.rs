@@ -23,8 +23,10 @@
 pub mod admm;
 pub mod al;
 pub mod cd;
+pub mod conic;
 pub mod exact;
 pub mod exact_l1;
+pub mod exact_outputs;
 pub mod fista;
 pub mod mkl;
 pub mod nuclear;

@@ -33,6 +33,7 @@ use faer::{Mat, MatRef};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::solver::{IterRecord, Observe, Status, StopFlag};
+use crate::solver::conic::{tri, Affine, Cone, Conic};
 
 /// How the first relaxation's (A₀, B₀) = (α₀, H₀, S₀) are chosen (the seed's parameter options 1, 2
 /// and 4).
@@ -117,10 +118,6 @@ pub struct NuclearSize {
     /// Estimated bytes: the interior-point solver keeps a dense t × t block per semidefinite cone
     /// with t = order(order + 1)/2 entries, in the KKT matrix and again in its factor.
     pub bytes: usize,
-}
-
-fn tri(order: usize) -> usize {
-    order * (order + 1) / 2
 }
 
 /// The size of a relaxation on n samples, d inputs and width m (for refusing large runs before
@@ -209,21 +206,6 @@ impl Layout {
     }
 }
 
-/// An affine expression c + Σ coef · x_var.
-struct Affine {
-    constant: f64,
-    terms: Vec<(usize, f64)>,
-}
-
-impl Affine {
-    fn constant(c: f64) -> Self {
-        Affine {
-            constant: c,
-            terms: vec![],
-        }
-    }
-}
-
 /// The parameters (A₀, B₀) of one relaxation: α₀ (m), H₀ and S₀ (m × n).
 struct Anchor {
     alpha: Vec<f64>,
@@ -288,74 +270,6 @@ fn complementarity_entry(l: &Layout, p: &Anchor, r: usize, c: usize) -> Affine {
     }
 }
 
-/// The conic program `min qᵀx s.t. Ax + s = b, s ∈ K` under construction (Clarabel's form).
-#[derive(Default)]
-struct Conic {
-    rows: Vec<usize>,
-    cols: Vec<usize>,
-    vals: Vec<f64>,
-    b: Vec<f64>,
-    q: Vec<f64>,
-    /// (kind, size) per cone in row order: 0 zero, 1 nonnegative, 2 PSD triangle of that order.
-    cones: Vec<(u8, usize)>,
-}
-
-impl Conic {
-    fn push(&mut self, row: usize, col: usize, v: f64) {
-        if v != 0.0 {
-            self.rows.push(row);
-            self.cols.push(col);
-            self.vals.push(v);
-        }
-    }
-
-    /// Appends the epigraph rows of weight·‖M‖_* for an r × c matrix M(x) given entrywise: new
-    /// variables for the triangles of W₁ (r × r) and W₂ (c × c), objective (weight/2)(tr W₁ + tr W₂),
-    /// and the PSD-triangle rows s = svec([[W₁, M], [Mᵀ, W₂]]) (upper triangle by columns,
-    /// off-diagonal entries scaled by √2, Clarabel's convention).
-    fn nuclear_norm(
-        &mut self,
-        r: usize,
-        c: usize,
-        weight: f64,
-        entry: impl Fn(usize, usize) -> Affine,
-    ) {
-        let order = r + c;
-        let (w1, w2) = (self.q.len(), self.q.len() + tri(r));
-        self.q.resize(w2 + tri(c), 0.0);
-        for k in 0..r {
-            self.q[w1 + tri(k) + k] = 0.5 * weight;
-        }
-        for k in 0..c {
-            self.q[w2 + tri(k) + k] = 0.5 * weight;
-        }
-        let base = self.b.len();
-        self.b.resize(base + tri(order), 0.0);
-        for col in 0..order {
-            for row in 0..=col {
-                let idx = base + tri(col) + row;
-                let scale = if row == col {
-                    1.0
-                } else {
-                    std::f64::consts::SQRT_2
-                };
-                if col < r {
-                    self.push(idx, w1 + tri(col) + row, -scale);
-                } else if row >= r {
-                    self.push(idx, w2 + tri(col - r) + (row - r), -scale);
-                } else {
-                    let e = entry(row, col - r);
-                    self.b[idx] = scale * e.constant;
-                    for (var, coef) in e.terms {
-                        self.push(idx, var, -scale * coef);
-                    }
-                }
-            }
-        }
-        self.cones.push((2, order));
-    }
-}
-
 /// The relaxation (M37d) at the anchor `p`.
 fn relaxation(x: MatRef<'_, f64>, y: &[f64], l: &Layout, gamma: f64, p: &Anchor) -> Conic {
     let (n, m) = (l.n, l.m);
@@ -375,7 +289,7 @@ fn relaxation(x: MatRef<'_, f64>, y: &[f64], l: &Layout, gamma: f64, p: &Anchor)
         }
     }
     cp.b.resize(m * n, 0.0);
-    cp.cones.push((0, m * n));
+    cp.cones.push(Cone::Zero(m * n));
     // Nonnegative rows: H ≥ 0, S ≥ 0 (s = x).
     for j in 0..m {
         for i in 0..n {
@@ -384,7 +298,7 @@ fn relaxation(x: MatRef<'_, f64>, y: &[f64], l: &Layout, gamma: f64, p: &Anchor)
         }
     }
     cp.b.resize(3 * m * n, 0.0);
-    cp.cones.push((1, 2 * m * n));
+    cp.cones.push(Cone::Nonnegative(2 * m * n));
     cp.nuclear_norm(1 + m, n + m, 1.0, |r, c| fit_entry(l, y, p, r, c));
     let k = m * n;
     cp.nuclear_norm(2 * k, 1 + k, gamma, |r, c| {
@@ -403,67 +317,16 @@ struct RelaxationSolution {
     timed_out: bool,
 }
 
-#[cfg(feature = "nuclear")]
+/// Solves one relaxation (an error without semidefinite support, see [`Conic::solve`]).
 fn solve_conic(cp: &Conic, time_limit: f64) -> Result<RelaxationSolution> {
-    use clarabel::algebra::CscMatrix;
-    use clarabel::solver::{
-        DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
-    };
-    let nv = cp.q.len();
-    let a = CscMatrix::new_from_triplets(
-        cp.b.len(),
-        nv,
-        cp.rows.clone(),
-        cp.cols.clone(),
-        cp.vals.clone(),
-    );
-    let p = CscMatrix::zeros((nv, nv));
-    let cones: Vec<SupportedConeT<f64>> = cp
-        .cones
-        .iter()
-        .map(|&(kind, size)| match kind {
-            0 => SupportedConeT::ZeroConeT(size),
-            1 => SupportedConeT::NonnegativeConeT(size),
-            _ => SupportedConeT::PSDTriangleConeT(size),
-        })
-        .collect();
-    let settings = DefaultSettingsBuilder::default()
-        .verbose(false)
-        .max_iter(200)
-        .time_limit(time_limit)
-        .tol_gap_abs(1e-9)
-        .tol_gap_rel(1e-9)
-        .tol_feas(1e-9)
-        .build()
-        .map_err(|e| Error::Backend(format!("settings: {e}")))?;
-    let mut solver = DefaultSolver::new(&p, &cp.q, &a, &cp.b, &cones, settings)
-        .map_err(|e| Error::Backend(e.to_string()))?;
-    solver.solve();
-    let sol = &solver.solution;
-    let finite = sol.x.iter().all(|v| v.is_finite());
+    let sol = cp.solve(1e-9, 200, time_limit)?;
     Ok(RelaxationSolution {
-        x: sol.x.clone(),
-        objective: sol.obj_val,
-        iterations: sol.iterations as usize,
-        solved: finite
-            && matches!(
-                sol.status,
-                SolverStatus::Solved
-                    | SolverStatus::AlmostSolved
-                    | SolverStatus::InsufficientProgress
-                    | SolverStatus::MaxIterations
-            ),
-        timed_out: sol.status == SolverStatus::MaxTime,
+        x: sol.x,
+        objective: sol.objective,
+        iterations: sol.iterations,
+        solved: sol.solved,
+        timed_out: sol.timed_out,
     })
-}
-
-#[cfg(not(feature = "nuclear"))]
-fn solve_conic(_: &Conic, _: f64) -> Result<RelaxationSolution> {
-    Err(Error::InvalidSetting(
-        "this build of convexnn has no semidefinite solver: rebuild with the `nuclear` feature \
-         (it links a system BLAS and LAPACK) to use the nuclear-norm heuristic"
-            .into(),
-    ))
 }
 
 fn check(x: MatRef<'_, f64>, y: &[f64], s: &NuclearSettings) -> Result<NuclearSize> {
