@@ -2,7 +2,7 @@
 
 use convexnn::model::file::ModelFile;
 use convexnn::model::Certificate;
-use convexnn::program::{Formulation, Loss};
+use convexnn::program::Formulation;
 use convexnn::solver::Status;
 use convexnn::Result;
 use serde_json::{json, Value};
@@ -31,14 +31,15 @@ fn binary_labels(y: &[f64]) -> Option<[f64; 2]> {
 pub fn evaluate(model: &ModelFile, x: &convexnn::faer::Mat<f64>, y: &[f64]) -> Result<Metrics> {
     let pred = model.predict(x)?;
     let n = y.len();
+    let classifier = model.classes().is_some() || model.settings.loss.is_classification();
     let m = match model.settings.loss {
-        Loss::Logistic | Loss::Hinge => Metrics {
+        _ if classifier => Metrics {
             n,
             mse: None,
             r2: None,
             accuracy: Some(pred.iter().zip(y).filter(|(p, t)| p == t).count() as f64 / n as f64),
         },
-        Loss::Squared => {
+        _ => {
             let mse = pred
                 .iter()
                 .zip(y)
@@ -113,6 +114,7 @@ pub fn certificate_json(c: &Certificate) -> Value {
         "solver": c.solver,
         "normalization": c.normalization,
         "kernel_weights": c.kernel_weights,
+        "outputs": c.outputs,
     });
     // A heuristic certifies nothing: its gap, dual objective and relative gap are NaN, which
     // serde_json writes as null, and it says so in words.
@@ -155,6 +157,37 @@ fn kernel_text(c: &Certificate) -> String {
             "none".to_string()
         } else {
             top.join(", ")
+        }
+    )
+}
+
+/// For vector-output fits, the block norm, what its optimum means, and the network read out (one
+/// line each), or an empty string.
+fn outputs_text(c: &Certificate) -> String {
+    let Some(o) = &c.outputs else {
+        return String::new();
+    };
+    let classes = o.classes.as_ref().map_or(String::new(), |k| {
+        let shown: Vec<String> = k.iter().take(10).map(|v| format!("{v}")).collect();
+        format!(
+            "; classes {}{}",
+            shown.join(", "),
+            if k.len() > 10 { ", ..." } else { "" }
+        )
+    });
+    let diff = c.network_objective - c.info.objective;
+    format!(
+        "  outputs           {} ({} block norm: {}){classes}\n  convex vs network {:.10e} vs {:.10e} (difference {:.2e}{})\n",
+        o.outputs,
+        o.penalty.as_str(),
+        o.meaning,
+        c.info.objective,
+        c.network_objective,
+        diff,
+        if o.penalty.reads_out_exactly() {
+            ", the read-out is exact"
+        } else {
+            ": the relaxation's lower bound and the network's objective"
         }
     )
 }
@@ -234,6 +267,9 @@ pub fn certificate_text(c: &Certificate) -> String {
              upper bound on the best threshold network"
                 .into()
         }
+        _ if c.outputs.is_some() => "optimal for the vector-output program over these gates (up to \
+             the gap); see outputs for what it means for the network"
+            .into(),
         _ => "globally optimal among gated ReLU networks with these gates (up to the gap)".into(),
     };
     let optimality = if c.info.status == Status::Converged {
@@ -257,7 +293,7 @@ pub fn certificate_text(c: &Certificate) -> String {
         "  status            {}\n  objective         {:.10e}\n  duality gap       {:.3e} (relative {:.2e})\n{viol}  \
          network objective {:.10e} (non-convex, with weight decay)\n  iterations        {} ({})\n  \
          solve time        {:.3} s ({})\n  patterns          {}{}\n  active neurons    {}\n  lambda            {} (papers' beta = n*lambda = {}; lambda_max = {:.4e})\n  \
-         optimality        {}\n  normalization     {}\n{}",
+         optimality        {}\n  normalization     {}\n{}{}",
         c.info.status,
         c.info.objective,
         c.info.gap,
@@ -279,6 +315,7 @@ pub fn certificate_text(c: &Certificate) -> String {
         c.lambda_max,
         optimality,
         c.normalization,
-        kernel_text(c)
+        kernel_text(c),
+        outputs_text(c)
     )
 }

@@ -8,8 +8,10 @@ use convexnn::data::Dataset;
 use convexnn::faer::Mat;
 use convexnn::features::patches::Convolution;
 use convexnn::model::file::{ModelFile, Preprocessing};
+use convexnn::model::outputs::train_classes;
 use convexnn::model::{train, Fit, PatternSource, Precision, SolverChoice, TrainOptions};
 use convexnn::network::construct::Construction;
+use convexnn::program::outputs::OutputPenalty;
 use convexnn::program::{Formulation, Loss};
 use convexnn::solver::nuclear::{NuclearInit, NuclearSettings};
 use convexnn::solver::path::{lambda_grid, regularization_path};
@@ -46,6 +48,21 @@ pub enum LossArg {
     Logistic,
     /// Hinge loss (binary labels 0/1 or -1/+1; threshold networks only).
     Hinge,
+    /// Softmax cross-entropy over c >= 2 classes (any label values; one output per class;
+    /// gated networks, solver fista or clarabel).
+    Softmax,
+}
+
+/// Block norm of a vector-output (multi-class) program.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OutputsArg {
+    /// One group per (output, pattern), scnn's penalty: an upper bound, attained by its network.
+    Separate,
+    /// Frobenius norm of each pattern's d × c block: a relaxation (lower bound); the network read
+    /// out may have a larger objective (both are reported).
+    Group,
+    /// Nuclear norm of each block: the exact program of the gated network with shared neurons.
+    Nuclear,
 }
 
 impl LossArg {
@@ -55,6 +72,7 @@ impl LossArg {
             LossArg::Squared => Loss::Squared,
             LossArg::Logistic => Loss::Logistic,
             LossArg::Hinge => Loss::Hinge,
+            LossArg::Softmax => Loss::Softmax,
         }
     }
 }
@@ -178,6 +196,13 @@ pub struct TrainArgs {
     /// with one row per patch entry and the bias).
     #[arg(long, value_name = "HxW:FHxFW:STRIDE", conflicts_with_all = ["patterns", "exact", "hidden_widths", "bias", "dictionary"], help_heading = "Program")]
     pub conv: Option<String>,
+    /// Multi-class classification with the squared loss on one-hot targets (one output per class,
+    /// c >= 2 label values; gated networks). The softmax loss is --loss softmax.
+    #[arg(long, help_heading = "Program")]
+    pub one_hot: bool,
+    /// Block norm of the multi-class program (--loss softmax or --one-hot): see docs/programs.md §3e.
+    #[arg(long, value_enum, default_value = "group", help_heading = "Program")]
+    pub outputs: OutputsArg,
     /// Regularization λ in (1/(2n))‖ŷ − y‖² + λ Σ group norms.
     #[arg(long, default_value_t = 1e-3, help_heading = "Program")]
     pub lambda: f64,
@@ -279,7 +304,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub out: Option<PathBuf>,
     /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU, leaky ReLU,
-    /// abs), d × P each, or z (P, threshold); with --dictionary, z, knots and signs (P each).
+    /// abs), d × P each, or z (P, threshold); with --dictionary, z, knots and signs (P each); for
+    /// c > 1 outputs (--loss softmax, --one-hot) W is c × d × P.
     #[arg(long, value_name = "W.npz", help_heading = "Output")]
     pub weights_out: Option<PathBuf>,
     /// Print one JSON object on stdout instead of the report.
@@ -425,6 +451,19 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
                 .into(),
         ));
     }
+    if a.one_hot && !matches!(a.loss, LossArg::Squared) {
+        return Err(Error::InvalidSetting(format!(
+            "--one-hot trains the squared loss on one-hot targets; with --loss {} drop --one-hot \
+             (--loss softmax is the multi-class cross-entropy)",
+            a.loss.loss().as_str()
+        )));
+    }
+    let multi = a.one_hot || matches!(a.loss, LossArg::Softmax);
+    if multi && a.path.is_some() {
+        return Err(Error::InvalidSetting(
+            "--path solves single-output programs; drop it for --one-hot or --loss softmax".into(),
+        ));
+    }
     let nuclear = NuclearSettings {
         width: a.width,
         gamma: a.gamma,
@@ -459,6 +498,11 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         lift_width: a.lift_width,
         dictionary: a.dictionary,
         convolution: a.conv.as_deref().map(parse_conv).transpose()?,
+        outputs: match a.outputs {
+            OutputsArg::Separate => OutputPenalty::Separate,
+            OutputsArg::Group => OutputPenalty::Group,
+            OutputsArg::Nuclear => OutputPenalty::Nuclear,
+        },
         ..TrainOptions::default()
     })
 }
@@ -598,16 +642,17 @@ pub fn write_weights(path: &std::path::Path, fit: &Fit, formulation: Formulation
         },
     )];
     let (v, w);
+    let outputs = fit.certificate.outputs.as_ref().map_or(1, |o| o.outputs);
     match formulation {
         Formulation::Gated => {
             w = block(0);
-            arrays.push((
-                "W",
-                NpyData::F64 {
-                    shape: vec![d, p],
-                    data: &w,
-                },
-            ));
+            // Vector outputs: W[k, :, i] is output k's weight vector of pattern i.
+            let shape = if outputs > 1 {
+                vec![outputs, d / outputs, p]
+            } else {
+                vec![d, p]
+            };
+            arrays.push(("W", NpyData::F64 { shape, data: &w }));
         }
         Formulation::Threshold => {
             w = block(0);
@@ -686,7 +731,11 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
     if a.trace.is_some() {
         progress = progress.keep_records();
     }
-    let fit = train(prep.x.as_ref(), &y, &opts, &mut progress, &stop);
+    let fit = if a.one_hot {
+        train_classes(prep.x.as_ref(), &y, &opts, &mut progress, &stop)
+    } else {
+        train(prep.x.as_ref(), &y, &opts, &mut progress, &stop)
+    };
     progress.finish();
     if let Some(path) = &a.trace {
         progress.write_trace(path)?;

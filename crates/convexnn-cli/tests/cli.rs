@@ -1147,3 +1147,71 @@ fn nuclear_heuristic_without_the_feature_says_to_rebuild() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("rebuild with the `nuclear` feature"), "{err}");
 }
+
+/// `--loss softmax` and `--one-hot` train one output per class; the report gives the block norm and
+/// both objectives, the model predicts class labels, and `--weights-out` writes W as c × d × P.
+#[test]
+fn multiclass_softmax_and_one_hot_from_the_command_line() {
+    let dir = tmpdir("multiclass");
+    let mut r = Rng::new(4);
+    let mut csv = String::from("a,b,label\n");
+    for i in 0..45 {
+        let k = i % 3;
+        let (cx, cy) = [(2.0, 0.0), (-1.0, 1.7), (-1.0, -1.7)][k];
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            cx + 0.5 * r.normal(),
+            cy + 0.5 * r.normal(),
+            [7, 8, 9][k]
+        ));
+    }
+    std::fs::write(dir.join("c.csv"), csv).unwrap();
+    for (flags, penalty) in [
+        (vec!["--loss", "softmax", "--outputs", "nuclear"], "nuclear"),
+        (vec!["--one-hot"], "group"),
+    ] {
+        let mut args = vec![
+            "train",
+            "--csv",
+            "c.csv",
+            "--bias",
+            "--sample",
+            "10",
+            "--lambda",
+            "1e-2",
+            "--json",
+            "--out",
+            "m.json",
+            "--weights-out",
+            "w.npz",
+            "--quiet",
+        ];
+        args.extend(flags);
+        let j = stdout_json(&run(&dir, &args));
+        assert_eq!(j["outputs"]["outputs"], 3);
+        assert_eq!(j["outputs"]["penalty"], penalty);
+        assert_eq!(j["outputs"]["classes"], serde_json::json!([7.0, 8.0, 9.0]));
+        assert!(j["train"]["accuracy"].as_f64().unwrap() > 0.9, "{j}");
+        let (convex, network) = (
+            j["objective"].as_f64().unwrap(),
+            j["network_objective"].as_f64().unwrap(),
+        );
+        assert!(network >= convex * (1.0 - 1e-9));
+        let o = run(
+            &dir,
+            &[
+                "predict", "--model", "m.json", "--input", "c.csv", "--out", "p.csv",
+            ],
+        );
+        // The input CSV has the label column too: the model refuses it by name.
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("2 input columns"));
+        assert!(npz_names(&dir.join("w.npz")).contains(&"W.npy".to_string()));
+    }
+    let o = run(
+        &dir,
+        &["train", "--csv", "c.csv", "--loss", "logistic", "--one-hot"],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--one-hot"));
+}

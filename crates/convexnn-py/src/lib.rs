@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use convexnn::data::Dataset;
 use convexnn::faer::Mat;
 use convexnn::model::file::{ModelFile, Preprocessing, FORMAT, VERSION};
+use convexnn::model::outputs::train_classes;
 use convexnn::model::{
     lambda_max, train, Certificate, Fit, PatternSource, Precision, SolverChoice, TrainOptions,
 };
 use convexnn::network::Network;
+use convexnn::program::outputs::OutputPenalty;
 use convexnn::program::{Formulation, Loss};
 use convexnn::solver::nuclear::{NuclearInit, NuclearSettings};
 use convexnn::solver::path::regularization_path;
@@ -119,8 +121,9 @@ fn parse_loss(s: &str) -> PyResult<Loss> {
         "squared" => Ok(Loss::Squared),
         "logistic" => Ok(Loss::Logistic),
         "hinge" => Ok(Loss::Hinge),
+        "softmax" => Ok(Loss::Softmax),
         _ => Err(PyValueError::new_err(format!(
-            "loss must be \"squared\", \"logistic\" or \"hinge\", got {s:?}"
+            "loss must be \"squared\", \"logistic\", \"hinge\" or \"softmax\", got {s:?}"
         ))),
     }
 }
@@ -249,15 +252,33 @@ fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py
         None => py.None().into_bound(py),
     };
     d.set_item("kernel_weights", kernel)?;
+    let outputs = match &c.outputs {
+        Some(o) => {
+            let od = PyDict::new(py);
+            od.set_item("outputs", o.outputs)?;
+            od.set_item("penalty", o.penalty.as_str())?;
+            od.set_item("meaning", &o.meaning)?;
+            od.set_item("classes", o.classes.clone())?;
+            od.into_any()
+        }
+        None => py.None().into_bound(py),
+    };
+    d.set_item("outputs", outputs)?;
     Ok(d)
 }
 
 fn network_items(py: Python<'_>, net: &Network, d: usize, out: &Bound<'_, PyDict>) -> PyResult<()> {
     out.set_item("hidden_weights", columns_to_py(py, &net.hidden, d))?;
-    out.set_item(
-        "output_weights",
-        Array1::from_vec(net.output.clone()).into_pyarray(py),
-    )?;
+    if net.outputs > 1 {
+        let c = net.outputs;
+        let m = Mat::from_fn(net.width(), c, |j, k| net.output[j * c + k]);
+        out.set_item("output_weights", mat_to_py(py, &m))?;
+    } else {
+        out.set_item(
+            "output_weights",
+            Array1::from_vec(net.output.clone()).into_pyarray(py),
+        )?;
+    }
     match &net.gates {
         Some(g) => out.set_item("gates", columns_to_py(py, g, d))?,
         None => out.set_item("gates", py.None())?,
@@ -329,19 +350,24 @@ impl Model {
             .map_err(|e| PyRuntimeError::new_err(format!("cannot serialize the model: {e}")))
     }
 
-    /// Raw network outputs on raw inputs (the model's preprocessing is applied first).
+    /// Raw network outputs on raw inputs (the model's preprocessing is applied first): shape (n,),
+    /// or (n, c) for a model with c > 1 outputs (one column per class of a multi-class model).
     fn decision_function<'py>(
         &self,
         py: Python<'py>,
         x: Matrix<'py>,
-    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let inputs = self.inputs(&x)?;
         let z = self
             .file
             .network
-            .predict(inputs.as_ref())
+            .predict_outputs(inputs.as_ref())
             .map_err(to_py_err)?;
-        Ok(z.into_pyarray(py))
+        Ok(if z.ncols() > 1 {
+            mat_to_py(py, &z).into_any()
+        } else {
+            z.col_as_slice(0).to_vec().into_pyarray(py).into_any()
+        })
     }
 
     /// Predictions on raw inputs: values for the squared loss, class labels for the logistic loss.
@@ -530,7 +556,13 @@ fn fit_args(
     threads: usize,
     nuclear: NuclearSettings,
     dictionary: bool,
+    outputs: &str,
 ) -> PyResult<FitArgs> {
+    let outputs = OutputPenalty::parse(outputs).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "outputs must be \"separate\", \"group\" or \"nuclear\", got {outputs:?}"
+        ))
+    })?;
     if dictionary && (gates.is_some() || exact) {
         return Err(PyValueError::new_err(
             "dictionary=True builds its own columns (knots at the data points): drop gates and exact",
@@ -566,6 +598,7 @@ fn fit_args(
         report_every: report_every.max(1),
         nuclear,
         dictionary,
+        outputs,
         ..TrainOptions::default()
     };
     Ok(FitArgs {
@@ -643,6 +676,14 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   parameters `nuclear_init` ("zero" or "random"). It certifies nothing: `gap`, `dual_objective`
 ///   and `relative_gap` are None, `heuristic` is True and `guarantee` says "heuristic, no
 ///   optimality guarantee"; `fit_residual` is max |f(x) − y| on the training data.
+/// - Multi-class classification (gated networks, solver "auto"/"fista" or "clarabel"): `loss="softmax"`
+///   (cross-entropy) or `one_hot=True` (squared loss on one-hot targets) with any c ≥ 2 label
+///   values; one output per class, hidden neurons shared. `outputs` is the block norm of each
+///   pattern's d × c weights: "group" (Frobenius, a relaxation: the network read out may have a
+///   larger objective than the convex one, both reported), "nuclear" (the exact shared-neuron
+///   program) or "separate" (scnn's per-output groups). The certificate's `outputs` dict gives
+///   `outputs`, `penalty`, `meaning` and `classes`; `output_weights` is then m × c and
+///   `Model.predict` returns class labels.
 /// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
 ///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).
 /// - `callback(record)` is called every `report_every` iterations with a dict (`iteration`,
@@ -660,7 +701,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
     class_labels = None, callback = None, report_every = 10, threads = 0, width = 2, gamma = 1.0,
-    relaxations = 50, nuclear_init = "zero", dictionary = false
+    relaxations = 50, nuclear_init = "zero", dictionary = false, outputs = "group", one_hot = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -692,6 +733,8 @@ fn fit<'py>(
     relaxations: usize,
     nuclear_init: &str,
     dictionary: bool,
+    outputs: &str,
+    one_hot: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let args = fit_args(
         formulation,
@@ -714,6 +757,7 @@ fn fit<'py>(
         threads,
         nuclear_settings(width, gamma, relaxations, nuclear_init)?,
         dictionary,
+        outputs,
     )?;
     let (xm, yv, pre) = prepare(x.to_mat(), y.to_vec(), feature_names, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -722,7 +766,19 @@ fn fit<'py>(
         error: None,
     };
     let stop = StopFlag::new();
-    let result = py.detach(|| train(xm.as_ref(), &yv, &args.opts, &mut observer, &stop));
+    if one_hot && args.opts.loss != Loss::Squared {
+        return Err(PyValueError::new_err(
+            "one_hot=True trains the squared loss on one-hot targets; loss=\"softmax\" is the \
+             multi-class cross-entropy",
+        ));
+    }
+    let result = py.detach(|| {
+        if one_hot {
+            train_classes(xm.as_ref(), &yv, &args.opts, &mut observer, &stop)
+        } else {
+            train(xm.as_ref(), &yv, &args.opts, &mut observer, &stop)
+        }
+    });
     if let Some(e) = observer.error.take() {
         return Err(e);
     }
@@ -781,6 +837,7 @@ fn lambda_max_of<'py>(
         0,
         NuclearSettings::default(),
         dictionary,
+        "group",
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -842,6 +899,7 @@ fn path<'py>(
         threads,
         NuclearSettings::default(),
         dictionary,
+        "group",
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;

@@ -72,7 +72,12 @@ fn fista_matches_the_interior_point_backend() {
         for loss in [Loss::Squared, Loss::Softmax] {
             for seed in 0..5u64 {
                 let (x, y, labels) = problem(seed, 3);
-                let a = fit(&x, &y, &labels, &options(penalty, loss, SolverChoice::Fista, seed));
+                let a = fit(
+                    &x,
+                    &y,
+                    &labels,
+                    &options(penalty, loss, SolverChoice::Fista, seed),
+                );
                 let b = fit(
                     &x,
                     &y,
@@ -137,7 +142,10 @@ fn read_out_is_exact_for_separate_and_nuclear_on_enumerated_patterns() {
             optimum.push((convex, c.info.dual_objective));
         }
         // group ≤ nuclear ≤ separate, each up to its certified gap.
-        assert!(optimum[0].1 <= optimum[1].0 && optimum[1].1 <= optimum[2].0, "{optimum:?}");
+        assert!(
+            optimum[0].1 <= optimum[1].0 && optimum[1].1 <= optimum[2].0,
+            "{optimum:?}"
+        );
         assert!(optimum[0].0 < optimum[2].0, "{optimum:?}");
     }
 }
@@ -164,7 +172,10 @@ fn one_output_is_the_gated_program() {
         let opts = options(penalty, Loss::Squared, SolverChoice::Fista, 4);
         let f = fit(&x, &y, &[], &opts);
         assert!(
-            rel(f.certificate.info.objective, single.certificate.info.objective) < 1e-8,
+            rel(
+                f.certificate.info.objective,
+                single.certificate.info.objective
+            ) < 1e-8,
             "{penalty:?}"
         );
     }
@@ -177,15 +188,14 @@ fn classifier_model_file_round_trips_and_predicts_classes() {
     let opts = TrainOptions {
         lambda: 1e-3,
         tol: 1e-6,
-        ..options(
-            OutputPenalty::Nuclear,
-            Loss::Softmax,
-            SolverChoice::Auto,
-            2,
-        )
+        ..options(OutputPenalty::Nuclear, Loss::Softmax, SolverChoice::Auto, 2)
     };
     let f = train(x.as_ref(), &labels, &opts, &mut Silent, &StopFlag::new()).unwrap();
-    let report = f.certificate.outputs.as_ref().expect("vector-output report");
+    let report = f
+        .certificate
+        .outputs
+        .as_ref()
+        .expect("vector-output report");
     assert_eq!(report.outputs, 3);
     assert_eq!(report.classes.as_deref(), Some(&[5.0, 15.0, 25.0][..]));
     let prep = Preprocessing {
@@ -238,9 +248,15 @@ fn bad_vector_output_settings_are_refused() {
     assert!(e.contains("two classes"), "{e}");
     let mut bad = y.clone();
     bad[(3, 2)] = f64::NAN;
-    let e = train_outputs(x.as_ref(), bad.as_ref(), &TrainOptions::default(), &mut Silent, &stop)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = train_outputs(
+        x.as_ref(),
+        bad.as_ref(),
+        &TrainOptions::default(),
+        &mut Silent,
+        &stop,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("(3, 2)"), "{e}");
 }

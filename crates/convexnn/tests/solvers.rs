@@ -18,7 +18,7 @@ fn problem(seed: u64, loss: Loss) -> (Mat<f64>, Vec<f64>) {
             let t = (x[(i, 0)] - 0.5 * x[(i, d - 1)]).max(0.0) - 0.3 * x[(i, 0)] + 0.2 * r.normal();
             match loss {
                 Loss::Squared => t,
-                Loss::Logistic | Loss::Hinge => f64::from(t > 0.1),
+                Loss::Logistic | Loss::Hinge | Loss::Softmax => f64::from(t > 0.1),
             }
         })
         .collect();

@@ -92,12 +92,19 @@ pub fn train_classes(
 }
 
 /// The checks of a vector-output run; returns the targets n × c column-major.
-fn validate_outputs(x: MatRef<'_, f64>, y: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Vec<f64>> {
+fn validate_outputs(
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    opts: &TrainOptions,
+) -> Result<Vec<f64>> {
     let c = y.ncols();
     if c == 0 {
         return Err(Error::InvalidData("the targets have no columns".into()));
     }
-    let flat: Vec<f64> = (0..c).flat_map(|k| (0..y.nrows()).map(move |j| (j, k))).map(|(j, k)| y[(j, k)]).collect();
+    let flat: Vec<f64> = (0..c)
+        .flat_map(|k| (0..y.nrows()).map(move |j| (j, k)))
+        .map(|(j, k)| y[(j, k)])
+        .collect();
     if let Some(q) = flat.iter().position(|v| !v.is_finite()) {
         return Err(Error::InvalidData(format!(
             "target ({}, {}) is {}: targets must be finite",

@@ -159,7 +159,10 @@ impl Loss {
                 })
                 .sum(),
             Loss::Logistic => {
-                pairs().map(|(a, b)| entropy(s * sigmoid(-a * b))).sum::<f64>() / entries
+                pairs()
+                    .map(|(a, b)| entropy(s * sigmoid(-a * b)))
+                    .sum::<f64>()
+                    / entries
             }
             Loss::Hinge => s * pairs().filter(|(a, b)| a * b < 1.0).count() as f64 / entries,
             Loss::Softmax => {

@@ -143,7 +143,9 @@ pub fn solve_exact_outputs(
             }
         }
     } else {
-        cp.quadratic = (0..n * c).map(|q| (l.r(q % n, q / n), 1.0 / entries)).collect();
+        cp.quadratic = (0..n * c)
+            .map(|q| (l.r(q % n, q / n), 1.0 / entries))
+            .collect();
     }
     // Penalty.
     match penalty {

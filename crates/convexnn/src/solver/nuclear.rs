@@ -32,8 +32,8 @@ use faer::{Mat, MatRef};
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::solver::{IterRecord, Observe, Status, StopFlag};
 use crate::solver::conic::{tri, Affine, Cone, Conic};
+use crate::solver::{IterRecord, Observe, Status, StopFlag};
 
 /// How the first relaxation's (A₀, B₀) = (α₀, H₀, S₀) are chosen (the seed's parameter options 1, 2
 /// and 4).
