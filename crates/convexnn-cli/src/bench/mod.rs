@@ -6,7 +6,8 @@
 //! gates, all from the project's seeded generator, so two runs with the same options solve the
 //! same problem.
 //!
-//! `convexnn bench threshold` ([`threshold`]) times the threshold Lasso on a real data set instead.
+//! `convexnn bench threshold` ([`threshold`]) times the threshold Lasso on a real data set instead;
+//! `convexnn bench cnn` ([`cnn`]) the convex CNN on MNIST against SGD.
 
 use std::time::Instant;
 
@@ -27,6 +28,7 @@ use serde_json::{json, Value};
 
 use crate::train::{stop_flag, SolverArg};
 
+mod cnn;
 mod threshold;
 
 /// Precisions measured.
@@ -60,6 +62,9 @@ pub enum BenchSuite {
     /// on the bit-packed arrangement columns against the same algorithm on a dense matrix, and
     /// FISTA, in the same run.
     Threshold(threshold::ThresholdBenchArgs),
+    /// The convex CNN with global average pooling on two classes of MNIST (n = 12000, P = 500 by
+    /// default): the gated and ReLU convex programs against SGD on the same CNN, in the same run.
+    Cnn(cnn::CnnBenchArgs),
 }
 
 /// Options of `convexnn bench`.
@@ -322,8 +327,10 @@ fn threads_used(threads: usize) -> usize {
 
 /// Runs `convexnn bench`; returns the process exit code.
 pub fn run(a: &BenchArgs) -> Result<i32> {
-    if let Some(BenchSuite::Threshold(t)) = &a.suite {
-        return threshold::run(t);
+    match &a.suite {
+        Some(BenchSuite::Threshold(t)) => return threshold::run(t),
+        Some(BenchSuite::Cnn(c)) => return cnn::run(c),
+        None => {}
     }
     let (n, d, p_gates) = if a.quick {
         (a.n.unwrap_or(2000), a.d.unwrap_or(20), a.p.unwrap_or(100))

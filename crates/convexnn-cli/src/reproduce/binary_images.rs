@@ -98,7 +98,7 @@ fn idx_file(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// 28 × 28 images averaged over 2 × 2 blocks, a ones column appended; labels 0/1 → ±1.
-pub(super) fn load(
+pub(crate) fn load(
     dir: &Path,
     prefix: &str,
     classes: (u8, u8),

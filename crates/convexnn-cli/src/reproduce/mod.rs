@@ -4,7 +4,7 @@
 //! One module per experiment; each returns the process exit code: 0 when the report's key claim holds,
 //! 1 when it does not (the files are written either way).
 
-mod binary_images;
+pub(crate) mod binary_images;
 mod cnn_mnist_binary;
 mod fig2;
 mod pwl_1d;
