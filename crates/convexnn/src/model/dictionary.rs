@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use faer::{Mat, MatRef};
 
-use super::{final_status, Certificate, Fit, PatternSource, Precision, SolverChoice, TrainOptions};
+use super::{
+    final_status, Certificate, CertificateFacts, Fit, PatternSource, Precision, SolverChoice,
+    TrainOptions,
+};
 use crate::error::{Error, Result};
 use crate::features::dictionary::Dictionary;
 use crate::features::PatternSet;
@@ -217,23 +220,20 @@ pub fn train_dictionary(
         adjoint_calls: lasso.adjoint_calls,
         seconds: start.elapsed().as_secs_f64(),
     };
-    let certificate = Certificate {
-        relative_gap: gap / objective.abs().max(1e-300),
-        n_patterns: p,
-        active_neurons: network.width(),
-        exhaustive: true,
-        lambda: opts.lambda,
-        lambda_unnormalized: opts.lambda * n as f64,
-        lambda_max: lasso.lambda_max(),
-        normalization: normalization(opts.formulation),
-        solver: if use_exact { "clarabel" } else { "fista" }.into(),
-        formulation: opts.formulation,
-        network_objective,
+    let certificate = Certificate::new(
         info,
-        kernel_weights: None,
-        outputs: None,
-        heuristic: None,
-    };
+        CertificateFacts {
+            opts,
+            samples: n,
+            network: &network,
+            network_objective,
+            n_patterns: p,
+            exhaustive: true,
+            lambda_max: lasso.lambda_max(),
+            normalization: normalization(opts.formulation),
+            solver: if use_exact { "clarabel" } else { "fista" }.into(),
+        },
+    );
     let patterns = PatternSet::from_columns(n, &dict.patterns(x), None, true)?;
     Ok(Fit {
         patterns,

@@ -259,6 +259,55 @@ pub struct Certificate {
     pub outputs: Option<outputs::OutputsReport>,
 }
 
+/// What a fit reports besides its solver statistics: the inputs of [`Certificate::new`].
+struct CertificateFacts<'a> {
+    /// The options of the run (λ and the formulation).
+    opts: &'a TrainOptions,
+    /// Number of training samples n (β = nλ).
+    samples: usize,
+    /// The reconstructed network (its width is the number of active neurons).
+    network: &'a Network,
+    /// The network's non-convex objective on the training data (M5)/(M38).
+    network_objective: f64,
+    /// Number of distinct patterns (dictionary columns for 1-D dictionary fits) used.
+    n_patterns: usize,
+    /// Whether the pattern set is the complete arrangement.
+    exhaustive: bool,
+    /// λ_max of the program solved (NaN for a heuristic).
+    lambda_max: f64,
+    /// The objective's normalization, in words.
+    normalization: String,
+    /// The solver that ran.
+    solver: String,
+}
+
+impl Certificate {
+    /// The certificate of a fit with solver statistics `info`: relative gap = gap / |objective|, λ
+    /// and the formulation of the options, β = nλ, and the width of the network as its active
+    /// neurons. The optional reports (heuristic, kernel weights, outputs) are `None`; a caller that
+    /// has one sets it.
+    fn new(info: Info, facts: CertificateFacts<'_>) -> Self {
+        let lambda = facts.opts.lambda;
+        Certificate {
+            relative_gap: info.gap / info.objective.abs().max(1e-300),
+            n_patterns: facts.n_patterns,
+            active_neurons: facts.network.width(),
+            exhaustive: facts.exhaustive,
+            lambda,
+            lambda_unnormalized: lambda * facts.samples as f64,
+            lambda_max: facts.lambda_max,
+            normalization: facts.normalization,
+            solver: facts.solver,
+            formulation: facts.opts.formulation,
+            network_objective: facts.network_objective,
+            heuristic: None,
+            kernel_weights: None,
+            outputs: None,
+            info,
+        }
+    }
+}
+
 /// The kernel K_η = Σ_i η_i D_iXXᵀD_i of a gated fit read as multiple kernel learning
 /// (docs/programs.md (M34), (M42)–(M45)): η_i = ‖u_i‖ / Σ_j‖u_j‖ on the simplex, and the β of (M34)
 /// at which this kernel is optimal, β = nλ / Σ_j‖u_j‖ (M43).
@@ -825,20 +874,20 @@ pub fn train(
         (solver == SolverChoice::Mkl).then(|| KernelWeights::of(&weights, x.nrows(), opts.lambda));
     let certificate = Certificate {
         kernel_weights,
-        outputs: None,
-        relative_gap: info.gap / info.objective.abs().max(1e-300),
-        n_patterns: patterns.len(),
-        active_neurons: network.width(),
-        exhaustive: patterns.is_exhaustive(),
-        lambda: opts.lambda,
-        lambda_unnormalized: opts.lambda * x.nrows() as f64,
-        lambda_max,
-        normalization: normalization(opts.formulation, opts.loss),
-        solver: format!("{solver:?}").to_lowercase(),
-        formulation: opts.formulation,
-        network_objective,
-        heuristic: None,
-        info,
+        ..Certificate::new(
+            info,
+            CertificateFacts {
+                opts,
+                samples: x.nrows(),
+                network: &network,
+                network_objective,
+                n_patterns: patterns.len(),
+                exhaustive: patterns.is_exhaustive(),
+                lambda_max,
+                normalization: normalization(opts.formulation, opts.loss),
+                solver: format!("{solver:?}").to_lowercase(),
+            },
+        )
     };
     Ok(Fit {
         patterns,
@@ -902,23 +951,20 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         adjoint_calls: 0,
         seconds: start.elapsed().as_secs_f64(),
     };
-    let certificate = Certificate {
-        relative_gap: gap / c.objective.abs().max(1e-300),
-        n_patterns: patterns.len(),
-        active_neurons: network.width(),
-        exhaustive: true,
-        lambda: opts.lambda,
-        lambda_unnormalized: opts.lambda * n as f64,
-        lambda_max,
-        normalization: normalization(opts.formulation, opts.loss),
-        solver: format!("closed_form+{}", opts.construction.as_str()),
-        formulation: opts.formulation,
-        network_objective,
-        heuristic: None,
-        kernel_weights: None,
-        outputs: None,
+    let certificate = Certificate::new(
         info,
-    };
+        CertificateFacts {
+            opts,
+            samples: n,
+            network: &network,
+            network_objective,
+            n_patterns: patterns.len(),
+            exhaustive: true,
+            lambda_max,
+            normalization: normalization(opts.formulation, opts.loss),
+            solver: format!("closed_form+{}", opts.construction.as_str()),
+        },
+    );
     Ok(Fit {
         patterns,
         weights,
@@ -990,22 +1036,23 @@ fn train_nuclear(
         gamma: settings.gamma,
         init: settings.init.as_str().into(),
     };
+    // The gap is NaN, and so is the relative gap.
     let certificate = Certificate {
-        relative_gap: f64::NAN,
-        n_patterns: p,
-        active_neurons: network.width(),
-        exhaustive: false,
-        lambda: opts.lambda,
-        lambda_unnormalized: opts.lambda * x.nrows() as f64,
-        lambda_max: f64::NAN,
-        normalization: normalization(opts.formulation, opts.loss),
-        solver: "nuclear".into(),
-        formulation: opts.formulation,
-        network_objective: objective,
         heuristic: Some(heuristic),
-        kernel_weights: None,
-        outputs: None,
-        info,
+        ..Certificate::new(
+            info,
+            CertificateFacts {
+                opts,
+                samples: x.nrows(),
+                network: &network,
+                network_objective: objective,
+                n_patterns: p,
+                exhaustive: false,
+                lambda_max: f64::NAN,
+                normalization: normalization(opts.formulation, opts.loss),
+                solver: "nuclear".into(),
+            },
+        )
     };
     Ok(Fit {
         patterns,

@@ -10,8 +10,8 @@ use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    build_patterns, check_memory, final_status, operator, validate, Certificate, Fit, Precision,
-    SolverChoice, TrainOptions, SINGLE_PRECISION_TOL,
+    build_patterns, check_memory, final_status, operator, validate, Certificate, CertificateFacts,
+    Fit, Precision, SolverChoice, TrainOptions, SINGLE_PRECISION_TOL,
 };
 use crate::error::{Error, Result};
 use crate::features::PatternSet;
@@ -193,43 +193,36 @@ pub fn train_outputs(
             .collect()
     });
     let network = Network {
-        kind: Formulation::Gated,
-        hidden,
-        output,
-        gates,
-        amplitude: None,
-        deep: None,
-        bias: None,
-        intercept: None,
-        conv: None,
         outputs: c,
+        ..Network::plain(Formulation::Gated, hidden, output, gates)
     };
     let network_objective = match network.predict(x) {
         Ok(_) => network.objective(x, &targets, opts.loss, opts.lambda)?,
         Err(_) => f64::NAN,
     };
     let lambda_max = problem::<f64>(x, &targets, c, &patterns, opts).lambda_max();
+    // The formulation is the options' one, gated (checked by `validate_outputs`).
     let certificate = Certificate {
-        relative_gap: info.gap / info.objective.abs().max(1e-300),
-        n_patterns: patterns.len(),
-        active_neurons: network.width(),
-        exhaustive: patterns.is_exhaustive(),
-        lambda: opts.lambda,
-        lambda_unnormalized: opts.lambda * x.nrows() as f64,
-        lambda_max,
-        normalization: normalization(opts.loss, opts.outputs),
-        solver: solver.into(),
-        formulation: Formulation::Gated,
-        network_objective,
-        heuristic: None,
-        kernel_weights: None,
         outputs: Some(OutputsReport {
             outputs: c,
             penalty: opts.outputs,
             meaning: opts.outputs.meaning().into(),
             classes: None,
         }),
-        info,
+        ..Certificate::new(
+            info,
+            CertificateFacts {
+                opts,
+                samples: x.nrows(),
+                network: &network,
+                network_objective,
+                n_patterns: patterns.len(),
+                exhaustive: patterns.is_exhaustive(),
+                lambda_max,
+                normalization: normalization(opts.loss, opts.outputs),
+                solver: solver.into(),
+            },
+        )
     };
     Ok(Fit {
         patterns,

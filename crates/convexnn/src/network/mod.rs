@@ -157,6 +157,17 @@ impl Network {
             Formulation::Gated if gates.is_some() => Some(gate_list),
             _ => None,
         };
+        Network::plain(kind, hidden, output, gates)
+    }
+
+    /// A fully connected two-layer network with one output: hidden weights, output weights and
+    /// gates (gated ReLU) as given; no amplitudes, deep layers, biases, intercept or convolution.
+    pub fn plain(
+        kind: Formulation,
+        hidden: Vec<Vec<f64>>,
+        output: Vec<f64>,
+        gates: Option<Vec<Vec<f64>>>,
+    ) -> Self {
         Network {
             kind,
             hidden,
