@@ -1215,3 +1215,47 @@ fn multiclass_softmax_and_one_hot_from_the_command_line() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--one-hot"));
 }
+
+/// `convexnn bench cnn` on a few MNIST images (skipped without the shared data folder): one JSON
+/// object with the gated CNN program certified, the ReLU program and the SGD run reported.
+#[test]
+fn bench_cnn_reports_convex_and_sgd_runs() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+    if !std::path::Path::new(data).join("mnist").is_dir() {
+        println!("skipping: no shared data folder at {data}");
+        return;
+    }
+    let dir = tmpdir("bench-cnn");
+    let j = stdout_json(&run(
+        &dir,
+        &[
+            "bench",
+            "cnn",
+            "--quick",
+            "--data",
+            data,
+            "--n",
+            "120",
+            "--n-test",
+            "100",
+            "--p",
+            "10",
+            "--epochs",
+            "1",
+            "--runs",
+            "1",
+            "--relu-seconds",
+            "3",
+            "--json",
+        ],
+    ));
+    assert_eq!(j["n"], 120);
+    let results = j["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["status"], "converged", "{j}");
+    assert!(results[0]["relative_gap"].as_f64().unwrap() <= 1e-6);
+    for r in results {
+        let acc = r["test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{r}");
+    }
+}

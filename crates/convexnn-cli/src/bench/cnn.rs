@@ -119,7 +119,13 @@ impl Row {
 fn parse_digits(s: &str) -> Result<(u8, u8)> {
     let bad = || Error::InvalidSetting(format!("--digits expects two digits like 2,3; got {s:?}"));
     let (a, b) = s.split_once(',').ok_or_else(bad)?;
-    let digit = |t: &str| t.trim().parse::<u8>().ok().filter(|d| *d <= 9).ok_or_else(bad);
+    let digit = |t: &str| {
+        t.trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|d| *d <= 9)
+            .ok_or_else(bad)
+    };
     let (a, b) = (digit(a)?, digit(b)?);
     if a == b {
         return Err(bad());

@@ -135,6 +135,7 @@ pub fn augmented_lagrangian<T: Real>(
             max_iter: remaining.min(settings.max_inner),
             check_every: settings.check_every,
             time_limit: settings.time_limit,
+            ..FistaSettings::default()
         };
         let run = FistaRun {
             settings: &inner,

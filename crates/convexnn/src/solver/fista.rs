@@ -62,6 +62,11 @@ pub struct FistaSettings {
     pub check_every: usize,
     /// Wall-clock limit in seconds, counted from the `start` passed to [`fista`].
     pub time_limit: Option<f64>,
+    /// In single precision, stop as stalled when this many consecutive checks neither lower the
+    /// objective by more than 100 ε (relative) nor shrink the best duality gap (or squared
+    /// subgradient) by a tenth: f32 cannot resolve further progress, and the caller continues in
+    /// f64 from there. (Double precision runs on to the tolerance or the cap.) Default 50.
+    pub stall_checks: usize,
 }
 
 impl Default for FistaSettings {
@@ -72,6 +77,7 @@ impl Default for FistaSettings {
             max_iter: 10_000,
             check_every: 10,
             time_limit: None,
+            stall_checks: 50,
         }
     }
 }
@@ -179,6 +185,11 @@ pub fn fista<T: Real, S: Smooth<T>>(
     let mut t = 1.0f64;
     let slack = 10.0 * T::epsilon().as_f64();
     let mut check = certify(p, x.as_ref(), &cx, &mut grad, lambda);
+    // The best checked objective and optimality measure, and the checks since either improved.
+    let resolution = 100.0 * T::epsilon().as_f64();
+    let single = T::epsilon().as_f64() > 1e-10;
+    let measure = |c: &Check| c.dual.map_or(c.subgradient_sq, |d| c.objective - d);
+    let (mut best, mut best_measure, mut flat_checks) = (check.objective, measure(&check), 0usize);
     let mut status = None;
     let mut k = 0;
     while status.is_none() {
@@ -287,6 +298,17 @@ pub fn fista<T: Real, S: Smooth<T>>(
             if !check.objective.is_finite() {
                 status = Some(Status::NumericalError);
                 break;
+            }
+            let m = measure(&check);
+            if check.objective < best - resolution * best.abs() || m < 0.9 * best_measure {
+                best = best.min(check.objective);
+                best_measure = best_measure.min(m);
+                flat_checks = 0;
+            } else {
+                flat_checks += 1;
+                if single && flat_checks >= s.stall_checks.max(1) && !converged(&check, s) {
+                    status = Some(Status::Stalled);
+                }
             }
             let rec = IterRecord {
                 iteration: k,
