@@ -104,7 +104,9 @@ pub enum SolverChoice {
 pub enum Precision {
     /// Single precision for the bulk of the iterations (half the memory traffic, faster products),
     /// then double precision from that point when the tolerance asks for more than single precision
-    /// can certify (about 1e-4 relative gap: the gap is first order in the stationarity error).
+    /// can certify (about 1e-4 relative gap: the gap is first order in the stationarity error), or
+    /// as soon as single precision stops making measurable progress (FISTA's stall test,
+    /// [`crate::solver::fista::FistaSettings::stall_checks`]).
     F32,
     /// Double precision (default).
     F64,
