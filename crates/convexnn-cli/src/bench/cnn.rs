@@ -54,6 +54,9 @@ pub struct CnnBenchArgs {
     /// Relative duality gap at which the gated program stops.
     #[arg(long, default_value_t = 1e-6)]
     pub tol: f64,
+    /// Time limit of the gated program's FISTA, in seconds (none by default: it runs to --tol).
+    #[arg(long, value_name = "SECONDS")]
+    pub gated_seconds: Option<f64>,
     /// Time limit of the ReLU program's augmented Lagrangian, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     pub relu_seconds: f64,
@@ -189,6 +192,7 @@ pub fn run(a: &CnnBenchArgs) -> Result<i32> {
         formulation: Formulation::Gated,
         solver: SolverChoice::Fista,
         precision: Precision::F32,
+        time_limit: a.gated_seconds,
         ..base.clone()
     };
     let mut progress = Progress::new("gated CNN program (FISTA)", quiet);
