@@ -200,6 +200,7 @@ pub fn network_name(f: Formulation) -> String {
         Formulation::Abs => "absolute-value".into(),
         Formulation::Gated => "gated ReLU".into(),
         Formulation::Threshold => "threshold".into(),
+        Formulation::Linear => "linear".into(),
     }
 }
 

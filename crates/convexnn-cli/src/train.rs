@@ -534,6 +534,7 @@ pub fn parse_conv(spec: &str) -> Result<Convolution> {
         filter_width,
         stride: stride.trim().parse().map_err(|_| bad())?,
         bias: true,
+        circular: false,
     };
     conv.validate()?;
     Ok(conv)

@@ -149,6 +149,7 @@ fn exhaustive_convex_cnn_is_below_every_gradient_descent_run() {
         filter_width: 2,
         stride: 1,
         bias: true,
+        circular: false,
     };
     let mut r = Rng::new(11);
     let x = Mat::from_fn(6, 4, |_, _| r.normal());

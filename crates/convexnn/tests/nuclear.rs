@@ -204,6 +204,7 @@ fn convolutions_and_dictionaries_are_refused_with_a_message() {
             filter_width: 1,
             stride: 1,
             bias: false,
+            circular: false,
         }),
         ..nuclear_options()
     };

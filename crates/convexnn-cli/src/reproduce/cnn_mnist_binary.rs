@@ -67,6 +67,7 @@ fn signal_convolution() -> Convolution {
         filter_width: 2,
         stride: 1,
         bias: true,
+        circular: false,
     }
 }
 

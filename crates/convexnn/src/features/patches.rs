@@ -6,6 +6,12 @@
 //! starts at pixel (a·stride, b·stride) and lists its pixels row by row, followed by a 1 when the
 //! filter has a bias, so h = filter_height · filter_width (+ 1).
 //!
+//! A **circular** convolution wraps around the image's edges instead (pixel indices taken modulo
+//! the image size, as on a torus): every position a·stride < height (and likewise across) starts a
+//! patch, so out_h = ⌈height/stride⌉. With a full-size filter and stride 1 the K = height · width
+//! patches are the image's cyclic shifts, the setting of the linear circular CNN (docs/programs.md
+//! (M36)).
+//!
 //! The stacked patch matrix has nK rows, sample j's K patches in rows jK … jK + K − 1: the activation
 //! patterns of the convolutional program are patterns of this matrix (the same bits, sampling and
 //! deduplication as for a fully connected network), and the pooled operator
@@ -32,6 +38,9 @@ pub struct Convolution {
     pub stride: usize,
     /// Whether each patch ends with a constant 1 (the filter's bias, penalized like its weights).
     pub bias: bool,
+    /// Whether patches wrap around the image's edges (absent in older model files: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub circular: bool,
 }
 
 impl Convolution {
@@ -44,7 +53,33 @@ impl Convolution {
             filter_width: filter,
             stride,
             bias: true,
+            circular: false,
         }
+    }
+
+    /// The circular convolution of a full-size filter (`height × width`, stride 1, no bias) on
+    /// `height × width` images: the K = height · width patches are the image's cyclic shifts
+    /// (docs/programs.md (M36)).
+    pub fn circular_full(height: usize, width: usize) -> Self {
+        Convolution {
+            height,
+            width,
+            filter_height: height,
+            filter_width: width,
+            stride: 1,
+            bias: false,
+            circular: true,
+        }
+    }
+
+    /// Whether this is a circular convolution of a full-size filter at stride 1 without a bias,
+    /// whose patches are exactly the cyclic shifts of the image.
+    pub fn is_cyclic_shifts(&self) -> bool {
+        self.circular
+            && !self.bias
+            && self.stride == 1
+            && self.filter_height == self.height
+            && self.filter_width == self.width
     }
 
     /// An error unless the filter fits in the image and every size is positive.
@@ -72,12 +107,20 @@ impl Convolution {
 
     /// Patch positions down the image.
     pub fn out_height(&self) -> usize {
-        (self.height - self.filter_height) / self.stride + 1
+        if self.circular {
+            self.height.div_ceil(self.stride)
+        } else {
+            (self.height - self.filter_height) / self.stride + 1
+        }
     }
 
     /// Patch positions across the image.
     pub fn out_width(&self) -> usize {
-        (self.width - self.filter_width) / self.stride + 1
+        if self.circular {
+            self.width.div_ceil(self.stride)
+        } else {
+            (self.width - self.filter_width) / self.stride + 1
+        }
     }
 
     /// Patches per image K.
@@ -123,7 +166,8 @@ impl Convolution {
             let (j, patch) = (row / k, row % k);
             let (a, b) = (patch / ow, patch % ow);
             let (di, dj) = (c / fw, c % fw);
-            let pixel = (a * self.stride + di) * self.width + b * self.stride + dj;
+            let (r, q) = (a * self.stride + di, b * self.stride + dj);
+            let pixel = (r % self.height) * self.width + q % self.width;
             x[(j, pixel)]
         }))
     }
@@ -143,6 +187,7 @@ mod tests {
             filter_width: 3,
             stride: 2,
             bias: true,
+            circular: false,
         };
         let x = Mat::from_fn(2, 20, |j, p| (100 * j + 10 * (p / 5) + p % 5) as f64);
         assert_eq!((conv.out_height(), conv.out_width()), (2, 2));
@@ -154,6 +199,29 @@ mod tests {
         assert_eq!(row, vec![122.0, 123.0, 124.0, 132.0, 133.0, 134.0, 1.0]);
         let row: Vec<f64> = (0..7).map(|c| p[(1, c)]).collect();
         assert_eq!(row, vec![2.0, 3.0, 4.0, 12.0, 13.0, 14.0, 1.0]);
+    }
+
+    #[test]
+    fn circular_patches_wrap_around() {
+        // One 2×3 image with pixels 0..6; a full-size circular filter gives its 6 cyclic shifts.
+        let conv = Convolution::circular_full(2, 3);
+        assert!(conv.is_cyclic_shifts());
+        assert_eq!((conv.patch_count(), conv.patch_dim()), (6, 6));
+        let x = Mat::from_fn(1, 6, |_, p| p as f64);
+        let p = conv.patches(x.as_ref()).unwrap();
+        // Patch (1, 2) starts at pixel (1, 2): rows 1, 0 and columns 2, 0, 1.
+        let row: Vec<f64> = (0..6).map(|c| p[(5, c)]).collect();
+        assert_eq!(row, vec![5.0, 3.0, 4.0, 2.0, 0.0, 1.0]);
+        // A 2×2 circular filter at stride 2 on 3×3 images: positions 0 and 2 in each direction.
+        let conv = Convolution {
+            circular: true,
+            ..Convolution::square(3, 2, 2)
+        };
+        assert_eq!(conv.patch_count(), 4);
+        let x = Mat::from_fn(1, 9, |_, p| p as f64);
+        let p = conv.patches(x.as_ref()).unwrap();
+        let row: Vec<f64> = (0..5).map(|c| p[(3, c)]).collect();
+        assert_eq!(row, vec![8.0, 6.0, 2.0, 0.0, 1.0]);
     }
 
     #[test]

@@ -38,6 +38,7 @@ use crate::solver::{Info, Observe, Status, StopFlag};
 
 pub mod dictionary;
 pub mod file;
+pub mod linear;
 pub mod outputs;
 
 /// Where the activation patterns come from.
@@ -449,7 +450,7 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
         (SolverChoice::Cd, _) => gram_memory(p) + 8 * p * 8 + 4 * n * 8,
         // three n × n matrices, two n × P, the P × P Newton system, the d × P iterates.
         (SolverChoice::Mkl, _) => mkl_memory(n, p) + 16 * p * p + 6 * d * p * 8,
-        (_, Formulation::Gated) => 8 * d * p * b + 4 * n * b,
+        (_, Formulation::Gated | Formulation::Linear) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
         (_, Formulation::Relu | Formulation::LeakyRelu { .. } | Formulation::Abs) => {
@@ -785,6 +786,9 @@ fn operator<T: Real>(
 /// every λ ≥ λ_max (for ReLU this is a safe upper bound on the exact threshold (M25)).
 pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
     let targets = validate(x, y, opts)?;
+    if opts.formulation == Formulation::Linear {
+        return linear::linear_lambda_max(x, &targets, opts);
+    }
     if opts.dictionary {
         return dictionary::dictionary_lambda_max(x, &targets, opts.formulation);
     }
@@ -809,6 +813,9 @@ pub fn train(
         return outputs::train_classes(x, y, opts, observer, stop);
     }
     let targets = validate(x, y, opts)?;
+    if opts.formulation == Formulation::Linear {
+        return linear::train_linear(x, targets, opts, observer, stop);
+    }
     if opts.solver == SolverChoice::Nuclear {
         return train_nuclear(x, targets, opts, observer, stop);
     }
@@ -1092,7 +1099,9 @@ fn solve_iterative<T: Real>(
     let (d, p) = (x.ncols(), patterns.len());
     let (weights, status, iterations, outer, violation, mult, fwd, adj, solver_dual) =
         match opts.formulation {
-            Formulation::Gated | Formulation::Threshold => {
+            // (A linear network is trained by model::linear; over one all-ones pattern its fully
+            // connected program is this one.)
+            Formulation::Gated | Formulation::Threshold | Formulation::Linear => {
                 let mut gated = GatedProblem::<T>::new(op, y, opts.loss);
                 let run = FistaRun {
                     settings: &fista_settings,
@@ -1509,7 +1518,7 @@ fn certify_f64(
     use crate::solver::fista::Smooth;
     let mut op = operator::<f64>(x, patterns.clone(), opts);
     match opts.formulation {
-        Formulation::Gated | Formulation::Threshold => {
+        Formulation::Gated | Formulation::Threshold | Formulation::Linear => {
             let mut prob = GatedProblem::new(op, y, opts.loss);
             let mut cache = vec![0.0; y.len()];
             prob.forward(weights, &mut cache);

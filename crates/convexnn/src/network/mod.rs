@@ -18,6 +18,11 @@
 //!   filters applied to each of an image's K patches x_k and averaged, f(x) = (1/K) Σ_k Σ_j σ(x_kᵀu_j)α_j
 //!   (docs/programs.md (M35)–(M35c)); read out of the pooled program exactly as above, since the cone
 //!   constraints hold on every patch.
+//! - Linear networks (identity activation; docs/programs.md §3f): fully connected,
+//!   f(x) = Σ_j (xᵀu_j) α_j, or convolutional with one output weight per patch position,
+//!   f(x) = Σ_j Σ_k (x_kᵀu_j) α_{jk} (no pooling: [`Network::output`] holds K weights per neuron).
+//!   Read out of the convex weights Z = Σ_j u_j α_jᵀ by its SVD, one neuron (√σ a, √σ b) per
+//!   singular value, so that (λ/2)Σ_j(‖u_j‖² + ‖α_j‖²) = λ‖Z‖_* (M35).
 //! - 1-D dictionary networks (docs/programs.md (M47)–(M50)): scalar input x, neuron j computes
 //!   σ(w_j x + b_j) with an *unpenalized* bias b_j ([`Network::bias`]), and the output adds an
 //!   unpenalized intercept ξ ([`Network::intercept`]); the weight decay acts on w_j and α_j only.
@@ -182,6 +187,27 @@ impl Network {
         }
     }
 
+    /// The linear network of the convex weights `z` (docs/programs.md §3f): d × 1 (w, fully
+    /// connected, `conv` None) or h × K (the filter-by-position matrix Z of a convolution). Each
+    /// singular value σ > 1e-12 σ_max of Z gives one neuron, filter √σ a and output weights √σ b
+    /// (one per patch position), so the network computes Σ_k x_kᵀ z_k and its weight decay is
+    /// λ‖Z‖_* (λ‖w‖₂ for one column).
+    pub fn from_linear(z: MatRef<'_, f64>, conv: Option<Convolution>) -> Self {
+        let (mut hidden, mut output) = (vec![], vec![]);
+        if let Ok(svd) = z.thin_svd() {
+            let s = svd.S().column_vector();
+            let top = (0..s.nrows()).map(|r| s[r]).fold(0.0, f64::max);
+            for r in 0..s.nrows() {
+                if s[r] > 1e-12 * top && s[r].is_finite() {
+                    let scale = s[r].sqrt();
+                    hidden.push((0..z.nrows()).map(|t| scale * svd.U()[(t, r)]).collect());
+                    output.extend((0..z.ncols()).map(|k| scale * svd.V()[(k, r)]));
+                }
+            }
+        }
+        Network::plain(Formulation::Linear, hidden, output, None).with_convolution(conv)
+    }
+
     /// A 1-D network with free biases from the dictionary Lasso (M47) (docs/programs.md (M50)): each
     /// coefficient z_k ≠ 0 of the column σ(s(x − x_j)) gives one neuron. For ReLU, leaky ReLU and |z|
     /// it is w = s√|z_k|, b = −s√|z_k| x_j, α = sign(z_k)√|z_k|, so σ(wx + b)α = z_k σ(s(x − x_j)) by
@@ -324,7 +350,15 @@ impl Network {
 
     /// Number of neurons m.
     pub fn width(&self) -> usize {
-        self.output.len() / self.outputs.max(1)
+        self.output.len() / self.output_weights_per_neuron()
+    }
+
+    /// Output weights per neuron: c, or the K patch positions of a linear convolutional network.
+    fn output_weights_per_neuron(&self) -> usize {
+        match (self.kind, &self.conv) {
+            (Formulation::Linear, Some(c)) => c.patch_count().max(1),
+            _ => self.outputs.max(1),
+        }
     }
 
     /// Input dimension d (0 for an empty network); for a convolutional network the patch size h.
@@ -360,6 +394,9 @@ impl Network {
                 "convolutional threshold networks are not implemented".into(),
             ));
         }
+        if self.kind == Formulation::Linear {
+            return self.predict_positions(conv, x);
+        }
         let (k, c) = (conv.patch_count(), self.outputs.max(1));
         let mut out = Mat::zeros(x.nrows(), c);
         for start in (0..x.nrows()).step_by(PREDICT_CHUNK) {
@@ -370,6 +407,38 @@ impl Network {
                 for (i, g) in rows.col_as_slice(o).chunks_exact(k).enumerate() {
                     out[(start + i, o)] = g.iter().sum::<f64>() / k as f64;
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Predictions (n × 1) of a linear convolutional network, Σ_j Σ_k (x_kᵀu_j) α_{jk}.
+    fn predict_positions(&self, conv: &Convolution, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        let (k, h, m) = (conv.patch_count(), conv.patch_dim(), self.width());
+        if self.outputs.max(1) != 1
+            || self.output.len() != m * k
+            || self.hidden.len() != m
+            || self.hidden.iter().any(|u| u.len() != h)
+        {
+            return Err(Error::InvalidData(format!(
+                "a linear convolutional network with {k} patch positions of {h} entries needs                  {k} output weights per neuron and filters of length {h}: this one has {}                  filters and {} output weights",
+                self.hidden.len(),
+                self.output.len()
+            )));
+        }
+        let mut out = Mat::zeros(x.nrows(), 1);
+        for start in (0..x.nrows()).step_by(PREDICT_CHUNK) {
+            let len = PREDICT_CHUNK.min(x.nrows() - start);
+            let patches = conv.patches(x.subrows(start, len))?;
+            let z = image(patches.as_ref(), &self.hidden);
+            for i in 0..len {
+                out[(start + i, 0)] = (0..m)
+                    .map(|j| {
+                        (0..k)
+                            .map(|p| z[(i * k + p, j)] * self.output[j * k + p])
+                            .sum::<f64>()
+                    })
+                    .sum();
             }
         }
         Ok(out)

@@ -17,6 +17,7 @@ pub mod datafit;
 pub mod gated;
 pub mod hinge;
 pub mod lasso;
+pub mod linear;
 pub mod outputs;
 pub mod penalty;
 pub mod prune;
@@ -41,6 +42,7 @@ pub fn normalization(formulation: Formulation, loss: Loss) -> String {
             "sum_i (||v_i|| + ||w_i||)"
         }
         Formulation::Threshold => "sum_i |z_i|",
+        Formulation::Linear => "||w||_2",
     };
     let fit = match formulation {
         Formulation::Threshold => fit.replace("yhat", "K z"),
@@ -70,10 +72,16 @@ pub enum Formulation {
     /// Threshold (step) activation network, a Lasso over the 0/1 arrangement columns (M29): the
     /// gated program with X replaced by a column of ones.
     Threshold,
+    /// Linear network (identity activation), f(x) = Σ_j (xᵀu_j) α_j: the convex program is a norm
+    /// penalty on the end-to-end linear map, λ‖w‖₂ for a fully connected network and, for a
+    /// convolutional network with one output weight per patch position, the nuclear norm (M35) or
+    /// for the circular one an ℓ1 norm in the Fourier domain (M36) (docs/programs.md §3f). No
+    /// activation patterns are involved.
+    Linear,
 }
 
 impl Formulation {
-    /// `"gated"`, `"relu"`, `"leaky_relu"`, `"abs"` or `"threshold"`.
+    /// `"gated"`, `"relu"`, `"leaky_relu"`, `"abs"`, `"threshold"` or `"linear"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Formulation::Gated => "gated",
@@ -81,6 +89,7 @@ impl Formulation {
             Formulation::LeakyRelu { .. } => "leaky_relu",
             Formulation::Abs => "abs",
             Formulation::Threshold => "threshold",
+            Formulation::Linear => "linear",
         }
     }
 
@@ -93,7 +102,7 @@ impl Formulation {
             Formulation::Relu => Some(0.0),
             Formulation::LeakyRelu { slope } => Some(*slope),
             Formulation::Abs => Some(-1.0),
-            Formulation::Gated | Formulation::Threshold => None,
+            Formulation::Gated | Formulation::Threshold | Formulation::Linear => None,
         }
     }
 
@@ -103,9 +112,13 @@ impl Formulation {
     }
 
     /// The value of the masks M_i where a pattern bit is 0 (1 where it is 1): the negative slope
-    /// for the cone programs, 0 (D_i itself) for gated and threshold networks.
+    /// for the cone programs, 0 (D_i itself) for gated and threshold networks, 1 for the linear
+    /// network (whose activation is the identity).
     pub fn mask_off_value(&self) -> f64 {
-        self.negative_slope().unwrap_or(0.0)
+        match self {
+            Formulation::Linear => 1.0,
+            f => f.negative_slope().unwrap_or(0.0),
+        }
     }
 
     /// An error unless the settings of the formulation are valid (the leaky slope in [0, 1)).

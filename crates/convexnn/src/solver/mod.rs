@@ -26,6 +26,7 @@ pub mod cd;
 pub mod conic;
 pub mod exact;
 pub mod exact_l1;
+pub mod exact_linear;
 pub mod exact_outputs;
 pub mod fista;
 pub mod mkl;
