@@ -268,6 +268,11 @@ pub fn certificate_text(c: &Certificate) -> String {
              upper bound on the best threshold network"
                 .into()
         }
+        (Formulation::Linear, _) => {
+            "the convex program of the linear network is exact: globally optimal among linear \
+             networks of this architecture of any width (up to the gap)"
+                .into()
+        }
         _ if c.outputs.is_some() => "optimal for the vector-output program over these gates (up to \
              the gap); see outputs for what it means for the network"
             .into(),
@@ -309,7 +314,11 @@ pub fn certificate_text(c: &Certificate) -> String {
         c.info.seconds,
         c.solver,
         c.n_patterns,
-        if c.exhaustive { " (complete arrangement)" } else { " (sampled)" },
+        match (c.formulation, c.exhaustive) {
+            (Formulation::Linear, _) => " (a linear network has no activation patterns)",
+            (_, true) => " (complete arrangement)",
+            (_, false) => " (sampled)",
+        },
         c.active_neurons,
         c.lambda,
         c.lambda_unnormalized,

@@ -37,6 +37,11 @@ pub enum ModelArg {
     Abs,
     /// Threshold (step) activation network (Lasso over the arrangement columns).
     Threshold,
+    /// Linear network (identity activation): lambda*||w||_2 fully connected; with --conv, the
+    /// linear CNN with one output weight per patch position (nuclear norm of the filter-by-position
+    /// matrix, M35), or with --circular and a full-size filter the circular CNN (Fourier-domain l1,
+    /// M36). No activation patterns; squared or logistic loss.
+    Linear,
 }
 
 /// Loss choice.
@@ -194,8 +199,18 @@ pub struct TrainArgs {
     /// are HxW-pixel images (one channel, row by row), each filter sees FHxFW patches taken every
     /// STRIDE pixels, plus a bias; patterns are sampled over the patches (--sample, or --gates
     /// with one row per patch entry and the bias).
+    /// With --model linear the network has one output weight per patch position instead of the
+    /// pooling (docs/programs.md §3f).
     #[arg(long, value_name = "HxW:FHxFW:STRIDE", conflicts_with_all = ["patterns", "exact", "hidden_widths", "bias", "dictionary"], help_heading = "Program")]
     pub conv: Option<String>,
+    /// The --conv patches wrap around the image's edges (a circular convolution: every position
+    /// a multiple of STRIDE starts a patch). A full-size filter at stride 1 with --no-filter-bias
+    /// sees the image's cyclic shifts: the circular CNN (M36) with --model linear.
+    #[arg(long, requires = "conv", help_heading = "Program")]
+    pub circular: bool,
+    /// The --conv filters have no bias entry (by default each patch ends with a constant 1).
+    #[arg(long, requires = "conv", help_heading = "Program")]
+    pub no_filter_bias: bool,
     /// Multi-class classification with the squared loss on one-hot targets (one output per class,
     /// c >= 2 label values; gated networks). The softmax loss is --loss softmax.
     #[arg(long, help_heading = "Program")]
@@ -305,7 +320,8 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU, leaky ReLU,
     /// abs), d × P each, or z (P, threshold); with --dictionary, z, knots and signs (P each); for
-    /// c > 1 outputs (--loss softmax, --one-hot) W is c × d × P.
+    /// c > 1 outputs (--loss softmax, --one-hot) W is c × d × P; for --model linear, Z (h × K, the
+    /// filter-by-position matrix, or d × 1 without --conv).
     #[arg(long, value_name = "W.npz", help_heading = "Output")]
     pub weights_out: Option<PathBuf>,
     /// Print one JSON object on stdout instead of the report.
@@ -497,7 +513,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         construction,
         lift_width: a.lift_width,
         dictionary: a.dictionary,
-        convolution: a.conv.as_deref().map(parse_conv).transpose()?,
+        convolution: convolution(a)?,
         outputs: match a.outputs {
             OutputsArg::Separate => OutputPenalty::Separate,
             OutputsArg::Group => OutputPenalty::Group,
@@ -505,6 +521,20 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         },
         ..TrainOptions::default()
     })
+}
+
+/// The geometry of `--conv` with `--circular` and `--no-filter-bias` applied.
+fn convolution(a: &TrainArgs) -> Result<Option<Convolution>> {
+    let Some(spec) = a.conv.as_deref() else {
+        return Ok(None);
+    };
+    let conv = Convolution {
+        circular: a.circular,
+        bias: !a.no_filter_bias,
+        ..parse_conv(spec)?
+    };
+    conv.validate()?;
+    Ok(Some(conv))
 }
 
 /// The geometry of `--conv HxW:FHxFW:STRIDE` (a bias in every patch).
@@ -559,6 +589,7 @@ pub fn formulation(model: ModelArg, slope: Option<f64>) -> Result<Formulation> {
         (ModelArg::Relu, None) => Formulation::Relu,
         (ModelArg::Abs, None) => Formulation::Abs,
         (ModelArg::Threshold, None) => Formulation::Threshold,
+        (ModelArg::Linear, None) => Formulation::Linear,
     };
     f.validate()?;
     Ok(f)
@@ -622,6 +653,15 @@ fn write_dictionary_weights(
 pub fn write_weights(path: &std::path::Path, fit: &Fit, formulation: Formulation) -> Result<()> {
     if let Some(atoms) = &fit.dictionary {
         return write_dictionary_weights(path, fit, atoms);
+    }
+    if formulation == Formulation::Linear {
+        // Z (h × K, row-major), the end-to-end weights: w (d × 1) for a fully connected network.
+        let z = &fit.weights;
+        let data: Vec<f64> = (0..z.nrows())
+            .flat_map(|r| (0..z.ncols()).map(move |k| z[(r, k)]))
+            .collect();
+        let shape = vec![z.nrows(), z.ncols()];
+        return write_npz(path, &[("Z", NpyData::F64 { shape, data: &data })]);
     }
     let (n, p) = (fit.patterns.n_samples(), fit.patterns.len());
     let d = fit.weights.nrows();

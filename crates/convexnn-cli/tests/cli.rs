@@ -1259,3 +1259,77 @@ fn bench_cnn_reports_convex_and_sgd_runs() {
         assert!((0.0..=1.0).contains(&acc), "{r}");
     }
 }
+
+/// `--model linear`: the circular CNN (--circular, full-size filter, --no-filter-bias) and the
+/// linear CNN certify their gaps, read out networks that attain the optimum, save Z, and predict.
+#[test]
+fn linear_cnns_from_the_command_line() {
+    let dir = tmpdir("linear-cnn");
+    let mut r = Rng::new(9);
+    let names: Vec<String> = (0..8).map(|k| format!("p{k}")).collect();
+    let mut csv = format!("{},y\n", names.join(","));
+    let mut images = format!("{}\n", names.join(","));
+    for _ in 0..40 {
+        let x: Vec<f64> = (0..8).map(|_| r.normal()).collect();
+        let y = x[0] - x[3] + 0.1 * r.normal();
+        let row: Vec<String> = x.iter().map(|v| v.to_string()).collect();
+        csv.push_str(&format!("{},{y}\n", row.join(",")));
+        images.push_str(&format!("{}\n", row.join(",")));
+    }
+    std::fs::write(dir.join("s.csv"), csv).unwrap();
+    std::fs::write(dir.join("x.csv"), images).unwrap();
+    for (flags, formula) in [
+        (
+            vec!["--conv", "1x8:1x8:1", "--circular", "--no-filter-bias"],
+            "(M36)",
+        ),
+        (vec!["--conv", "2x4:1x2:2"], "(M35)"),
+    ] {
+        let mut args = vec![
+            "train",
+            "--csv",
+            "s.csv",
+            "--model",
+            "linear",
+            "--lambda",
+            "1e-2",
+            "--tol",
+            "1e-9",
+            "--json",
+            "--out",
+            "m.json",
+            "--weights-out",
+            "z.npz",
+            "--quiet",
+        ];
+        args.extend(flags);
+        let j = stdout_json(&run(&dir, &args));
+        assert_eq!(j["status"], "converged", "{j}");
+        assert_eq!(j["model"], "linear");
+        assert!(j["normalization"].as_str().unwrap().contains(formula));
+        let (convex, network) = (
+            j["objective"].as_f64().unwrap(),
+            j["network_objective"].as_f64().unwrap(),
+        );
+        assert!((network - convex).abs() <= 1e-7 * convex, "{j}");
+        assert!(j["train"]["r2"].as_f64().unwrap() > 0.9, "{j}");
+        assert!(npz_names(&dir.join("z.npz")).contains(&"Z.npy".to_string()));
+        let o = run(
+            &dir,
+            &[
+                "predict", "--model", "m.json", "--input", "x.csv", "--out", "p.csv",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // Patterns have no meaning for a linear network; --circular needs --conv.
+    let o = run(
+        &dir,
+        &[
+            "train", "--csv", "s.csv", "--model", "linear", "--sample", "5",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no activation patterns"));
+    let o = run(&dir, &["train", "--csv", "s.csv", "--circular"]);
+    assert!(!o.status.success());
+}
