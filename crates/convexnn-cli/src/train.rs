@@ -565,6 +565,7 @@ pub fn parse_conv(spec: &str) -> Result<Convolution> {
         stride: stride.trim().parse().map_err(|_| bad())?,
         bias: true,
         circular: false,
+        separable: false,
     };
     conv.validate()?;
     Ok(conv)

@@ -150,6 +150,7 @@ fn exhaustive_convex_cnn_is_below_every_gradient_descent_run() {
         stride: 1,
         bias: true,
         circular: false,
+        separable: false,
     };
     let mut r = Rng::new(11);
     let x = Mat::from_fn(6, 4, |_, _| r.normal());
@@ -226,5 +227,130 @@ fn convolutional_settings_are_checked() {
     };
     for opts in [wrong_size, threshold, admm, cd, mkl, dictionary] {
         assert!(train(x.as_ref(), &y, &opts, &mut Silent, &StopFlag::new()).is_err());
+    }
+}
+
+/// The separable network (each neuron sees one patch position, (M35d)): gated (FISTA) and ReLU
+/// (augmented Lagrangian) agree with the interior-point backend to 1e-6, every read-out neuron's
+/// filter lives on one position's block, the network attains the convex optimum, and it predicts
+/// (1/K) Σ_j σ(x_{k_j}ᵀu_j) α_j from the plain patches.
+#[test]
+fn separable_programs_match_the_interior_point_backend() {
+    let conv = Convolution {
+        separable: true,
+        ..Convolution::square(4, 2, 2)
+    };
+    let plain = Convolution::square(4, 2, 2);
+    let (k, h) = (conv.patch_count(), conv.filter_dim());
+    for seed in 0..2 {
+        for loss in [Loss::Squared, Loss::Logistic] {
+            let (x, y) = images(12, seed, loss);
+            for (formulation, solver) in [
+                (Formulation::Gated, SolverChoice::Fista),
+                (Formulation::Relu, SolverChoice::Al),
+            ] {
+                let opts = |solver| TrainOptions {
+                    convolution: Some(conv),
+                    patterns: PatternSource::Sample { count: 12 },
+                    ..options(formulation, loss, solver, seed)
+                };
+                let exact = fit(&x, &y, &opts(SolverChoice::Clarabel));
+                let iterative = fit(&x, &y, &opts(solver));
+                let what = format!("seed {seed}, {loss:?}, {formulation:?}");
+                let (a, b) = (
+                    exact.certificate.info.objective,
+                    iterative.certificate.info.objective,
+                );
+                assert!(rel(a, b) <= 1e-6, "{what}: clarabel {a} vs {solver:?} {b}");
+                let net = &iterative.network;
+                let c = &iterative.certificate;
+                assert!(c.active_neurons > 0, "{what}");
+                assert!(
+                    rel(c.network_objective, c.info.objective) <= 1e-8,
+                    "{what}: network {} vs convex {}",
+                    c.network_objective,
+                    c.info.objective
+                );
+                // One position per neuron.
+                let blocks: Vec<usize> = net
+                    .hidden
+                    .iter()
+                    .map(|u| {
+                        let on: Vec<usize> = (0..k)
+                            .filter(|&p| u[p * h..(p + 1) * h].iter().any(|v| *v != 0.0))
+                            .collect();
+                        assert_eq!(on.len(), 1, "{what}: neuron on positions {on:?}");
+                        on[0]
+                    })
+                    .collect();
+                // Predictions from the plain patches: neuron j on its position only.
+                let (xt, _) = images(5, 99, loss);
+                let p = plain.patches(xt.as_ref()).unwrap();
+                let got = net.predict(xt.as_ref()).unwrap();
+                for (j, g) in got.iter().enumerate() {
+                    let mut f = 0.0;
+                    for (i, u) in net.hidden.iter().enumerate() {
+                        let q = blocks[i];
+                        let row = j * k + q;
+                        let z: f64 = (0..h).map(|c| p[(row, c)] * u[q * h + c]).sum();
+                        let act = match (formulation, &net.gates) {
+                            (Formulation::Gated, Some(gs)) => {
+                                let gz: f64 = (0..h).map(|c| p[(row, c)] * gs[i][q * h + c]).sum();
+                                if gz >= 0.0 {
+                                    z
+                                } else {
+                                    0.0
+                                }
+                            }
+                            _ => z.max(0.0),
+                        };
+                        f += act * net.output[i] / k as f64;
+                    }
+                    assert!(
+                        (f - g).abs() <= 1e-9 * (1.0 + f.abs()),
+                        "{what}: {f} vs {g}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Separable networks take only gated and ReLU activations, and their own patterns.
+#[test]
+fn separable_settings_are_checked() {
+    let (x, y) = images(8, 1, Loss::Squared);
+    let conv = Convolution {
+        separable: true,
+        ..Convolution::square(4, 2, 2)
+    };
+    let stop = StopFlag::new();
+    for (opts, needle) in [
+        (
+            TrainOptions {
+                convolution: Some(conv),
+                ..options(
+                    Formulation::LeakyRelu { slope: 0.1 },
+                    Loss::Squared,
+                    SolverChoice::Al,
+                    0,
+                )
+            },
+            "gated or relu",
+        ),
+        (
+            TrainOptions {
+                convolution: Some(conv),
+                patterns: PatternSource::Gates(Mat::zeros(20, 2)),
+                ..options(Formulation::Gated, Loss::Squared, SolverChoice::Fista, 0)
+            },
+            "per-position patterns",
+        ),
+    ] {
+        let e = train(x.as_ref(), &y, &opts, &mut Silent, &stop)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains(needle), "{e}");
     }
 }

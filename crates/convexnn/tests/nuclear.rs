@@ -205,6 +205,7 @@ fn convolutions_and_dictionaries_are_refused_with_a_message() {
             stride: 1,
             bias: false,
             circular: false,
+            separable: false,
         }),
         ..nuclear_options()
     };

@@ -68,6 +68,7 @@ fn signal_convolution() -> Convolution {
         stride: 1,
         bias: true,
         circular: false,
+        separable: false,
     }
 }
 

@@ -12,6 +12,12 @@
 //! patches are the image's cyclic shifts, the setting of the linear circular CNN (docs/programs.md
 //! (M36)).
 //!
+//! A **separable** network gives each neuron one patch position of its own (docs/programs.md §3d,
+//! (M35d)): its stacked patch matrix has rows e_k ⊗ x_k of length K·h (patch k in block k, zeros
+//! elsewhere), so a filter of length K·h supported on block k sees patch k only, and its patterns
+//! ([`separable_patterns`]) are patterns of one position's patches with zero bits on the other
+//! positions' rows.
+//!
 //! The stacked patch matrix has nK rows, sample j's K patches in rows jK … jK + K − 1: the activation
 //! patterns of the convolutional program are patterns of this matrix (the same bits, sampling and
 //! deduplication as for a fully connected network), and the pooled operator
@@ -20,6 +26,9 @@
 use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
+use super::enumerate::enumerate;
+use super::sample::gaussian_gates;
+use super::{pattern_of_gate, PatternSet};
 use crate::error::{Error, Result};
 
 /// The geometry of a one-channel convolution with a square or rectangular filter, a stride and no
@@ -41,6 +50,10 @@ pub struct Convolution {
     /// Whether patches wrap around the image's edges (absent in older model files: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub circular: bool,
+    /// Whether each neuron sees one patch position only (absent in older model files: false):
+    /// the patches are embedded at their position, rows e_k ⊗ x_k of length K·h.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub separable: bool,
 }
 
 impl Convolution {
@@ -54,6 +67,7 @@ impl Convolution {
             stride,
             bias: true,
             circular: false,
+            separable: false,
         }
     }
 
@@ -69,6 +83,7 @@ impl Convolution {
             stride: 1,
             bias: false,
             circular: true,
+            separable: false,
         }
     }
 
@@ -128,8 +143,19 @@ impl Convolution {
         self.out_height() * self.out_width()
     }
 
-    /// Entries per patch h (the filter's weights, and its bias).
+    /// Entries per patch h (the filter's weights, and its bias); K·h for a separable network,
+    /// whose patches are embedded at their position.
     pub fn patch_dim(&self) -> usize {
+        let h = self.filter_dim();
+        if self.separable {
+            h * self.patch_count()
+        } else {
+            h
+        }
+    }
+
+    /// Entries of one filter h (its weights, and its bias).
+    pub fn filter_dim(&self) -> usize {
         self.filter_height * self.filter_width + usize::from(self.bias)
     }
 
@@ -145,7 +171,8 @@ impl Convolution {
             .saturating_mul(8)
     }
 
-    /// The stacked patch matrix (nK × h) of the images in the rows of `x`.
+    /// The stacked patch matrix (nK × h) of the images in the rows of `x` (nK × K·h, patch k in
+    /// block k of its row, for a separable network).
     pub fn patches(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
         self.validate()?;
         if x.ncols() != self.input_dim() {
@@ -157,13 +184,17 @@ impl Convolution {
                 x.ncols()
             )));
         }
-        let (k, h, ow) = (self.patch_count(), self.patch_dim(), self.out_width());
+        let (k, h, ow) = (self.patch_count(), self.filter_dim(), self.out_width());
         let fw = self.filter_width;
-        Ok(Mat::from_fn(x.nrows() * k, h, |row, c| {
+        Ok(Mat::from_fn(x.nrows() * k, self.patch_dim(), |row, col| {
+            let (j, patch) = (row / k, row % k);
+            if self.separable && col / h != patch {
+                return 0.0;
+            }
+            let c = col % h;
             if c == h - 1 && self.bias {
                 return 1.0;
             }
-            let (j, patch) = (row / k, row % k);
             let (a, b) = (patch / ow, patch % ow);
             let (di, dj) = (c / fw, c % fw);
             let (r, q) = (a * self.stride + di, b * self.stride + dj);
@@ -171,6 +202,75 @@ impl Convolution {
             x[(j, pixel)]
         }))
     }
+}
+
+/// The patterns of a separable network (docs/programs.md (M35d)) on its stacked patch matrix `x`
+/// (nK × K·h, [`Convolution::patches`]): for position k, the patterns of the n patches X_k on
+/// position k's rows and zeros on the other positions' rows. `count` Gaussian gates from `seed`,
+/// gate i on position i mod K (stored embedded: zero outside block k); or with `exact`, every
+/// pattern of every X_k where [`enumerate`] can list them (an error otherwise).
+pub fn separable_patterns(
+    x: MatRef<'_, f64>,
+    conv: &Convolution,
+    count: usize,
+    seed: u64,
+    exact: bool,
+) -> Result<PatternSet> {
+    let (k, h) = (conv.patch_count(), conv.filter_dim());
+    if !conv.separable || x.ncols() != k * h || x.nrows() % k != 0 {
+        return Err(Error::InvalidData(format!(
+            "separable patterns take the embedded patch matrix of a separable convolution              (nK × {} columns), not {} × {}",
+            k * h,
+            x.nrows(),
+            x.ncols()
+        )));
+    }
+    let n = x.nrows() / k;
+    // X_k, n × h: position k's patches.
+    let position = |p: usize| Mat::from_fn(n, h, |j, c| x[(j * k + p, p * h + c)]);
+    let embed = |p: usize, bits: &[bool]| -> Vec<bool> {
+        let mut col = vec![false; n * k];
+        for (j, &b) in bits.iter().enumerate() {
+            col[j * k + p] = b;
+        }
+        col
+    };
+    let (mut cols, mut gates) = (vec![], vec![]);
+    if exact {
+        for p in 0..k {
+            let xp = position(p);
+            let set = enumerate(xp.as_ref())?.ok_or_else(|| {
+                Error::InvalidSetting(format!(
+                    "exact patterns of a separable network need patches that can be enumerated                      (1-D or 2-D points with a bias); these have h = {h}: sample patterns instead"
+                ))
+            })?;
+            for i in 0..set.len() {
+                cols.push(embed(p, &set.column(i)));
+                gates.push(set.gates().map(|g| (p, g.col(i).iter().copied().collect())));
+            }
+        }
+    } else {
+        if count == 0 {
+            return Err(Error::InvalidSetting(
+                "the number of sampled patterns must be at least 1".into(),
+            ));
+        }
+        let g = gaussian_gates(h, count, seed);
+        let xs: Vec<Mat<f64>> = (0..k.min(count)).map(position).collect();
+        for i in 0..count {
+            let p = i % k;
+            let gi: Vec<f64> = g.col(i).iter().copied().collect();
+            cols.push(embed(p, &pattern_of_gate(xs[p].as_ref(), &gi)));
+            gates.push(Some((p, gi)));
+        }
+    }
+    let embedded = gates.iter().all(Option::is_some).then(|| {
+        Mat::from_fn(k * h, gates.len(), |r, i| match &gates[i] {
+            Some((p, g)) if r / h == *p => g[r % h],
+            _ => 0.0,
+        })
+    });
+    PatternSet::from_columns(n * k, &cols, embedded.as_ref().map(|g| g.as_ref()), exact)
 }
 
 #[cfg(test)]
@@ -188,6 +288,7 @@ mod tests {
             stride: 2,
             bias: true,
             circular: false,
+            separable: false,
         };
         let x = Mat::from_fn(2, 20, |j, p| (100 * j + 10 * (p / 5) + p % 5) as f64);
         assert_eq!((conv.out_height(), conv.out_width()), (2, 2));
@@ -222,6 +323,50 @@ mod tests {
         let p = conv.patches(x.as_ref()).unwrap();
         let row: Vec<f64> = (0..5).map(|c| p[(3, c)]).collect();
         assert_eq!(row, vec![8.0, 6.0, 2.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn separable_patches_and_patterns_live_on_one_position() {
+        // 1-D signals of width 4, filters of width 2 with a bias at stride 2: K = 2, h = 3.
+        let conv = Convolution {
+            height: 1,
+            width: 4,
+            filter_height: 1,
+            filter_width: 2,
+            stride: 2,
+            bias: true,
+            circular: false,
+            separable: true,
+        };
+        assert_eq!(
+            (conv.patch_count(), conv.filter_dim(), conv.patch_dim()),
+            (2, 3, 6)
+        );
+        let x = Mat::from_fn(5, 4, |j, p| ((3 * j + 5 * p) % 7) as f64 - 3.0);
+        let p = conv.patches(x.as_ref()).unwrap();
+        let row: Vec<f64> = (0..6).map(|c| p[(2 * 1 + 1, c)]).collect();
+        assert_eq!(row, vec![0.0, 0.0, 0.0, x[(1, 2)], x[(1, 3)], 1.0]);
+        let exact = separable_patterns(p.as_ref(), &conv, 0, 0, true).unwrap();
+        assert!(exact.is_exhaustive());
+        let sampled = separable_patterns(p.as_ref(), &conv, 40, 3, false).unwrap();
+        assert!(!sampled.is_empty() && sampled.len() <= exact.len());
+        for set in [&exact, &sampled] {
+            let g = set.gates().unwrap();
+            for i in 0..set.len() {
+                let col = set.column(i);
+                let on: Vec<usize> = (0..2).filter(|&q| (0..5).any(|j| col[2 * j + q])).collect();
+                assert_eq!(on.len(), 1);
+                // The embedded gate reproduces the bits on its position.
+                let q = on[0];
+                for j in 0..5 {
+                    let z: f64 = (0..6).map(|c| p[(2 * j + q, c)] * g[(c, i)]).sum();
+                    assert_eq!(z >= 0.0, col[2 * j + q]);
+                }
+            }
+        }
+        // Every sampled pattern is one of the enumerated ones.
+        let all: Vec<Vec<bool>> = (0..exact.len()).map(|i| exact.column(i)).collect();
+        assert!((0..sampled.len()).all(|i| all.contains(&sampled.column(i))));
     }
 
     #[test]

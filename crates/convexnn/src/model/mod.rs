@@ -10,7 +10,7 @@ use crate::data::to_pm1_labels;
 use crate::error::{Error, Result};
 use crate::features::deep::{deep_arrangement, sampled_deep_arrangement, DeepArrangement};
 use crate::features::enumerate::enumerate;
-use crate::features::patches::Convolution;
+use crate::features::patches::{separable_patterns, Convolution};
 use crate::features::sample::sample_patterns;
 use crate::features::PatternSet;
 use crate::network::construct::{construct_on_lift, Construction, LiftOptions};
@@ -493,6 +493,9 @@ fn check_memory(n: usize, d: usize, p: usize, opts: &TrainOptions) -> Result<()>
 /// complementary pair, see [`PatternSet::without_complements`]).
 pub fn build_patterns(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<PatternSet> {
     let n = x.nrows();
+    if let Some(conv) = opts.convolution.filter(|c| c.separable) {
+        return separable_patterns_of(x, &conv, opts);
+    }
     let set = match &opts.patterns {
         PatternSource::Sample { count } => sample_patterns(x, *count, opts.seed)?,
         PatternSource::Gates(g) => PatternSet::from_gates(x, g.as_ref(), false)?,
@@ -526,6 +529,36 @@ pub fn build_patterns(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Pattern
     if set.is_empty() {
         return Err(Error::InvalidData(
             "every pattern is all-zero (is X all zeros?): no features to fit".into(),
+        ));
+    }
+    Ok(set)
+}
+
+/// The per-position patterns of a separable network (docs/programs.md (M35d)) on its embedded
+/// patch matrix `x`.
+fn separable_patterns_of(
+    x: MatRef<'_, f64>,
+    conv: &Convolution,
+    opts: &TrainOptions,
+) -> Result<PatternSet> {
+    let sample = |count| separable_patterns(x, conv, count, opts.seed, false);
+    let set = match &opts.patterns {
+        PatternSource::Sample { count } => sample(*count)?,
+        PatternSource::Exact => separable_patterns(x, conv, 0, opts.seed, true)?,
+        PatternSource::Auto { count } => {
+            separable_patterns(x, conv, 0, opts.seed, true).or_else(|_| sample(*count))?
+        }
+        PatternSource::Set(set) if set.n_samples() == x.nrows() => set.clone(),
+        _ => {
+            return Err(Error::InvalidSetting(
+                "a separable convolutional network builds its own per-position patterns: sample                  or enumerate them (no gates or masks)"
+                    .into(),
+            ))
+        }
+    };
+    if set.is_empty() {
+        return Err(Error::InvalidData(
+            "every pattern is all-zero (are the images all zeros?): no features to fit".into(),
         ));
     }
     Ok(set)
@@ -687,6 +720,14 @@ fn validate_convolution(x: MatRef<'_, f64>, conv: &Convolution, opts: &TrainOpti
              networks"
                 .into(),
         ));
+    }
+    // Off its position a separable neuron's mask must vanish: D_i = 0 there, so only gated and
+    // ReLU networks (whose masks are D_i) stay separable; M_i = cI + (1 − c)D_i would not.
+    if conv.separable && !matches!(opts.formulation, Formulation::Gated | Formulation::Relu) {
+        return Err(Error::InvalidSetting(format!(
+            "separable convolutional networks are gated or relu networks, not {}",
+            opts.formulation.as_str()
+        )));
     }
     if matches!(
         opts.solver,

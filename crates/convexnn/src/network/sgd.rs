@@ -325,6 +325,13 @@ pub fn train_nonconvex_observed(
             "free biases are for fully connected networks, not convolutional ones".into(),
         ));
     }
+    if conv.is_some_and(|c| c.separable) {
+        return Err(Error::InvalidSetting(
+            "the non-convex trainer shares each filter across the patch positions; separable \
+             networks (one position per neuron) are trained by their convex program only"
+                .into(),
+        ));
+    }
     let patches = conv.map(|c| c.patches(x)).transpose()?;
     let (px, k) = match (&patches, conv) {
         (Some(p), Some(c)) => (p.as_ref(), c.patch_count()),
