@@ -344,7 +344,7 @@ mod tests {
         );
         let x = Mat::from_fn(5, 4, |j, p| ((3 * j + 5 * p) % 7) as f64 - 3.0);
         let p = conv.patches(x.as_ref()).unwrap();
-        let row: Vec<f64> = (0..6).map(|c| p[(2 * 1 + 1, c)]).collect();
+        let row: Vec<f64> = (0..6).map(|c| p[(3, c)]).collect(); // image 1, position 1
         assert_eq!(row, vec![0.0, 0.0, 0.0, x[(1, 2)], x[(1, 3)], 1.0]);
         let exact = separable_patterns(p.as_ref(), &conv, 0, 0, true).unwrap();
         assert!(exact.is_exhaustive());
