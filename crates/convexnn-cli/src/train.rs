@@ -120,6 +120,9 @@ pub enum SolverArg {
     /// Nuclear-norm heuristic with sequential convex relaxation (--model relu, squared loss, tiny
     /// data): looks for a network of width --width that fits the data exactly; no certificate.
     Nuclear,
+    /// Block coordinate descent on the Gram form of the squared-loss gated program (memory grows
+    /// as (P d)^2; auto picks it for gated convolutional programs of moderate P d).
+    Bcd,
 }
 
 /// First relaxation of --solver nuclear.
@@ -137,6 +140,7 @@ impl SolverArg {
         match self {
             SolverArg::Auto => SolverChoice::Auto,
             SolverArg::Fista => SolverChoice::Fista,
+            SolverArg::Bcd => SolverChoice::Bcd,
             SolverArg::Al => SolverChoice::Al,
             SolverArg::Admm => SolverChoice::Admm,
             SolverArg::Clarabel => SolverChoice::Clarabel,

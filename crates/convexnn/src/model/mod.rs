@@ -24,6 +24,7 @@ use crate::program::{normalization, Formulation, Loss};
 use crate::real::Real;
 use crate::solver::admm::{admm, admm_memory, AdmmSettings};
 use crate::solver::al::{augmented_lagrangian, AlSettings};
+use crate::solver::bcd::{gram_form_memory, group_bcd, BcdSettings, GramForm};
 use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
@@ -97,7 +98,18 @@ pub enum SolverChoice {
     /// programs, squared loss, n ≤ [`MKL_MAX_ROWS`]; memory grows as n²). Never chosen by `Auto`.
     /// Reports the learned kernel weights in [`Certificate::kernel_weights`].
     Mkl,
+    /// Block coordinate descent on the Gram form of the squared-loss gated program
+    /// (docs/programs.md (M57)): G = FᵀF (Pd × Pd) formed once, then exact group updates whose
+    /// zero groups cost nothing. Memory grows as (Pd)²; fastest where Pd is small next to the work
+    /// of an operator product, as in convolutional programs (K patches per sample). `Auto` picks it
+    /// for squared-loss gated convolutional programs with Pd ≤ [`BCD_MAX_WEIGHTS`] and
+    /// Pd ≤ 500 K.
+    Bcd,
 }
+
+/// The most weights P·d for which `auto` takes block coordinate descent on a convolutional
+/// program (its Gram matrix then needs up to 1.9 GiB).
+pub const BCD_MAX_WEIGHTS: usize = 16_000;
 
 /// Working precision of the iterative solvers (certificates are always computed in f64).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,6 +408,14 @@ pub const HINGE_INTERIOR_POINT_MAX_ROWS: usize = 2000;
 /// descent over the Gram matrix (8P² bytes: 200 MB here); beyond, building it costs more than FISTA.
 pub const CD_MAX_COLUMNS: usize = 5000;
 
+/// Where `auto` considers block coordinate descent: the Gram form within a quarter of the memory
+/// limit.
+fn bcd_memory_limit(opts: &TrainOptions) -> usize {
+    opts.memory_limit
+        .unwrap_or_else(|| available_memory() / 10 * 8)
+        / 4
+}
+
 /// The solver `auto` stands for on a problem of this size (see [`SolverChoice::Auto`]).
 pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> SolverChoice {
     match (opts.solver, opts.formulation) {
@@ -410,6 +430,17 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
             if opts.loss == Loss::Squared && p <= CD_MAX_COLUMNS =>
         {
             SolverChoice::Cd
+        }
+        (SolverChoice::Auto, Formulation::Gated)
+            if opts.loss == Loss::Squared
+                && opts.convolution.is_some_and(|c| {
+                    let weights = d * p;
+                    weights <= BCD_MAX_WEIGHTS
+                        && weights <= 500 * c.patch_count()
+                        && gram_form_memory(weights) <= bcd_memory_limit(opts)
+                }) =>
+        {
+            SolverChoice::Bcd
         }
         (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
         (
@@ -450,6 +481,8 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
         (SolverChoice::Cd, _) => gram_memory(p) + 8 * p * 8 + 4 * n * 8,
         // three n × n matrices, two n × P, the P × P Newton system, the d × P iterates.
         (SolverChoice::Mkl, _) => mkl_memory(n, p) + 16 * p * p + 6 * d * p * 8,
+        // the Gram form, the iterate, Gu and the certificate.
+        (SolverChoice::Bcd, _) => gram_form_memory(d * p) + 6 * d * p * 8 + 4 * n * 8,
         (_, Formulation::Gated | Formulation::Linear) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
@@ -898,6 +931,9 @@ pub fn train(
         (SolverChoice::Cd, _) => solve_cd(&targets, &patterns, &program, observer, stop, start),
         (SolverChoice::Mkl, _) => {
             solve_mkl(px, &targets, &patterns, &program, observer, stop, start)?
+        }
+        (SolverChoice::Bcd, _) => {
+            solve_bcd(px, &targets, &patterns, &program, observer, stop, start)?
         }
         (_, Precision::F64) => {
             solve_iterative::<f64>(px, &targets, &patterns, &program, observer, stop, start)
@@ -1450,6 +1486,58 @@ fn solve_cd(
             calls: (0, 0),
         },
     )
+}
+
+/// Block coordinate descent on the Gram form (M57) of the squared-loss gated program (f64),
+/// certified through the operator like the other iterative solvers.
+fn solve_bcd(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+    start: Instant,
+) -> Result<(Mat<f64>, Info)> {
+    if opts.loss != Loss::Squared || opts.formulation != Formulation::Gated {
+        return Err(Error::InvalidSetting(format!(
+            "block coordinate descent (bcd) solves the squared-loss gated program, not the {} {} \
+             program: use fista",
+            opts.loss.as_str(),
+            opts.formulation.as_str()
+        )));
+    }
+    let form = GramForm::new(x, y, patterns, pooling(opts))?;
+    let settings = BcdSettings {
+        tol: opts.tol,
+        max_sweeps: opts.max_iter,
+        time_limit: opts.time_limit,
+    };
+    let u0 = opts
+        .warm_start
+        .as_ref()
+        .filter(|w| w.nrows() == x.ncols() && w.ncols() == patterns.len());
+    let out = group_bcd(
+        &form,
+        opts.lambda,
+        u0.map(|w| w.as_ref()),
+        &settings,
+        observer,
+        stop,
+        start,
+    );
+    Ok(certified_run(
+        (x, y, patterns, opts),
+        SolverRun {
+            weights: out.u,
+            mult: None,
+            dual: out.dual,
+            status: out.status,
+            iterations: out.sweeps,
+            outer: 0,
+            calls: (0, 0),
+        },
+    ))
 }
 
 /// The reweighting (MKL) solver on the gated program (f64): its iterate keeps every group at a

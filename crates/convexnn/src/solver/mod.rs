@@ -22,6 +22,7 @@
 
 pub mod admm;
 pub mod al;
+pub mod bcd;
 pub mod cd;
 pub mod conic;
 pub mod exact;
