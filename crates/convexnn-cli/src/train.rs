@@ -497,7 +497,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         construction,
         lift_width: a.lift_width,
         dictionary: a.dictionary,
-        convolution: a.conv.as_deref().map(parse_conv).transpose()?,
+        convolution: a.conv.as_deref().map(Convolution::parse).transpose()?,
         outputs: match a.outputs {
             OutputsArg::Separate => OutputPenalty::Separate,
             OutputsArg::Group => OutputPenalty::Group,
@@ -505,38 +505,6 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         },
         ..TrainOptions::default()
     })
-}
-
-/// The geometry of `--conv HxW:FHxFW:STRIDE` (a bias in every patch).
-pub fn parse_conv(spec: &str) -> Result<Convolution> {
-    let bad = || {
-        Error::InvalidSetting(format!(
-            "--conv {spec:?}: expected HxW:FHxFW:STRIDE with positive integers, e.g. 14x14:4x4:2"
-        ))
-    };
-    let parts: Vec<&str> = spec.split(':').collect();
-    let [image, filter, stride] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let pair = |t: &str| -> Result<(usize, usize)> {
-        let (a, b) = t.split_once('x').ok_or_else(bad)?;
-        Ok((
-            a.trim().parse().map_err(|_| bad())?,
-            b.trim().parse().map_err(|_| bad())?,
-        ))
-    };
-    let (height, width) = pair(image)?;
-    let (filter_height, filter_width) = pair(filter)?;
-    let conv = Convolution {
-        height,
-        width,
-        filter_height,
-        filter_width,
-        stride: stride.trim().parse().map_err(|_| bad())?,
-        bias: true,
-    };
-    conv.validate()?;
-    Ok(conv)
 }
 
 /// The program of `--model` with its `--slope`: the slope is required by, and only accepted with,
@@ -707,7 +675,7 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
     )?;
     let (n, d) = (prep.x.nrows(), prep.x.ncols());
     // With a convolution, gates act on patches (and the bias), not on whole images.
-    let gate_dim = match a.conv.as_deref().map(parse_conv).transpose()? {
+    let gate_dim = match a.conv.as_deref().map(Convolution::parse).transpose()? {
         Some(c) if c.input_dim() != d => {
             return Err(Error::InvalidData(format!(
                 "--conv {}: images of {} × {} = {} pixels, but X has {d} columns",

@@ -127,6 +127,39 @@ impl Convolution {
             x[(j, pixel)]
         }))
     }
+
+    /// The geometry of a spec `HxW:FHxFW:STRIDE` (image height × width, filter height × width,
+    /// stride; `--conv` on the command line, `conv=` in Python), with a bias in every patch.
+    pub fn parse(spec: &str) -> Result<Convolution> {
+        let bad = || {
+            Error::InvalidSetting(format!(
+                "--conv {spec:?}: expected HxW:FHxFW:STRIDE with positive integers, e.g. 14x14:4x4:2"
+            ))
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let [image, filter, stride] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let pair = |t: &str| -> Result<(usize, usize)> {
+            let (a, b) = t.split_once('x').ok_or_else(bad)?;
+            Ok((
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ))
+        };
+        let (height, width) = pair(image)?;
+        let (filter_height, filter_width) = pair(filter)?;
+        let conv = Convolution {
+            height,
+            width,
+            filter_height,
+            filter_width,
+            stride: stride.trim().parse().map_err(|_| bad())?,
+            bias: true,
+        };
+        conv.validate()?;
+        Ok(conv)
+    }
 }
 
 #[cfg(test)]
@@ -165,5 +198,44 @@ mod tests {
         let conv = Convolution::square(4, 2, 1);
         assert!(conv.patches(Mat::zeros(3, 15).as_ref()).is_err());
         assert_eq!(conv.patch_memory(10), 10 * 9 * 5 * 8);
+    }
+
+    #[test]
+    fn specs_parse_into_geometries_and_bad_specs_are_errors() {
+        let conv = Convolution::parse("4x5:2x3:2").unwrap();
+        assert_eq!(
+            conv,
+            Convolution {
+                height: 4,
+                width: 5,
+                filter_height: 2,
+                filter_width: 3,
+                stride: 2,
+                bias: true,
+            }
+        );
+        assert_eq!(
+            Convolution::parse(" 6x6 : 3x3 : 1 ").unwrap(),
+            Convolution::square(6, 3, 1)
+        );
+        for bad in [
+            "",
+            "4x4:2x2",
+            "4x4:2x2:1:1",
+            "4x4:2:1",
+            "4x4:2x2:-1",
+            "ax4:2x2:1",
+        ] {
+            let msg = Convolution::parse(bad).unwrap_err().to_string();
+            assert!(
+                msg.contains("expected HxW:FHxFW:STRIDE") && msg.contains(&format!("{bad:?}")),
+                "{bad}: {msg}"
+            );
+        }
+        // Well-formed but impossible geometries fail validation.
+        let msg = Convolution::parse("4x4:5x5:1").unwrap_err().to_string();
+        assert!(msg.contains("does not fit"), "{msg}");
+        let msg = Convolution::parse("4x4:2x2:0").unwrap_err().to_string();
+        assert!(msg.contains("positive"), "{msg}");
     }
 }
