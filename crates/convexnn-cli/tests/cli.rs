@@ -332,7 +332,8 @@ fn mkl_solver_reports_kernel_weights() {
 }
 
 /// `--conv`: a convolutional network with average pooling trains on image rows, is saved with its
-/// geometry and predicts from the file like at training time; bad geometries are refused (exit 2).
+/// geometry and predicts from the file like at training time, and solves a regularization path;
+/// bad geometries are refused (exit 2).
 #[test]
 fn convolutional_network_from_the_command_line() {
     let dir = tmpdir("conv");
@@ -399,6 +400,16 @@ fn convolutional_network_from_the_command_line() {
         );
         assert!((a - b).abs() <= 1e-9 * b.max(1e-12), "{model}: {a} vs {b}");
     }
+    // A regularization path shares one pattern set of the patches.
+    let j = stdout_json(&run(
+        &dir,
+        &[&base[..9], &["--model", "gated", "--path", "3", "--json"]].concat(),
+    ));
+    let path = j["path"].as_array().unwrap();
+    assert_eq!(path.len(), 3, "{j}");
+    assert!(path
+        .iter()
+        .all(|p| p["n_patterns"] == path[0]["n_patterns"]));
     for bad in ["5x5:2x2:2", "4x4:2x2", "4x4:5x5:1", "4x4:2x2:0"] {
         let o = run(&dir, &[&base[..6], &[bad]].concat());
         assert_eq!(o.status.code(), Some(2), "--conv {bad}");

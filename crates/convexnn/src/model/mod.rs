@@ -705,7 +705,7 @@ fn validate_convolution(x: MatRef<'_, f64>, conv: &Convolution, opts: &TrainOpti
 
 /// The stacked patch matrix of a convolutional network (nK × h, docs/programs.md (M35a)), after
 /// checking that it fits in the memory limit; `None` for a fully connected network.
-fn program_patches(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Option<Mat<f64>>> {
+pub(crate) fn program_patches(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Option<Mat<f64>>> {
     let Some(conv) = &opts.convolution else {
         return Ok(None);
     };
