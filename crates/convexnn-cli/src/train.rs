@@ -202,19 +202,13 @@ pub struct TrainArgs {
     /// A convolutional network with global average pooling (docs/programs.md §3d): the rows of X
     /// are HxW-pixel images (one channel, row by row), each filter sees FHxFW patches taken every
     /// STRIDE pixels, plus a bias; patterns are sampled over the patches (--sample, or --gates
-    /// with one row per patch entry and the bias).
-    /// With --model linear the network has one output weight per patch position instead of the
-    /// pooling (docs/programs.md §3f).
-    #[arg(long, value_name = "HxW:FHxFW:STRIDE", conflicts_with_all = ["patterns", "exact", "hidden_widths", "bias", "dictionary"], help_heading = "Program")]
+    /// with one row per patch entry and the bias). Options after the stride: :circular (patches
+    /// wrap around the edges), :separable (each neuron sees one patch position; gated or relu),
+    /// :nobias (filters without a bias). With --model linear the network has one output weight per
+    /// patch position instead of the pooling, and 1xN:1xN:1:circular:nobias (a full-size circular
+    /// filter) is the circular CNN (docs/programs.md §3f).
+    #[arg(long, value_name = "HxW:FHxFW:STRIDE[:OPTION]", conflicts_with_all = ["patterns", "exact", "hidden_widths", "bias", "dictionary"], help_heading = "Program")]
     pub conv: Option<String>,
-    /// The --conv patches wrap around the image's edges (a circular convolution: every position
-    /// a multiple of STRIDE starts a patch). A full-size filter at stride 1 with --no-filter-bias
-    /// sees the image's cyclic shifts: the circular CNN (M36) with --model linear.
-    #[arg(long, requires = "conv", help_heading = "Program")]
-    pub circular: bool,
-    /// The --conv filters have no bias entry (by default each patch ends with a constant 1).
-    #[arg(long, requires = "conv", help_heading = "Program")]
-    pub no_filter_bias: bool,
     /// Multi-class classification with the squared loss on one-hot targets (one output per class,
     /// c >= 2 label values; gated networks). The softmax loss is --loss softmax.
     #[arg(long, help_heading = "Program")]
@@ -517,7 +511,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         construction,
         lift_width: a.lift_width,
         dictionary: a.dictionary,
-        convolution: convolution(a)?,
+        convolution: a.conv.as_deref().map(Convolution::parse).transpose()?,
         outputs: match a.outputs {
             OutputsArg::Separate => OutputPenalty::Separate,
             OutputsArg::Group => OutputPenalty::Group,
@@ -525,54 +519,6 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         },
         ..TrainOptions::default()
     })
-}
-
-/// The geometry of `--conv` with `--circular` and `--no-filter-bias` applied.
-fn convolution(a: &TrainArgs) -> Result<Option<Convolution>> {
-    let Some(spec) = a.conv.as_deref() else {
-        return Ok(None);
-    };
-    let conv = Convolution {
-        circular: a.circular,
-        bias: !a.no_filter_bias,
-        ..parse_conv(spec)?
-    };
-    conv.validate()?;
-    Ok(Some(conv))
-}
-
-/// The geometry of `--conv HxW:FHxFW:STRIDE` (a bias in every patch).
-pub fn parse_conv(spec: &str) -> Result<Convolution> {
-    let bad = || {
-        Error::InvalidSetting(format!(
-            "--conv {spec:?}: expected HxW:FHxFW:STRIDE with positive integers, e.g. 14x14:4x4:2"
-        ))
-    };
-    let parts: Vec<&str> = spec.split(':').collect();
-    let [image, filter, stride] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let pair = |t: &str| -> Result<(usize, usize)> {
-        let (a, b) = t.split_once('x').ok_or_else(bad)?;
-        Ok((
-            a.trim().parse().map_err(|_| bad())?,
-            b.trim().parse().map_err(|_| bad())?,
-        ))
-    };
-    let (height, width) = pair(image)?;
-    let (filter_height, filter_width) = pair(filter)?;
-    let conv = Convolution {
-        height,
-        width,
-        filter_height,
-        filter_width,
-        stride: stride.trim().parse().map_err(|_| bad())?,
-        bias: true,
-        circular: false,
-        separable: false,
-    };
-    conv.validate()?;
-    Ok(conv)
 }
 
 /// The program of `--model` with its `--slope`: the slope is required by, and only accepted with,
@@ -753,7 +699,7 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
     )?;
     let (n, d) = (prep.x.nrows(), prep.x.ncols());
     // With a convolution, gates act on patches (and the bias), not on whole images.
-    let gate_dim = match a.conv.as_deref().map(parse_conv).transpose()? {
+    let gate_dim = match a.conv.as_deref().map(Convolution::parse).transpose()? {
         Some(c) if c.input_dim() != d => {
             return Err(Error::InvalidData(format!(
                 "--conv {}: images of {} × {} = {} pixels, but X has {d} columns",

@@ -332,7 +332,8 @@ fn mkl_solver_reports_kernel_weights() {
 }
 
 /// `--conv`: a convolutional network with average pooling trains on image rows, is saved with its
-/// geometry and predicts from the file like at training time; bad geometries are refused (exit 2).
+/// geometry and predicts from the file like at training time, and solves a regularization path;
+/// bad geometries are refused (exit 2).
 #[test]
 fn convolutional_network_from_the_command_line() {
     let dir = tmpdir("conv");
@@ -399,6 +400,16 @@ fn convolutional_network_from_the_command_line() {
         );
         assert!((a - b).abs() <= 1e-9 * b.max(1e-12), "{model}: {a} vs {b}");
     }
+    // A regularization path shares one pattern set of the patches.
+    let j = stdout_json(&run(
+        &dir,
+        &[&base[..9], &["--model", "gated", "--path", "3", "--json"]].concat(),
+    ));
+    let path = j["path"].as_array().unwrap();
+    assert_eq!(path.len(), 3, "{j}");
+    assert!(path
+        .iter()
+        .all(|p| p["n_patterns"] == path[0]["n_patterns"]));
     for bad in ["5x5:2x2:2", "4x4:2x2", "4x4:5x5:1", "4x4:2x2:0"] {
         let o = run(&dir, &[&base[..6], &[bad]].concat());
         assert_eq!(o.status.code(), Some(2), "--conv {bad}");
@@ -1322,7 +1333,7 @@ fn linear_cnns_from_the_command_line() {
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    // Patterns have no meaning for a linear network; --circular needs --conv.
+    // Patterns have no meaning for a linear network; unknown options are named.
     let o = run(
         &dir,
         &[
@@ -1330,6 +1341,17 @@ fn linear_cnns_from_the_command_line() {
         ],
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("no activation patterns"));
-    let o = run(&dir, &["train", "--csv", "s.csv", "--circular"]);
-    assert!(!o.status.success());
+    let o = run(
+        &dir,
+        &[
+            "train",
+            "--csv",
+            "s.csv",
+            "--model",
+            "linear",
+            "--conv",
+            "2x4:1x2:2:round",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown option \"round\""));
 }

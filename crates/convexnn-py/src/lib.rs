@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use convexnn::data::Dataset;
 use convexnn::faer::Mat;
+use convexnn::features::patches::Convolution;
 use convexnn::model::file::{ModelFile, Preprocessing, FORMAT, VERSION};
 use convexnn::model::outputs::train_classes;
 use convexnn::model::{
@@ -267,7 +268,14 @@ fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py
     Ok(d)
 }
 
+/// Entries of a hidden weight vector: the network inputs `d`, or for a convolutional network the
+/// patch size (the filter's entries and its bias).
+fn weight_dim(net: &Network, d: usize) -> usize {
+    net.conv.map_or(d, |c| c.patch_dim())
+}
+
 fn network_items(py: Python<'_>, net: &Network, d: usize, out: &Bound<'_, PyDict>) -> PyResult<()> {
+    let d = weight_dim(net, d);
     out.set_item("hidden_weights", columns_to_py(py, &net.hidden, d))?;
     if net.outputs > 1 {
         let c = net.outputs;
@@ -304,9 +312,13 @@ impl Model {
         self.file.prepare_inputs(&x.to_mat()).map_err(to_py_err)
     }
 
-    /// Network inputs: the number of raw features plus the bias column.
+    /// Entries of a hidden weight vector: the raw features plus the bias column, or for a
+    /// convolutional network the patch size.
     fn input_dim(&self) -> usize {
-        self.file.preprocessing.feature_names.len() + usize::from(self.file.preprocessing.bias)
+        weight_dim(
+            &self.file.network,
+            self.file.preprocessing.feature_names.len() + usize::from(self.file.preprocessing.bias),
+        )
     }
 }
 
@@ -376,7 +388,7 @@ impl Model {
         Ok(p.into_pyarray(py))
     }
 
-    /// Hidden weights, (inputs × neurons).
+    /// Hidden weights, (inputs × neurons); for a convolutional network (patch size × filters).
     #[getter]
     fn hidden_weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
         columns_to_py(py, &self.file.network.hidden, self.input_dim())
@@ -420,6 +432,12 @@ impl Model {
     #[getter]
     fn dictionary(&self) -> bool {
         self.file.settings.dictionary
+    }
+
+    /// The patch geometry `HxW:FHxFW:STRIDE` of a convolutional network, else None.
+    #[getter]
+    fn conv(&self) -> Option<String> {
+        self.file.network.conv.as_ref().map(Convolution::spec)
     }
 
     /// Amplitudes s_j of a threshold model's activations s·1[z ≥ 0], else None.
@@ -557,7 +575,12 @@ fn fit_args(
     nuclear: NuclearSettings,
     dictionary: bool,
     outputs: &str,
+    conv: Option<&str>,
 ) -> PyResult<FitArgs> {
+    let convolution = conv
+        .map(Convolution::parse)
+        .transpose()
+        .map_err(to_py_err)?;
     let outputs = OutputPenalty::parse(outputs).ok_or_else(|| {
         PyValueError::new_err(format!(
             "outputs must be \"separate\", \"group\" or \"nuclear\", got {outputs:?}"
@@ -599,14 +622,16 @@ fn fit_args(
         nuclear,
         dictionary,
         outputs,
+        convolution,
         ..TrainOptions::default()
     };
     Ok(FitArgs {
         opts,
         patterns_name,
         standardize,
-        // The dictionary's neurons have their own free biases: no ones column.
-        bias: bias && !dictionary,
+        // The dictionary's neurons have their own free biases and every filter of a convolutional
+        // network has its own bias: no ones column.
+        bias: bias && !dictionary && convolution.is_none(),
         class_labels: class_labels.map(|(a, b)| [a, b]),
     })
 }
@@ -636,10 +661,23 @@ fn nuclear_settings(
     })
 }
 
-/// Checks that user gates act on the network inputs (raw features plus the bias column).
+/// Checks that user gates act on the network inputs (raw features plus the bias column), or for a
+/// convolutional network on the patches (the filter's entries plus its bias).
 fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     if let PatternSource::Gates(g) = &args.opts.patterns {
-        if g.nrows() != d {
+        if let Some(c) = &args.opts.convolution {
+            if g.nrows() != c.patch_dim() {
+                return Err(PyValueError::new_err(format!(
+                    "gates of a convolutional network act on patches: they must have shape \
+                     (h, P) with h = {} (the {}x{} filter's entries plus its bias), got ({}, {})",
+                    c.patch_dim(),
+                    c.filter_height,
+                    c.filter_width,
+                    g.nrows(),
+                    g.ncols()
+                )));
+            }
+        } else if g.nrows() != d {
             return Err(PyValueError::new_err(format!(
                 "gates must have shape (d, P) with d = {d} (the input features{}), got ({}, {})",
                 if args.bias {
@@ -684,6 +722,12 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   program) or "separate" (scnn's per-output groups). The certificate's `outputs` dict gives
 ///   `outputs`, `penalty`, `meaning` and `classes`; `output_weights` is then m × c and
 ///   `Model.predict` returns class labels.
+/// - `conv`: a convolutional network with global average pooling, `"HxW:FHxFW:STRIDE"` (the
+///   command line's `--conv`): the rows of `x` are H × W images (one channel, row by row), each
+///   filter sees the FH × FW patches taken every STRIDE pixels plus a bias (so `bias` adds no ones
+///   column), and the outputs are averaged over the patches. `gates` then act on the patches
+///   ((FH·FW + 1) × P); solvers "auto", "fista" (gated), "al" or "clarabel". The hidden weights
+///   are the filters, (FH·FW + 1) × m, and the model predicts on images.
 /// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
 ///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).
 /// - `callback(record)` is called every `report_every` iterations with a dict (`iteration`,
@@ -701,7 +745,8 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
     class_labels = None, callback = None, report_every = 10, threads = 0, width = 2, gamma = 1.0,
-    relaxations = 50, nuclear_init = "zero", dictionary = false, outputs = "group", one_hot = false
+    relaxations = 50, nuclear_init = "zero", dictionary = false, outputs = "group", one_hot = false,
+    conv = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -735,6 +780,7 @@ fn fit<'py>(
     dictionary: bool,
     outputs: &str,
     one_hot: bool,
+    conv: Option<&str>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let args = fit_args(
         formulation,
@@ -758,6 +804,7 @@ fn fit<'py>(
         nuclear_settings(width, gamma, relaxations, nuclear_init)?,
         dictionary,
         outputs,
+        conv,
     )?;
     let (xm, yv, pre) = prepare(x.to_mat(), y.to_vec(), feature_names, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -794,11 +841,13 @@ fn fit<'py>(
     Ok(out)
 }
 
-/// The smallest λ at which the zero network is optimal for this data and these patterns.
+/// The smallest λ at which the zero network is optimal for this data and these patterns (`conv`: of
+/// the convolutional program, as in [`fit`]).
 #[pyfunction]
 #[pyo3(signature = (
     x, y, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
-    gates = None, exact = false, seed = 0, standardize = false, bias = false, dictionary = false
+    gates = None, exact = false, seed = 0, standardize = false, bias = false, dictionary = false,
+    conv = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn lambda_max_of<'py>(
@@ -815,6 +864,7 @@ fn lambda_max_of<'py>(
     standardize: bool,
     bias: bool,
     dictionary: bool,
+    conv: Option<&str>,
 ) -> PyResult<f64> {
     let args = fit_args(
         formulation,
@@ -838,6 +888,7 @@ fn lambda_max_of<'py>(
         NuclearSettings::default(),
         dictionary,
         "group",
+        conv,
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;
@@ -846,13 +897,14 @@ fn lambda_max_of<'py>(
 }
 
 /// Solves a regularization path over one shared pattern set with warm starts; returns one dict per
-/// λ (largest first) with the certificate fields and the network's weights.
+/// λ (largest first) with the certificate fields and the network's weights (`conv`: a
+/// convolutional network, as in [`fit`]).
 #[pyfunction]
 #[pyo3(signature = (
     x, y, lambdas, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", standardize = false, bias = false, callback = None, report_every = 10,
-    threads = 0, dictionary = false
+    threads = 0, dictionary = false, conv = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn path<'py>(
@@ -877,6 +929,7 @@ fn path<'py>(
     report_every: usize,
     threads: usize,
     dictionary: bool,
+    conv: Option<&str>,
 ) -> PyResult<Bound<'py, PyList>> {
     let args = fit_args(
         formulation,
@@ -900,6 +953,7 @@ fn path<'py>(
         NuclearSettings::default(),
         dictionary,
         "group",
+        conv,
     )?;
     let (xm, yv, _) = prepare(x.to_mat(), y.to_vec(), None, &args)?;
     check_gates(&args, xm.ncols())?;

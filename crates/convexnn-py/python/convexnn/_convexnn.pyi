@@ -44,6 +44,10 @@ class Model:
     @property
     def dictionary(self) -> bool: ...
     @property
+    def conv(self) -> Optional[str]:
+        """The patch geometry "HxW:FHxFW:STRIDE" of a convolutional network, else None."""
+        ...
+    @property
     def certificate(self) -> Dict[str, Any]: ...
     @property
     def formulation(self) -> str: ...
@@ -88,6 +92,7 @@ def fit(
     dictionary: bool = False,
     outputs: str = "group",
     one_hot: bool = False,
+    conv: Optional[str] = None,
 ) -> Dict[str, Any]: ...
 def lambda_max_of(
     x: _Array2,
@@ -103,6 +108,7 @@ def lambda_max_of(
     standardize: bool = False,
     bias: bool = False,
     dictionary: bool = False,
+    conv: Optional[str] = None,
 ) -> float: ...
 def path(
     x: _Array2,
@@ -126,4 +132,5 @@ def path(
     report_every: int = 10,
     threads: int = 0,
     dictionary: bool = False,
+    conv: Optional[str] = None,
 ) -> List[Dict[str, Any]]: ...

@@ -146,6 +146,15 @@ class _ConvexNetwork(BaseEstimator):
         whose output has an unpenalized intercept; squared loss only. ``bias``, ``n_patterns``,
         ``exact`` and ``gates`` are not used. Fitted ``hidden_biases_`` and ``intercept_`` hold the
         free biases.
+    conv : str or None, default=None
+        A convolutional network with global average pooling (docs/programs.md §3d; the CLI's
+        ``--conv``), given as ``"HxW:FHxFW:STRIDE"``: the rows of X are H × W images (one channel,
+        row by row), each neuron is a filter applied to the FH × FW patches taken every STRIDE
+        pixels (no padding) plus a bias, and the network averages its outputs over the patches,
+        ``f(x) = (1/K) Σ_k Σ_j σ(x_kᵀu_j) α_j``. ``bias`` is not used (every filter has its own
+        bias); ``gates`` act on the patches ((FH·FW + 1) × P); solvers "auto", "fista" (gated),
+        "al" or "clarabel". ``hidden_weights_`` then holds the filters, (FH·FW + 1) × m, the
+        bias last, and ``predict`` takes images.
     """
 
     _formulation: str = "gated"
@@ -172,6 +181,7 @@ class _ConvexNetwork(BaseEstimator):
         slope: Optional[float] = None,
         nuclear_width: int = 2,
         dictionary: bool = False,
+        conv: Optional[str] = None,
     ) -> None:
         self.lam = lam
         self.n_patterns = n_patterns
@@ -191,6 +201,7 @@ class _ConvexNetwork(BaseEstimator):
         self.slope = slope
         self.nuclear_width = nuclear_width
         self.dictionary = dictionary
+        self.conv = conv
 
     # ----------------------------------------------------------------------------------- fitting
 
@@ -208,6 +219,11 @@ class _ConvexNetwork(BaseEstimator):
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if int(self.nuclear_width) < 1:
             raise ValueError(f"nuclear_width must be at least 1, got {self.nuclear_width!r}")
+        if self.conv is not None and not isinstance(self.conv, str):
+            raise ValueError(
+                f"conv must be None or a string \"HxW:FHxFW:STRIDE\" (e.g. \"14x14:4x4:2\"), "
+                f"got {self.conv!r}"
+            )
         if self.slope is not None and self._formulation != "leaky_relu":
             raise ValueError(
                 f"slope applies to the leaky ReLU estimators only, not {type(self).__name__} "
@@ -340,6 +356,7 @@ class _ConvexNetwork(BaseEstimator):
             "standardize": bool(self.standardize),
             "bias": bool(self.bias),
             "dictionary": bool(self.dictionary),
+            "conv": self.conv,
         }
 
     def _solver_kwargs(self) -> Dict[str, Any]:
@@ -403,6 +420,8 @@ class _ConvexNetwork(BaseEstimator):
             params.setdefault("slope", model.slope)
         if model.dictionary:
             params.setdefault("dictionary", True)
+        if model.conv is not None:
+            params.setdefault("conv", model.conv)
         valid = cls().get_params()
         est = cls(**{k: v for k, v in params.items() if k in valid})
         est._set_fitted(model, None)
@@ -426,6 +445,11 @@ class _ConvexNetwork(BaseEstimator):
         - ``hidden.bias`` (m) and ``output.bias`` (1): the unpenalized biases and intercept of
           1-D dictionary models (``dictionary=True``), added to ``hidden(x)`` and to the output;
         - ``input.mean`` and ``input.scale`` (n_features): the standardization, when used.
+
+        For a convolutional network (``conv``) ``hidden.weight`` (and ``gates.weight``) hold the
+        filters, m × (FH·FW + 1) with the bias last: they apply to each patch of an image (pixels
+        row by row, then a 1) and the output is averaged over the patches; ``__metadata__``
+        records the geometry as ``convexnn_conv``.
 
         ``n_inputs`` counts the bias column when ``bias=True`` (append a ones column to the
         standardized inputs). The network is ``f(x) = output(relu(hidden(x)))`` for ReLU,
@@ -466,6 +490,8 @@ class _ConvexNetwork(BaseEstimator):
         }
         if self.model_.slope is not None:
             header["__metadata__"]["convexnn_slope"] = repr(float(self.model_.slope))
+        if self.model_.conv is not None:
+            header["__metadata__"]["convexnn_conv"] = self.model_.conv
         blobs: List[bytes] = []
         offset = 0
         for name, arr in tensors.items():

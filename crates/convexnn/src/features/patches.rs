@@ -202,6 +202,76 @@ impl Convolution {
             x[(j, pixel)]
         }))
     }
+
+    /// The geometry of a spec `HxW:FHxFW:STRIDE[:OPTION…]` (image height × width, filter height ×
+    /// width, stride; `--conv` on the command line, `conv=` in Python), with a bias in every patch
+    /// unless an option says otherwise. Options: `circular` (patches wrap around the edges),
+    /// `separable` (each neuron sees one patch position), `nobias` (filters without a bias).
+    pub fn parse(spec: &str) -> Result<Convolution> {
+        let bad = || {
+            Error::InvalidSetting(format!(
+                "convolution {spec:?}: expected HxW:FHxFW:STRIDE with positive integers, then \
+                 optionally :circular, :separable or :nobias, e.g. 14x14:4x4:2"
+            ))
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let [image, filter, stride, options @ ..] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let pair = |t: &str| -> Result<(usize, usize)> {
+            let (a, b) = t.split_once('x').ok_or_else(bad)?;
+            Ok((
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ))
+        };
+        let (height, width) = pair(image)?;
+        let (filter_height, filter_width) = pair(filter)?;
+        let mut conv = Convolution {
+            height,
+            width,
+            filter_height,
+            filter_width,
+            stride: stride.trim().parse().map_err(|_| bad())?,
+            bias: true,
+            circular: false,
+            separable: false,
+        };
+        for option in options {
+            match option.trim() {
+                "circular" => conv.circular = true,
+                "separable" => conv.separable = true,
+                "nobias" => conv.bias = false,
+                other => {
+                    return Err(Error::InvalidSetting(format!(
+                        "convolution {spec:?}: unknown option {other:?} (options: circular, \
+                         separable, nobias)"
+                    )))
+                }
+            }
+        }
+        conv.validate()?;
+        Ok(conv)
+    }
+
+    /// The spec of this geometry, the inverse of [`Convolution::parse`].
+    pub fn spec(&self) -> String {
+        let mut s = format!(
+            "{}x{}:{}x{}:{}",
+            self.height, self.width, self.filter_height, self.filter_width, self.stride
+        );
+        for (on, name) in [
+            (self.circular, "circular"),
+            (self.separable, "separable"),
+            (!self.bias, "nobias"),
+        ] {
+            if on {
+                s.push(':');
+                s.push_str(name);
+            }
+        }
+        s
+    }
 }
 
 /// The patterns of a separable network (docs/programs.md (M35d)) on its stacked patch matrix `x`
@@ -378,5 +448,51 @@ mod tests {
         let conv = Convolution::square(4, 2, 1);
         assert!(conv.patches(Mat::zeros(3, 15).as_ref()).is_err());
         assert_eq!(conv.patch_memory(10), 10 * 9 * 5 * 8);
+    }
+
+    #[test]
+    fn specs_parse_into_geometries_and_bad_specs_are_errors() {
+        let conv = Convolution::parse("4x5:2x3:2").unwrap();
+        assert_eq!(
+            conv,
+            Convolution {
+                height: 4,
+                width: 5,
+                filter_height: 2,
+                filter_width: 3,
+                stride: 2,
+                bias: true,
+                circular: false,
+                separable: false,
+            }
+        );
+        assert_eq!(
+            Convolution::parse(" 6x6 : 3x3 : 1 ").unwrap(),
+            Convolution::square(6, 3, 1)
+        );
+        for bad in ["", "4x4:2x2", "4x4:2:1", "4x4:2x2:-1", "ax4:2x2:1"] {
+            let msg = Convolution::parse(bad).unwrap_err().to_string();
+            assert!(
+                msg.contains("expected HxW:FHxFW:STRIDE") && msg.contains(&format!("{bad:?}")),
+                "{bad}: {msg}"
+            );
+        }
+        // Options, and the spec as the inverse of parse.
+        let conv = Convolution::parse("1x8:1x8:1:circular:nobias").unwrap();
+        assert_eq!(conv, Convolution::circular_full(1, 8));
+        for spec in [
+            "4x5:2x3:2",
+            "3x3:2x2:2:circular:separable:nobias",
+            "4x4:2x2:2:separable",
+        ] {
+            assert_eq!(Convolution::parse(spec).unwrap().spec(), spec);
+        }
+        let msg = Convolution::parse("4x4:2x2:1:1").unwrap_err().to_string();
+        assert!(msg.contains("unknown option \"1\""), "{msg}");
+        // Well-formed but impossible geometries fail validation.
+        let msg = Convolution::parse("4x4:5x5:1").unwrap_err().to_string();
+        assert!(msg.contains("does not fit"), "{msg}");
+        let msg = Convolution::parse("4x4:2x2:0").unwrap_err().to_string();
+        assert!(msg.contains("positive"), "{msg}");
     }
 }

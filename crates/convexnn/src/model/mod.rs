@@ -431,17 +431,6 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
         {
             SolverChoice::Cd
         }
-        (SolverChoice::Auto, Formulation::Gated)
-            if opts.loss == Loss::Squared
-                && opts.convolution.is_some_and(|c| {
-                    let weights = d * p;
-                    weights <= BCD_MAX_WEIGHTS
-                        && weights <= 500 * c.patch_count()
-                        && gram_form_memory(weights) <= bcd_memory_limit(opts)
-                }) =>
-        {
-            SolverChoice::Bcd
-        }
         (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
         (
             SolverChoice::Auto,
@@ -780,7 +769,7 @@ fn validate_convolution(x: MatRef<'_, f64>, conv: &Convolution, opts: &TrainOpti
 
 /// The stacked patch matrix of a convolutional network (nK × h, docs/programs.md (M35a)), after
 /// checking that it fits in the memory limit; `None` for a fully connected network.
-fn program_patches(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Option<Mat<f64>>> {
+pub(crate) fn program_patches(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Option<Mat<f64>>> {
     let Some(conv) = &opts.convolution else {
         return Ok(None);
     };

@@ -4,7 +4,9 @@
 use faer::MatRef;
 
 use crate::error::{Error, Result};
-use crate::model::{build_patterns, train, Certificate, PatternSource, TrainOptions};
+use crate::model::{
+    build_patterns, program_patches, train, Certificate, PatternSource, TrainOptions,
+};
 use crate::network::Network;
 use crate::solver::{Observe, StopFlag};
 
@@ -46,9 +48,12 @@ pub fn regularization_path(
     let mut sorted = lambdas.to_vec();
     sorted.sort_by(|a, b| b.total_cmp(a));
     let mut o = opts.clone();
-    // A 1-D dictionary depends on the data alone; other programs share one pattern set.
+    // A 1-D dictionary depends on the data alone; other programs share one pattern set (of the
+    // patches, for a convolutional network).
     if !opts.dictionary {
-        o.patterns = PatternSource::Set(build_patterns(x, opts)?);
+        let patches = program_patches(x, opts)?;
+        let rows = patches.as_ref().map_or(x, |p| p.as_ref());
+        o.patterns = PatternSource::Set(build_patterns(rows, opts)?);
     }
     let mut points = Vec::with_capacity(sorted.len());
     for &lambda in &sorted {
@@ -70,6 +75,7 @@ pub fn regularization_path(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::patches::Convolution;
     use crate::model::PatternSource;
     use crate::rng::Rng;
     use crate::solver::{Silent, Status};
@@ -127,5 +133,55 @@ mod tests {
         )
         .unwrap();
         assert!(below[0].network.width() > 0);
+    }
+
+    #[test]
+    fn convolutional_paths_share_patterns_of_the_patches() {
+        let mut r = Rng::new(9);
+        let x = Mat::from_fn(30, 16, |_, _| r.normal());
+        let y: Vec<f64> = (0..30).map(|i| (x[(i, 5)] - x[(i, 10)]).max(0.0)).collect();
+        let opts = TrainOptions {
+            patterns: PatternSource::Sample { count: 8 },
+            convolution: Some(Convolution::square(4, 2, 2)),
+            tol: 1e-8,
+            ..TrainOptions::default()
+        };
+        let pts = regularization_path(
+            x.as_ref(),
+            &y,
+            &opts,
+            &[1e-2, 1e-3],
+            &mut Silent,
+            &StopFlag::new(),
+        )
+        .unwrap();
+        assert_eq!(pts.len(), 2);
+        for p in &pts {
+            assert_eq!(p.network.conv, opts.convolution);
+            assert!(
+                p.certificate.relative_gap <= 1e-5,
+                "{}",
+                p.certificate.relative_gap
+            );
+        }
+        assert!(pts[1].certificate.info.objective <= pts[0].certificate.info.objective);
+        // The path's patterns are those a single fit samples on the patches.
+        let one = train(
+            x.as_ref(),
+            &y,
+            &TrainOptions {
+                lambda: 1e-2,
+                ..opts.clone()
+            },
+            &mut Silent,
+            &StopFlag::new(),
+        )
+        .unwrap();
+        assert_eq!(one.certificate.n_patterns, pts[0].certificate.n_patterns);
+        let (a, b) = (
+            one.certificate.info.objective,
+            pts[0].certificate.info.objective,
+        );
+        assert!((a - b).abs() <= 1e-5 * a, "{a} vs {b}");
     }
 }
