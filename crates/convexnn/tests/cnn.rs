@@ -354,3 +354,43 @@ fn separable_settings_are_checked() {
         assert!(e.contains(needle), "{e}");
     }
 }
+
+/// Block coordinate descent on the Gram form (M57) agrees with the interior-point backend on the
+/// pooled gated program (and on a fully connected one), and refuses losses other than squared.
+#[test]
+fn block_coordinate_descent_matches_the_interior_point_backend() {
+    for seed in 0..3 {
+        let (x, y) = images(12, seed, Loss::Squared);
+        for conv in [Some(Convolution::square(4, 2, 2)), None] {
+            let opts = |solver| TrainOptions {
+                convolution: conv,
+                patterns: PatternSource::Sample { count: 10 },
+                ..options(Formulation::Gated, Loss::Squared, solver, seed)
+            };
+            let exact = fit(&x, &y, &opts(SolverChoice::Clarabel));
+            let bcd = fit(&x, &y, &opts(SolverChoice::Bcd));
+            let (a, b) = (
+                exact.certificate.info.objective,
+                bcd.certificate.info.objective,
+            );
+            let what = format!("seed {seed}, conv {}", conv.is_some());
+            assert_eq!(bcd.certificate.solver, "bcd", "{what}");
+            assert!(bcd.certificate.relative_gap <= 1e-9, "{what}");
+            assert!(rel(a, b) <= 1e-6, "{what}: clarabel {a} vs bcd {b}");
+            let c = &bcd.certificate;
+            assert!(rel(c.network_objective, c.info.objective) <= 1e-8, "{what}");
+        }
+    }
+    let (x, y) = images(12, 0, Loss::Logistic);
+    let e = train(
+        x.as_ref(),
+        &y,
+        &options(Formulation::Gated, Loss::Logistic, SolverChoice::Bcd, 0),
+        &mut Silent,
+        &StopFlag::new(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.contains("squared-loss gated"), "{e}");
+}

@@ -6,7 +6,8 @@
 //! with a bias and stride 2 (K = 36 patches of 17 entries); labels are ±1 with the squared loss.
 //! P Gaussian gates of the patch matrix give the patterns, shared by both convex programs:
 //!
-//! - the gated CNN program (M35a with fixed gates), solved by FISTA (f32, then f64);
+//! - the gated CNN program (M35a with fixed gates), solved by FISTA (f32, then f64), and again by
+//!   block coordinate descent with Newton steps on its Gram form (M57, f64);
 //! - the ReLU CNN program (M35a), solved by the augmented Lagrangian (f32) within a time limit;
 //! - SGD with momentum on the ReLU CNN (M35c) with as many filters as the ReLU solution has neurons
 //!   (the gated one's if the ReLU program was refused; clamped to [10, 200]), from several seeds.
@@ -203,6 +204,20 @@ pub fn run(a: &CnnBenchArgs) -> Result<i32> {
         &gated,
         accuracy(&gated.network)?,
     )];
+    // The same program by block coordinate descent on its Gram form (f64), in the same run.
+    let bcd_opts = TrainOptions {
+        solver: SolverChoice::Bcd,
+        precision: Precision::F64,
+        ..gated_opts.clone()
+    };
+    let mut progress = Progress::new("gated CNN program (block coordinate descent)", quiet);
+    let bcd = train(x.as_ref(), &y, &bcd_opts, &mut progress, &stop)?;
+    progress.finish();
+    rows.push(Row::convex(
+        "convex gated CNN (bcd)",
+        &bcd,
+        accuracy(&bcd.network)?,
+    ));
     // The ReLU program in f32 (its augmented Lagrangian holds n × 2P matrices); a refusal (e.g. the
     // memory budget) is reported as a row, not an error.
     let relu_opts = TrainOptions {

@@ -431,6 +431,17 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
         {
             SolverChoice::Cd
         }
+        (SolverChoice::Auto, Formulation::Gated)
+            if opts.loss == Loss::Squared
+                && opts.convolution.is_some_and(|c| {
+                    let weights = d * p;
+                    weights <= BCD_MAX_WEIGHTS
+                        && weights <= 500 * c.patch_count()
+                        && gram_form_memory(weights) <= bcd_memory_limit(opts)
+                }) =>
+        {
+            SolverChoice::Bcd
+        }
         (SolverChoice::Auto, Formulation::Gated | Formulation::Threshold) => SolverChoice::Fista,
         (
             SolverChoice::Auto,
@@ -1501,6 +1512,7 @@ fn solve_bcd(
         tol: opts.tol,
         max_sweeps: opts.max_iter,
         time_limit: opts.time_limit,
+        ..BcdSettings::default()
     };
     let u0 = opts
         .warm_start

@@ -22,6 +22,7 @@
 use std::time::Instant;
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::solvers::Solve;
 use faer::{Accum, Mat, MatRef};
 
 use super::{IterRecord, Observe, Status, StopFlag};
@@ -126,6 +127,9 @@ pub struct BcdSettings {
     pub max_sweeps: usize,
     /// Wall-clock limit in seconds, counted from the `start` passed to [`group_bcd`].
     pub time_limit: Option<f64>,
+    /// Largest active set (weights |A|·d) on which Newton steps follow each sweep (they factor an
+    /// |A|d × |A|d matrix). Default 10 000; 0 turns them off.
+    pub newton_max_weights: usize,
 }
 
 impl Default for BcdSettings {
@@ -134,6 +138,7 @@ impl Default for BcdSettings {
             tol: 1e-6,
             max_sweeps: 10_000,
             time_limit: None,
+            newton_max_weights: 10_000,
         }
     }
 }
@@ -150,6 +155,8 @@ pub struct BcdOutput {
     pub sweeps: usize,
     /// Group updates that changed a group (each one Pd × d product).
     pub updates: usize,
+    /// Newton steps on the active set taken.
+    pub newton_steps: usize,
 }
 
 fn norm(v: &[f64]) -> f64 {
@@ -209,6 +216,179 @@ fn solve_block(h: &Mat<f64>, c: &[f64], lambda: f64, l: f64, v: &mut [f64]) {
     }
 }
 
+/// One Newton step on the active groups `active` (u_i ≠ 0), where the penalty is smooth: gradient
+/// (Gu − b)_A/n + λ u_i/‖u_i‖, Hessian G_AA/n + λ (I − û_iû_iᵀ)/‖u_i‖ per group; a backtracking
+/// line search on the exact objective along the step (a quadratic in t plus the group norms)
+/// keeps only steps that lower it. Updates `u` and `q` = Gu; returns whether a step was taken.
+fn newton_step(
+    form: &GramForm,
+    lambda: f64,
+    active: &[usize],
+    damping: &mut f64,
+    u: &mut [f64],
+    q: &mut [f64],
+) -> bool {
+    let (d, n) = (form.d, form.n as f64);
+    let m = active.len() * d;
+    let idx = |a: usize| active[a / d] * d + a % d;
+    let mut h = Mat::<f64>::from_fn(m, m, |r, c| form.g[(idx(r), idx(c))] / n);
+    let mut grad = Mat::<f64>::zeros(m, 1);
+    for (t, &i) in active.iter().enumerate() {
+        let ui = &u[i * d..(i + 1) * d];
+        let nu = norm(ui);
+        for r in 0..d {
+            grad[(t * d + r, 0)] = (q[i * d + r] - form.b[i * d + r]) / n + lambda * ui[r] / nu;
+            for c in 0..d {
+                let eye = if r == c { 1.0 } else { 0.0 };
+                h[(t * d + r, t * d + c)] += lambda * (eye - ui[r] * ui[c] / (nu * nu)) / nu;
+            }
+        }
+    }
+    let scale = (0..m).map(|r| h[(r, r)]).sum::<f64>() / m as f64;
+    for _attempt in 0..4 {
+        let mut hd = h.clone();
+        for r in 0..m {
+            hd[(r, r)] += *damping * scale;
+        }
+        let Ok(llt) = hd.llt(faer::Side::Lower) else {
+            *damping = (*damping * 100.0).min(1.0);
+            continue;
+        };
+        let mut step = grad.clone();
+        llt.solve_in_place(step.as_mut());
+        let delta: Vec<f64> = (0..m).map(|r| -step[(r, 0)]).collect();
+        match newton_move(form, lambda, active, &delta, u, q) {
+            Some(t) => {
+                // A full step trusts the model more; a cut one trusts it less.
+                *damping = if t == 1.0 {
+                    (*damping * 0.1).max(1e-12)
+                } else {
+                    (*damping * 4.0).min(1.0)
+                };
+                return true;
+            }
+            None => *damping = (*damping * 100.0).min(1.0),
+        }
+    }
+    false
+}
+
+/// A step along `delta` on the active groups: w = G[:, A]Δ, and the largest t in 1, ½, … ≥ 1e-6
+/// that lowers the objective, with the objective reached (None when no t does).
+struct Step {
+    w: Vec<f64>,
+    t: f64,
+    objective: f64,
+}
+
+fn search(
+    form: &GramForm,
+    lambda: f64,
+    active: &[usize],
+    delta: &[f64],
+    u: &[f64],
+    q: &[f64],
+) -> Option<Step> {
+    let (d, n, m) = (form.d, form.n as f64, delta.len());
+    let idx = |a: usize| active[a / d] * d + a % d;
+    let mut w = vec![0.0; q.len()];
+    for (a, &da) in delta.iter().enumerate() {
+        if da != 0.0 {
+            for (wv, gv) in w.iter_mut().zip(form.g.col_as_slice(idx(a))) {
+                *wv += gv * da;
+            }
+        }
+    }
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let (bu, uq) = (dot(&form.b, u), dot(u, q));
+    let (bd, dq, dw): (f64, f64, f64) = (
+        (0..m).map(|a| form.b[idx(a)] * delta[a]).sum(),
+        (0..m).map(|a| q[idx(a)] * delta[a]).sum(),
+        (0..m).map(|a| w[idx(a)] * delta[a]).sum(),
+    );
+    // The objective along the step: a quadratic in t plus the active groups' norms (the others
+    // do not move).
+    let objective = |t: f64| {
+        let res2 = form.yy - 2.0 * (bu + t * bd) + uq + 2.0 * t * dq + t * t * dw;
+        let pen: f64 = active
+            .iter()
+            .enumerate()
+            .map(|(s, &i)| {
+                let moved: Vec<f64> = (0..d)
+                    .map(|r| u[i * d + r] + t * delta[s * d + r])
+                    .collect();
+                norm(&moved)
+            })
+            .sum();
+        res2 / (2.0 * n) + lambda * pen
+    };
+    let base = objective(0.0);
+    let mut t = 1.0;
+    while t >= 1e-6 {
+        let value = objective(t);
+        if value < base {
+            return Some(Step {
+                w,
+                t,
+                objective: value,
+            });
+        }
+        t *= 0.5;
+    }
+    None
+}
+
+/// The better of two steps on the Newton direction `delta`: the direction itself, and the
+/// direction with every group whose segment passes closest to zero inside (0, 1) sent to zero
+/// (the Newton model does not see the kink of ‖u_i‖ at 0, so groups leaving the active set
+/// otherwise cut the step short). Applies it to `u` and `q`; returns the step length t of the
+/// plain direction's search (1 for the dropping step), None when neither lowers the objective.
+fn newton_move(
+    form: &GramForm,
+    lambda: f64,
+    active: &[usize],
+    delta: &[f64],
+    u: &mut [f64],
+    q: &mut [f64],
+) -> Option<f64> {
+    let d = form.d;
+    let mut dropping = delta.to_vec();
+    let mut drops = false;
+    for (s, &i) in active.iter().enumerate() {
+        let (ui, di) = (&u[i * d..(i + 1) * d], &delta[s * d..(s + 1) * d]);
+        let dd: f64 = di.iter().map(|v| v * v).sum();
+        let t_min = -ui.iter().zip(di).map(|(a, b)| a * b).sum::<f64>() / dd.max(1e-300);
+        if t_min > 0.0 && t_min < 1.0 {
+            drops = true;
+            for r in 0..d {
+                dropping[s * d + r] = -ui[r];
+            }
+        }
+    }
+    let plain = search(form, lambda, active, delta, u, q);
+    let dropped = if drops {
+        search(form, lambda, active, &dropping, u, q).filter(|s| s.t == 1.0)
+    } else {
+        None
+    };
+    let (step, dir, t_plain) = match (plain, dropped) {
+        (Some(a), Some(b)) if b.objective < a.objective => (b, &dropping, 1.0),
+        (Some(a), _) => {
+            let t = a.t;
+            (a, &delta.to_vec(), t)
+        }
+        (None, Some(b)) => (b, &dropping, 1.0),
+        (None, None) => return None,
+    };
+    for (a, &da) in dir.iter().enumerate() {
+        u[active[a / d] * d + a % d] += step.t * da;
+    }
+    for (qv, wv) in q.iter_mut().zip(&step.w) {
+        *qv += step.t * wv;
+    }
+    Some(t_plain)
+}
+
 /// Block coordinate descent on `form` at λ from `u0` (d × P, or zero); see the module docs.
 pub fn group_bcd(
     form: &GramForm,
@@ -248,9 +428,11 @@ pub fn group_bcd(
         .map(|i| Mat::from_fn(d, d, |r, c| form.g[(i * d + r, i * d + c)] / n))
         .collect();
     let steps: Vec<f64> = blocks.iter().map(top_eigenvalue).collect();
-    let (mut best_dual, mut sweeps, mut updates) = (f64::NEG_INFINITY, 0, 0);
+    let (mut best_dual, mut sweeps, mut updates, mut newton_steps) = (f64::NEG_INFINITY, 0, 0, 0);
     let mut status = Status::MaxIterations;
     let (mut c, mut v, mut delta) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+    // Levenberg–Marquardt damping of the Newton steps, relative to the mean Hessian diagonal.
+    let mut damping = 1e-8;
     while sweeps < settings.max_sweeps {
         for i in 0..groups {
             let range = i * d..(i + 1) * d;
@@ -292,6 +474,18 @@ pub fn group_bcd(
             updates += 1;
         }
         sweeps += 1;
+        // Newton steps on the active set: quadratic convergence once the sweeps have found it.
+        let active: Vec<usize> = (0..groups)
+            .filter(|&i| u[i * d..(i + 1) * d].iter().any(|a| *a != 0.0))
+            .collect();
+        if !active.is_empty() && active.len() * d <= settings.newton_max_weights {
+            for _ in 0..3 {
+                if !newton_step(form, lambda, &active, &mut damping, &mut u, &mut q) {
+                    break;
+                }
+                newton_steps += 1;
+            }
+        }
         // The gap (M13) from Gu, b and yᵀy.
         let bu: f64 = form.b.iter().zip(&u).map(|(a, b)| a * b).sum();
         let uq: f64 = u.iter().zip(&q).map(|(a, b)| a * b).sum();
@@ -338,6 +532,7 @@ pub fn group_bcd(
         status,
         sweeps,
         updates,
+        newton_steps,
     }
 }
 
