@@ -18,7 +18,7 @@ use convexnn::network::Network;
 use convexnn::program::outputs::OutputPenalty;
 use convexnn::program::{Formulation, Loss};
 use convexnn::solver::nuclear::{NuclearInit, NuclearSettings};
-use convexnn::solver::path::regularization_path;
+use convexnn::solver::path::{regularization_path, PathPoint};
 use convexnn::solver::{IterRecord, Observe, StopFlag};
 use convexnn::Error;
 use numpy::ndarray::{Array1, Array2};
@@ -89,7 +89,7 @@ fn parse_formulation(s: &str, slope: Option<f64>) -> PyResult<Formulation> {
                 "formulation \"leaky_relu\" needs slope=a with a in [0, 1)",
             ))
         }
-        ("gated" | "relu" | "abs" | "threshold", Some(_)) => {
+        ("gated" | "relu" | "abs" | "threshold" | "linear", Some(_)) => {
             return Err(PyValueError::new_err(format!(
                 "slope applies to formulation \"leaky_relu\" only, not {s:?}"
             )))
@@ -98,11 +98,12 @@ fn parse_formulation(s: &str, slope: Option<f64>) -> PyResult<Formulation> {
         ("relu", None) => Formulation::Relu,
         ("abs", None) => Formulation::Abs,
         ("threshold", None) => Formulation::Threshold,
+        ("linear", None) => Formulation::Linear,
         _ => {
             return Err(PyValueError::new_err(format!(
-            "formulation must be \"gated\", \"relu\", \"leaky_relu\", \"abs\" or \"threshold\", \
-                 got {s:?}"
-        )))
+                "formulation must be \"gated\", \"relu\", \"leaky_relu\", \"abs\", \"threshold\" \
+                 or \"linear\", got {s:?}"
+            )))
         }
     };
     f.validate().map_err(to_py_err)?;
@@ -140,8 +141,9 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "cd" => Ok(SolverChoice::Cd),
         "mkl" => Ok(SolverChoice::Mkl),
         "nuclear" => Ok(SolverChoice::Nuclear),
+        "bcd" => Ok(SolverChoice::Bcd),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", \"mkl\", \"nuclear\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", \"mkl\", \"nuclear\", \"bcd\", got {s:?}"
         ))),
     }
 }
@@ -274,19 +276,35 @@ fn weight_dim(net: &Network, d: usize) -> usize {
     net.conv.map_or(d, |c| c.patch_dim())
 }
 
+/// Output weights per neuron when a neuron has several: the c outputs of a multi-output network, or
+/// the K patch positions of a linear convolutional network (whose neuron j weighs position k by
+/// α_{jk}). None for one output weight per neuron.
+fn output_columns(net: &Network) -> Option<usize> {
+    match (net.kind, &net.conv) {
+        (Formulation::Linear, Some(c)) => Some(c.patch_count().max(1)),
+        _ if net.outputs > 1 => Some(net.outputs),
+        _ => None,
+    }
+}
+
+/// The output weights: a vector (m), or m × c for a network with c output weights per neuron (see
+/// [`output_columns`]; the library stores them neuron-major, entry j·c + k).
+fn output_weights_to_py<'py>(py: Python<'py>, net: &Network) -> Bound<'py, PyAny> {
+    match output_columns(net) {
+        Some(c) => {
+            let m = Mat::from_fn(net.output.len() / c, c, |j, k| net.output[j * c + k]);
+            mat_to_py(py, &m).into_any()
+        }
+        None => Array1::from_vec(net.output.clone())
+            .into_pyarray(py)
+            .into_any(),
+    }
+}
+
 fn network_items(py: Python<'_>, net: &Network, d: usize, out: &Bound<'_, PyDict>) -> PyResult<()> {
     let d = weight_dim(net, d);
     out.set_item("hidden_weights", columns_to_py(py, &net.hidden, d))?;
-    if net.outputs > 1 {
-        let c = net.outputs;
-        let m = Mat::from_fn(net.width(), c, |j, k| net.output[j * c + k]);
-        out.set_item("output_weights", mat_to_py(py, &m))?;
-    } else {
-        out.set_item(
-            "output_weights",
-            Array1::from_vec(net.output.clone()).into_pyarray(py),
-        )?;
-    }
+    out.set_item("output_weights", output_weights_to_py(py, net))?;
     match &net.gates {
         Some(g) => out.set_item("gates", columns_to_py(py, g, d))?,
         None => out.set_item("gates", py.None())?,
@@ -394,10 +412,11 @@ impl Model {
         columns_to_py(py, &self.file.network.hidden, self.input_dim())
     }
 
-    /// Output weights, one per neuron.
+    /// Output weights: one per neuron (m); m × c for a model with c > 1 outputs; m × K for a linear
+    /// convolutional network (one weight per neuron and patch position).
     #[getter]
-    fn output_weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        Array1::from_vec(self.file.network.output.clone()).into_pyarray(py)
+    fn output_weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        output_weights_to_py(py, &self.file.network)
     }
 
     /// Gates (inputs × neurons) of a gated model, else None.
@@ -456,7 +475,7 @@ impl Model {
         certificate_dict(py, &self.file.certificate)
     }
 
-    /// "gated", "relu", "leaky_relu", "abs" or "threshold".
+    /// "gated", "relu", "leaky_relu", "abs", "threshold" or "linear".
     #[getter]
     fn formulation(&self) -> &'static str {
         self.file.settings.formulation.as_str()
@@ -586,9 +605,16 @@ fn fit_args(
             "outputs must be \"separate\", \"group\" or \"nuclear\", got {outputs:?}"
         ))
     })?;
+    let formulation = parse_formulation(formulation, slope)?;
+    let linear = formulation == Formulation::Linear;
     if dictionary && (gates.is_some() || exact) {
         return Err(PyValueError::new_err(
             "dictionary=True builds its own columns (knots at the data points): drop gates and exact",
+        ));
+    }
+    if linear && gates.is_some() {
+        return Err(PyValueError::new_err(
+            "a linear network (formulation \"linear\") has no activation patterns: drop gates",
         ));
     }
     let (patterns, patterns_name) = match (gates, exact, n_patterns) {
@@ -596,6 +622,9 @@ fn fit_args(
             PatternSource::Auto { count: 0 },
             "dictionary:1d".to_string(),
         ),
+        // The linear program has no patterns: n_patterns (whose default is set) and exact are
+        // not used.
+        _ if linear => (PatternSource::Auto { count: 0 }, "none".to_string()),
         (Some(_), true, _) => {
             return Err(PyValueError::new_err(
                 "gates and exact=True are mutually exclusive",
@@ -607,7 +636,7 @@ fn fit_args(
         (None, false, None) => (PatternSource::Auto { count: 100 }, "auto:100".to_string()),
     };
     let opts = TrainOptions {
-        formulation: parse_formulation(formulation, slope)?,
+        formulation,
         loss: parse_loss(loss)?,
         lambda: lam,
         patterns,
@@ -667,12 +696,25 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     if let PatternSource::Gates(g) = &args.opts.patterns {
         if let Some(c) = &args.opts.convolution {
             if g.nrows() != c.patch_dim() {
-                return Err(PyValueError::new_err(format!(
-                    "gates of a convolutional network act on patches: they must have shape \
-                     (h, P) with h = {} (the {}x{} filter's entries plus its bias), got ({}, {})",
-                    c.patch_dim(),
+                let filter = format!(
+                    "the {}x{} filter's entries{}",
                     c.filter_height,
                     c.filter_width,
+                    if c.bias { " plus its bias" } else { "" }
+                );
+                let what = if c.separable {
+                    format!(
+                        "{} positions times {} entries ({filter}), each patch at its position",
+                        c.patch_count(),
+                        c.filter_dim()
+                    )
+                } else {
+                    filter
+                };
+                return Err(PyValueError::new_err(format!(
+                    "gates of a convolutional network act on patches: they must have shape \
+                     (h, P) with h = {} ({what}), got ({}, {})",
+                    c.patch_dim(),
                     g.nrows(),
                     g.ncols()
                 )));
@@ -699,12 +741,24 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 /// Trains a network on `x` (n × d, float64 or float32, any memory order) and `y` (n).
 ///
 /// - `formulation`: "gated", "relu", "leaky_relu" (with `slope` a in [0, 1), activation
-///   max(z, a z)), "abs" or "threshold"; `loss`: "squared" or "logistic" (labels 0/1 or −1/+1);
-///   `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
+///   max(z, a z)), "abs", "threshold" or "linear"; `loss`: "squared" or "logistic" (labels 0/1 or
+///   −1/+1); `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
-/// - `solver`: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl" or "nuclear"; `tol`,
-///   `max_iter`, `time_limit` (seconds), `precision` ("f64" or "f32"), `threads` (0 = all cores).
+/// - `solver`: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear" or "bcd";
+///   `tol`, `max_iter`, `time_limit` (seconds), `precision` ("f64" or "f32"), `threads` (0 = all
+///   cores).
+/// - `solver="bcd"` (gated, squared loss): block coordinate descent on the Gram form of the
+///   program, f64; "auto" picks it for small gated convolutional programs.
+/// - `formulation="linear"` (identity activation, docs/programs.md §3f; squared or logistic loss,
+///   solvers "auto"/"fista" or "clarabel" (squared loss), f64): the program min L(Xw) + λ‖w‖₂,
+///   exact for linear networks of any width. It has no activation patterns: `n_patterns` and
+///   `exact` are not used and `gates` is an error. `convex_weights` is w (d × 1), read out as one
+///   neuron. With `conv`, the linear CNN with one output weight per neuron and patch position,
+///   f(x) = Σ_j Σ_k (x_kᵀu_j) α_{jk} (no pooling), whose program is the nuclear norm of Z
+///   (h × K, `convex_weights`); `hidden_weights` are the filters (h × m) and `output_weights` is
+///   m × K. With `conv="HxW:HxW:1:circular:nobias"` (a full-size circular filter) it is the
+///   circular CNN, solved in the Fourier domain (an ℓ1 norm of the DFT of the end-to-end weights).
 /// - `solver="mkl"` (gated or threshold, squared loss): reports `kernel_weights`, a dict with
 ///   `beta`, `patterns` and `weights`.
 /// - `solver="nuclear"` (formulation "relu", squared loss, tiny data; patterns are not used; needs
@@ -726,16 +780,22 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   command line's `--conv`): the rows of `x` are H × W images (one channel, row by row), each
 ///   filter sees the FH × FW patches taken every STRIDE pixels plus a bias (so `bias` adds no ones
 ///   column), and the outputs are averaged over the patches. `gates` then act on the patches
-///   ((FH·FW + 1) × P); solvers "auto", "fista" (gated), "al" or "clarabel". The hidden weights
-///   are the filters, (FH·FW + 1) × m, and the model predicts on images.
+///   (h × P, h = FH·FW + 1); solvers "auto", "fista" (gated), "bcd" (gated), "al" or "clarabel".
+///   The hidden weights are the filters, h × m, and the model predicts on images. Options follow
+///   the stride, e.g. `"8x8:3x3:1:circular:nobias"`: `:circular` (patches wrap around the image's
+///   edges, ⌈H/STRIDE⌉ · ⌈W/STRIDE⌉ positions), `:nobias` (filters without a bias, h = FH·FW),
+///   `:separable` (gated or ReLU networks: each neuron sees one patch position; filters and gates
+///   have length K·h, zero outside their position's block of h entries; the patterns are built
+///   per position, so `gates` is an error).
 /// - Preprocessing saved with the model: `standardize`, `bias` (a ones column), `feature_names`,
 ///   `class_labels` (the raw labels mapped to −1 and +1, logistic loss).
 /// - `callback(record)` is called every `report_every` iterations with a dict (`iteration`,
 ///   `outer`, `objective`, `gap`, `violation`, `seconds`).
 ///
 /// Returns a dict with the model (`model`, a `Model`), its JSON text (`model_json`, the command-line
-/// tool's model file), the network's `hidden_weights` (d × m), `output_weights` (m) and `gates`
-/// (d × m or None), the `convex_weights` and the certificate fields. The GIL is released during
+/// tool's model file), the network's `hidden_weights` (d × m), `output_weights` (m; m × c with c
+/// outputs; m × K for a linear CNN) and `gates` (d × m or None), the `convex_weights` and the
+/// certificate fields. The GIL is released during
 /// the solve; a pending Ctrl-C (KeyboardInterrupt) or an exception raised by `callback` stops the
 /// solver and is raised here. A callback returning `False` stops the solver too; the fit then
 /// returns with status "interrupted". Bad data or settings raise `ValueError`.
@@ -963,7 +1023,11 @@ fn path<'py>(
     };
     let stop = StopFlag::new();
     let result = py.detach(|| {
-        regularization_path(xm.as_ref(), &yv, &args.opts, &lambdas, &mut observer, &stop)
+        if args.opts.formulation == Formulation::Linear {
+            linear_path(xm.as_ref(), &yv, &args.opts, &lambdas, &mut observer, &stop)
+        } else {
+            regularization_path(xm.as_ref(), &yv, &args.opts, &lambdas, &mut observer, &stop)
+        }
     });
     if let Some(e) = observer.error.take() {
         return Err(e);
@@ -976,6 +1040,45 @@ fn path<'py>(
         out.append(d)?;
     }
     Ok(out)
+}
+
+/// The regularization path of a linear network, as [`regularization_path`] solves the others: λ
+/// sorted largest first, each solve warm-started from the previous one. The library's path first
+/// builds one pattern set shared by every λ, which the linear program does not have (it fails for
+/// a linear network), so the linear path is solved here.
+fn linear_path(
+    x: convexnn::faer::MatRef<'_, f64>,
+    y: &[f64],
+    opts: &TrainOptions,
+    lambdas: &[f64],
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+) -> convexnn::Result<Vec<PathPoint>> {
+    if lambdas.is_empty() || lambdas.iter().any(|l| !(l.is_finite() && *l > 0.0)) {
+        return Err(Error::InvalidSetting(
+            "a path needs at least one positive, finite lambda".into(),
+        ));
+    }
+    let mut sorted = lambdas.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let mut o = opts.clone();
+    let mut points = Vec::with_capacity(sorted.len());
+    for lambda in sorted {
+        if stop.is_set() {
+            break;
+        }
+        o.lambda = lambda;
+        let fit = train(x, y, &o, observer, stop)?;
+        // Z starts the next solve where it has the program variable's shape (the library checks;
+        // the circular CNN's Fourier form starts from zero).
+        o.warm_start = Some(fit.weights);
+        points.push(PathPoint {
+            lambda,
+            certificate: fit.certificate,
+            network: fit.network,
+        });
+    }
+    Ok(points)
 }
 
 /// The extension module.

@@ -12,6 +12,8 @@ from convexnn import (
     ConvexAbsRegressor,
     ConvexLeakyReLUClassifier,
     ConvexLeakyReLURegressor,
+    ConvexLinearClassifier,
+    ConvexLinearRegressor,
     ConvexReLUClassifier,
     ConvexReLURegressor,
     GatedReLUClassifier,
@@ -33,6 +35,8 @@ ESTIMATORS = [
     ThresholdRegressor(),
     ThresholdClassifier(),
     ThresholdHingeClassifier(),
+    ConvexLinearRegressor(),
+    ConvexLinearClassifier(),
 ]
 
 # Checks that cannot pass for a principled reason, per estimator class name.

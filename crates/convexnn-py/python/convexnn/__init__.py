@@ -7,6 +7,8 @@ data's activation patterns) in the Rust core and report a duality-gap certificat
 - :class:`ConvexLeakyReLURegressor`, :class:`ConvexLeakyReLUClassifier`: leaky ReLU networks.
 - :class:`ConvexAbsRegressor`, :class:`ConvexAbsClassifier`: absolute-value networks.
 - :class:`GatedReLURegressor`, :class:`GatedReLUClassifier`: gated ReLU networks.
+- :class:`ConvexLinearRegressor`, :class:`ConvexLinearClassifier`: linear networks (identity
+  activation) and linear CNNs.
 - :class:`ThresholdRegressor`, :class:`ThresholdClassifier`, :class:`ThresholdHingeClassifier`:
   threshold (step) activation networks (squared, logistic and hinge losses).
 - :func:`load`: a fitted estimator from a model file (the command-line tool's format).
@@ -22,6 +24,8 @@ from .estimators import (
     ConvexAbsRegressor,
     ConvexLeakyReLUClassifier,
     ConvexLeakyReLURegressor,
+    ConvexLinearClassifier,
+    ConvexLinearRegressor,
     ConvexReLUClassifier,
     ConvexReLURegressor,
     GatedReLUClassifier,
@@ -43,6 +47,8 @@ __all__ = [
     "ConvexAbsClassifier",
     "GatedReLURegressor",
     "GatedReLUClassifier",
+    "ConvexLinearRegressor",
+    "ConvexLinearClassifier",
     "ThresholdRegressor",
     "ThresholdClassifier",
     "ThresholdHingeClassifier",

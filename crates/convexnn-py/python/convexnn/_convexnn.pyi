@@ -32,7 +32,9 @@ class Model:
     @property
     def hidden_weights(self) -> NDArray[np.float64]: ...
     @property
-    def output_weights(self) -> NDArray[np.float64]: ...
+    def output_weights(self) -> NDArray[np.float64]:
+        """Shape (m,); (m, c) for a model with c > 1 outputs; (m, K) for a linear CNN."""
+        ...
     @property
     def gates(self) -> Optional[NDArray[np.float64]]: ...
     @property
@@ -45,12 +47,15 @@ class Model:
     def dictionary(self) -> bool: ...
     @property
     def conv(self) -> Optional[str]:
-        """The patch geometry "HxW:FHxFW:STRIDE" of a convolutional network, else None."""
+        """The patch geometry "HxW:FHxFW:STRIDE" (then ":circular", ":separable", ":nobias" where
+        set) of a convolutional network, else None."""
         ...
     @property
     def certificate(self) -> Dict[str, Any]: ...
     @property
-    def formulation(self) -> str: ...
+    def formulation(self) -> str:
+        """One of "gated", "relu", "leaky_relu", "abs", "threshold" or "linear"."""
+        ...
     @property
     def slope(self) -> Optional[float]: ...
     @property
@@ -65,6 +70,10 @@ def fit(
     x: _Array2,
     y: _Array1,
     *,
+    # formulation: "gated", "relu", "leaky_relu" (with slope), "abs", "threshold" or "linear" (no
+    # patterns: n_patterns and exact unused, gates refused; solvers auto/fista/clarabel, f64).
+    # solver: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear" or "bcd".
+    # conv: "HxW:FHxFW:STRIDE[:circular][:separable][:nobias]".
     formulation: str = "gated",
     slope: Optional[float] = None,
     loss: str = "squared",

@@ -9,7 +9,8 @@ The objective (the normalization of the command-line tool) is::
     (1/(2n)) ||f(X) - y||^2 + lam * R      (regressors, squared loss)
     (1/n) sum log(1 + exp(-y_j f(x_j))) + lam * R      (classifiers, labels mapped to -1/+1)
 
-with ``R`` the sum of the groups' Euclidean norms; the equivalent weight decay of the papers'
+with ``R`` the sum of the groups' Euclidean norms (for linear networks ``||w||_2``, or for a linear
+CNN the nuclear norm of its filter-by-position matrix); the equivalent weight decay of the papers'
 ``(1/2)||f(X) - y||^2 + beta * R`` form is ``beta = n * lam``.
 """
 
@@ -40,6 +41,8 @@ __all__ = [
     "ConvexAbsClassifier",
     "GatedReLURegressor",
     "GatedReLUClassifier",
+    "ConvexLinearRegressor",
+    "ConvexLinearClassifier",
     "load",
 ]
 
@@ -97,12 +100,15 @@ class _ConvexNetwork(BaseEstimator):
     gates : array of shape (n_inputs, P) or None, default=None
         User gates (the CLI's ``--gates``): pattern i is ``1[X g_i >= 0]`` on the network inputs,
         i.e. the (standardized) features plus the bias column when ``bias=True``.
-    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear"}, default="auto"
-        Solver: restarted FISTA (gated), augmented Lagrangian or ADMM (ReLU), the interior-point
-        backend (small problems), the primal-dual method (hinge loss), coordinate descent
-        (squared-loss threshold networks), or multiple kernel learning by iterative reweighting
-        ("mkl": gated networks, squared loss, up to 5000 samples; the learned kernel weights are in
-        ``kernel_weights_``). "auto" picks per problem and never picks "mkl" or "nuclear". "nuclear"
+    solver : {"auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "bcd", "nuclear"}, default="auto"
+        Solver: restarted FISTA (gated, linear), augmented Lagrangian or ADMM (ReLU), the
+        interior-point backend (small problems), the primal-dual method (hinge loss), coordinate
+        descent (squared-loss threshold networks), multiple kernel learning by iterative
+        reweighting ("mkl": gated networks, squared loss, up to 5000 samples; the learned kernel
+        weights are in ``kernel_weights_``), or block coordinate descent on the Gram form of the
+        program ("bcd": gated networks, squared loss, f64; "auto" picks it for small gated
+        convolutional programs). Linear networks take "auto" (FISTA), "fista" or "clarabel"
+        (squared loss). "auto" picks per problem and never picks "mkl" or "nuclear". "nuclear"
         (:class:`ConvexReLURegressor` only, tiny data; needs an extension built with the ``nuclear``
         feature, see ``convexnn.HAS_NUCLEAR``) is the nuclear-norm heuristic with sequential
         convex relaxation (docs/programs.md (M37)): it looks for a network of width
@@ -152,9 +158,15 @@ class _ConvexNetwork(BaseEstimator):
         row by row), each neuron is a filter applied to the FH × FW patches taken every STRIDE
         pixels (no padding) plus a bias, and the network averages its outputs over the patches,
         ``f(x) = (1/K) Σ_k Σ_j σ(x_kᵀu_j) α_j``. ``bias`` is not used (every filter has its own
-        bias); ``gates`` act on the patches ((FH·FW + 1) × P); solvers "auto", "fista" (gated),
-        "al" or "clarabel". ``hidden_weights_`` then holds the filters, (FH·FW + 1) × m, the
-        bias last, and ``predict`` takes images.
+        bias); ``gates`` act on the patches (h × P with h = FH·FW + 1); solvers "auto", "fista"
+        (gated), "bcd" (gated), "al" or "clarabel". ``hidden_weights_`` then holds the filters,
+        h × m, the bias last, and ``predict`` takes images. Options may follow the stride, e.g.
+        ``"8x8:3x3:1:circular:nobias"``: ``circular`` (patches wrap around the image's edges:
+        ⌈H/STRIDE⌉ · ⌈W/STRIDE⌉ positions), ``nobias`` (filters without a bias, h = FH·FW) and
+        ``separable`` (gated and ReLU networks: each neuron sees one patch position of its own;
+        filters and gates have length K·h, zero outside their position's block of h entries, and
+        the patterns are built per position, so ``gates`` cannot be given). For the linear
+        estimators, see :class:`ConvexLinearRegressor`.
     """
 
     _formulation: str = "gated"
@@ -447,16 +459,20 @@ class _ConvexNetwork(BaseEstimator):
         - ``input.mean`` and ``input.scale`` (n_features): the standardization, when used.
 
         For a convolutional network (``conv``) ``hidden.weight`` (and ``gates.weight``) hold the
-        filters, m × (FH·FW + 1) with the bias last: they apply to each patch of an image (pixels
-        row by row, then a 1) and the output is averaged over the patches; ``__metadata__``
-        records the geometry as ``convexnn_conv``.
+        filters, m × h (h = FH·FW + 1 with the bias last, FH·FW with ``nobias``, K times that for a
+        separable network): they apply to each patch of an image (pixels row by row, then a 1) and
+        the output is averaged over the patches; ``__metadata__`` records the geometry as
+        ``convexnn_conv``. A linear CNN has no pooling: ``output.weight`` is 1 × (m·K), entry
+        j·K + k weighting filter j at patch position k (PyTorch's flattening of the m × out_h ×
+        out_w feature maps).
 
         ``n_inputs`` counts the bias column when ``bias=True`` (append a ones column to the
         standardized inputs). The network is ``f(x) = output(relu(hidden(x)))`` for ReLU,
         ``output(leaky_relu(hidden(x), slope))`` for leaky ReLU, ``output(abs(hidden(x)))`` for
         absolute-value networks and
         ``output((gates(x) >= 0) * hidden(x))`` for gated ReLU and
-        ``output(amplitude * (hidden(x) >= 0))`` for threshold networks. ``__metadata__`` records the kind,
+        ``output(amplitude * (hidden(x) >= 0))`` for threshold networks and ``output(hidden(x))`` for
+        linear networks. ``__metadata__`` records the kind,
         loss, bias flag and λ (and the leaky ReLU's slope).
         """
         check_is_fitted(self, "model_")
@@ -718,6 +734,38 @@ class ConvexAbsClassifier(_Classifier):
     _formulation = "abs"
 
 
+class ConvexLinearRegressor(_Regressor):
+    """Two-layer linear network (identity activation) ``f(x) = Σ_j (xᵀu_j) α_j`` for regression,
+    trained by its convex program (docs/programs.md §3f): with weight decay the network is the
+    group Lasso of its end-to-end weights, ``min (1/(2n))||Xw - y||^2 + lam ||w||_2``, globally
+    optimal among linear networks of any width. It has no activation patterns: ``n_patterns`` and
+    ``exact`` are not used and ``gates`` is an error; solvers "auto" (FISTA), "fista" or
+    "clarabel"; f64 only.
+
+    With ``conv`` it is the linear CNN with one output weight per neuron and patch position,
+    ``f(x) = Σ_j Σ_k (x_kᵀu_j) α_{jk}`` (no pooling), whose program is the nuclear norm of the
+    filter-by-position matrix Z (h × K): ``hidden_weights_`` holds the filters (h × m) and
+    ``output_weights_`` is m × K. With a full-size circular filter, ``conv="HxW:HxW:1:circular:nobias"``,
+    it is the circular CNN, solved in the Fourier domain (an ℓ1 norm of the DFT of the
+    end-to-end weights, docs/programs.md (M36)). "clarabel" solves the linear CNN's nuclear-norm
+    program only in an extension built with the ``nuclear`` feature (``convexnn.HAS_NUCLEAR``).
+
+    Fitted attributes as for :class:`ConvexReLURegressor`; ``convex_weights_`` is w (n_inputs × 1,
+    read out as one neuron) or Z.
+    """
+
+    _formulation = "linear"
+
+
+class ConvexLinearClassifier(_Classifier):
+    """Two-layer linear network (or linear CNN, with ``conv``) for binary classification with the
+    logistic loss (labels mapped to −1/+1; ``classes_`` holds the originals); solvers "auto" or
+    "fista". Fitted attributes as for :class:`ConvexLinearRegressor` plus ``classes_``.
+    """
+
+    _formulation = "linear"
+
+
 class ThresholdRegressor(_Regressor):
     """Two-layer threshold (step) activation network ``f(x) = Σ_j s_j 1[xᵀh_j ≥ 0] α_j`` for
     regression, trained by solving the Lasso over the data's arrangement columns (docs/programs.md
@@ -766,6 +814,8 @@ _CLASSES: Dict[tuple, Type[_ConvexNetwork]] = {
     ("leaky_relu", "logistic"): ConvexLeakyReLUClassifier,
     ("abs", "squared"): ConvexAbsRegressor,
     ("abs", "logistic"): ConvexAbsClassifier,
+    ("linear", "squared"): ConvexLinearRegressor,
+    ("linear", "logistic"): ConvexLinearClassifier,
 }
 
 
