@@ -67,6 +67,7 @@ fn fista_agrees_with_the_interior_point_and_the_network_attains_the_optimum() {
             let e = fit(&x, &y, &options(conv, SolverChoice::Clarabel, lambda));
             let (cf, ce) = (&f.certificate, &e.certificate);
             assert_eq!(cf.info.status, Status::Converged, "case {case} seed {seed}");
+            assert_eq!(ce.info.status, Status::Converged, "case {case} seed {seed}");
             assert!(
                 rel(cf.info.objective, ce.info.objective) < 1e-6,
                 "case {case} seed {seed}: fista {} clarabel {}",

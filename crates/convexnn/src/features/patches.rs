@@ -289,7 +289,7 @@ pub fn separable_patterns(
     let (k, h) = (conv.patch_count(), conv.filter_dim());
     if !conv.separable || x.ncols() != k * h || x.nrows() % k != 0 {
         return Err(Error::InvalidData(format!(
-            "separable patterns take the embedded patch matrix of a separable convolution              (nK × {} columns), not {} × {}",
+            "separable patterns take the embedded patch matrix of a separable convolution (nK × {} columns), not {} × {}",
             k * h,
             x.nrows(),
             x.ncols()
@@ -311,7 +311,7 @@ pub fn separable_patterns(
             let xp = position(p);
             let set = enumerate(xp.as_ref())?.ok_or_else(|| {
                 Error::InvalidSetting(format!(
-                    "exact patterns of a separable network need patches that can be enumerated                      (1-D or 2-D points with a bias); these have h = {h}: sample patterns instead"
+                    "exact patterns of a separable network need patches that can be enumerated (1-D or 2-D points with a bias); these have h = {h}: sample patterns instead"
                 ))
             })?;
             for i in 0..set.len() {

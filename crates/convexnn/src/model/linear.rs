@@ -132,7 +132,9 @@ pub fn train_linear(
     let start = Instant::now();
     let mut prob = LinearProblem::new(feats, &y, opts.loss);
     let use_exact = opts.solver == SolverChoice::Clarabel;
-    let (u, status, iterations) = if use_exact {
+    // The interior point's solution, when asked for, is the start of FISTA, which then only
+    // polishes it to an exactly sparse, certified point (interior points are never exactly low-rank).
+    let (u0, exact) = if use_exact {
         let f = &prob.features;
         let sol = solve_linear_exact(
             f.a.as_ref(),
@@ -144,35 +146,41 @@ pub fn train_linear(
             (opts.tol * 1e-2).max(1e-10),
             opts.time_limit,
         )?;
-        let status = match (sol.accurate, sol.timed_out) {
-            (true, _) => Status::Converged,
-            (false, true) => Status::TimeLimit,
-            (false, false) => Status::ReducedAccuracy,
-        };
         let u = sparsify(&mut prob, sol.u, opts.lambda, opts.tol);
-        (u, status, sol.iterations)
+        (u, Some((sol.iterations, sol.accurate, sol.timed_out)))
     } else {
-        let settings = FistaSettings {
-            tol: opts.tol,
-            max_iter: opts.max_iter,
-            check_every: opts.report_every.max(1),
-            time_limit: opts.time_limit,
-            ..FistaSettings::default()
-        };
         let u0 = match &opts.warm_start {
             Some(w) if w.nrows() == rows && w.ncols() == groups => w.clone(),
             _ => Mat::zeros(rows, groups),
         };
-        let run = FistaRun {
-            settings: &settings,
-            observer,
-            stop,
-            start,
-            step: None,
-            outer: 0,
-        };
-        let out = fista(&mut prob, opts.lambda, u0, run);
-        (out.u, out.status, out.iterations)
+        (u0, None)
+    };
+    let settings = FistaSettings {
+        tol: opts.tol,
+        max_iter: opts.max_iter,
+        check_every: opts.report_every.max(1),
+        time_limit: opts.time_limit,
+        ..FistaSettings::default()
+    };
+    let run = FistaRun {
+        settings: &settings,
+        observer,
+        stop,
+        start,
+        step: None,
+        outer: 0,
+    };
+    let out = fista(&mut prob, opts.lambda, u0, run);
+    let (u, status, iterations) = match exact {
+        Some((its, accurate, timed_out)) => {
+            let status = match (accurate || out.status == Status::Converged, timed_out) {
+                (true, _) => Status::Converged,
+                (false, true) => Status::TimeLimit,
+                (false, false) => Status::ReducedAccuracy,
+            };
+            (out.u, status, its)
+        }
+        None => (out.u, out.status, out.iterations),
     };
     let (objective, dual) = prob.certify(u.as_ref(), opts.lambda);
     let gap = (objective - dual).max(0.0);

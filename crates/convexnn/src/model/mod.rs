@@ -584,7 +584,7 @@ fn separable_patterns_of(
         PatternSource::Set(set) if set.n_samples() == x.nrows() => set.clone(),
         _ => {
             return Err(Error::InvalidSetting(
-                "a separable convolutional network builds its own per-position patterns: sample                  or enumerate them (no gates or masks)"
+                "a separable convolutional network builds its own per-position patterns: sample or enumerate them (no gates or masks)"
                     .into(),
             ))
         }

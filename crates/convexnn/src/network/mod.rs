@@ -421,7 +421,7 @@ impl Network {
             || self.hidden.iter().any(|u| u.len() != h)
         {
             return Err(Error::InvalidData(format!(
-                "a linear convolutional network with {k} patch positions of {h} entries needs                  {k} output weights per neuron and filters of length {h}: this one has {}                  filters and {} output weights",
+                "a linear convolutional network with {k} patch positions of {h} entries needs {k} output weights per neuron and filters of length {h}: this one has {} filters and {} output weights",
                 self.hidden.len(),
                 self.output.len()
             )));

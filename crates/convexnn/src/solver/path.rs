@@ -8,6 +8,7 @@ use crate::model::{
     build_patterns, program_patches, train, Certificate, PatternSource, TrainOptions,
 };
 use crate::network::Network;
+use crate::program::Formulation;
 use crate::solver::{Observe, StopFlag};
 
 /// One solved point of a path.
@@ -48,9 +49,9 @@ pub fn regularization_path(
     let mut sorted = lambdas.to_vec();
     sorted.sort_by(|a, b| b.total_cmp(a));
     let mut o = opts.clone();
-    // A 1-D dictionary depends on the data alone; other programs share one pattern set (of the
-    // patches, for a convolutional network).
-    if !opts.dictionary {
+    // A 1-D dictionary depends on the data alone and a linear network has no patterns; other
+    // programs share one pattern set (of the patches, for a convolutional network).
+    if !opts.dictionary && opts.formulation != Formulation::Linear {
         let patches = program_patches(x, opts)?;
         let rows = patches.as_ref().map_or(x, |p| p.as_ref());
         o.patterns = PatternSource::Set(build_patterns(rows, opts)?);
