@@ -18,7 +18,7 @@ use convexnn::network::Network;
 use convexnn::program::outputs::OutputPenalty;
 use convexnn::program::{Formulation, Loss};
 use convexnn::solver::nuclear::{NuclearInit, NuclearSettings};
-use convexnn::solver::path::{regularization_path, PathPoint};
+use convexnn::solver::path::regularization_path;
 use convexnn::solver::{IterRecord, Observe, StopFlag};
 use convexnn::Error;
 use numpy::ndarray::{Array1, Array2};
@@ -1023,11 +1023,7 @@ fn path<'py>(
     };
     let stop = StopFlag::new();
     let result = py.detach(|| {
-        if args.opts.formulation == Formulation::Linear {
-            linear_path(xm.as_ref(), &yv, &args.opts, &lambdas, &mut observer, &stop)
-        } else {
-            regularization_path(xm.as_ref(), &yv, &args.opts, &lambdas, &mut observer, &stop)
-        }
+        regularization_path(xm.as_ref(), &yv, &args.opts, &lambdas, &mut observer, &stop)
     });
     if let Some(e) = observer.error.take() {
         return Err(e);
@@ -1040,45 +1036,6 @@ fn path<'py>(
         out.append(d)?;
     }
     Ok(out)
-}
-
-/// The regularization path of a linear network, as [`regularization_path`] solves the others: λ
-/// sorted largest first, each solve warm-started from the previous one. The library's path first
-/// builds one pattern set shared by every λ, which the linear program does not have (it fails for
-/// a linear network), so the linear path is solved here.
-fn linear_path(
-    x: convexnn::faer::MatRef<'_, f64>,
-    y: &[f64],
-    opts: &TrainOptions,
-    lambdas: &[f64],
-    observer: &mut dyn Observe,
-    stop: &StopFlag,
-) -> convexnn::Result<Vec<PathPoint>> {
-    if lambdas.is_empty() || lambdas.iter().any(|l| !(l.is_finite() && *l > 0.0)) {
-        return Err(Error::InvalidSetting(
-            "a path needs at least one positive, finite lambda".into(),
-        ));
-    }
-    let mut sorted = lambdas.to_vec();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let mut o = opts.clone();
-    let mut points = Vec::with_capacity(sorted.len());
-    for lambda in sorted {
-        if stop.is_set() {
-            break;
-        }
-        o.lambda = lambda;
-        let fit = train(x, y, &o, observer, stop)?;
-        // Z starts the next solve where it has the program variable's shape (the library checks;
-        // the circular CNN's Fourier form starts from zero).
-        o.warm_start = Some(fit.weights);
-        points.push(PathPoint {
-            lambda,
-            certificate: fit.certificate,
-            network: fit.network,
-        });
-    }
-    Ok(points)
 }
 
 /// The extension module.
