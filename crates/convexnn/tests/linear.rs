@@ -9,7 +9,7 @@ use convexnn::model::{lambda_max, train, Fit, PatternSource, SolverChoice, Train
 use convexnn::program::linear::{LinearFeatures, LinearProblem};
 use convexnn::program::{Formulation, Loss};
 use convexnn::rng::Rng;
-use convexnn::solver::fista::{fista, FistaRun, FistaSettings};
+use convexnn::solver::fista::{fista, FistaRun, FistaSettings, Smooth};
 use convexnn::solver::{Silent, Status, StopFlag};
 
 fn data(n: usize, d: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {

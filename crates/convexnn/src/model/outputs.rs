@@ -22,7 +22,7 @@ use crate::program::outputs::{
 use crate::program::{Formulation, Loss};
 use crate::real::Real;
 use crate::solver::exact_outputs::solve_exact_outputs;
-use crate::solver::fista::{fista, FistaRun, FistaSettings};
+use crate::solver::fista::{fista, FistaRun, FistaSettings, Smooth};
 use crate::solver::{Info, Observe, Status, StopFlag};
 
 /// The most classes a classification target may have (beyond this the labels are almost surely a

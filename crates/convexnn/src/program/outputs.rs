@@ -158,19 +158,6 @@ impl<T: Real> OutputsProblem<T> {
         self.gradient(&zero, g.as_mut());
         self.penalty.dual_max(g.as_ref())
     }
-
-    /// f(U) + λR(U) and the certified dual bound of weights `u`, in the working precision.
-    pub fn certify(&mut self, u: MatRef<'_, T>, lambda: f64) -> (f64, f64) {
-        let mut cache = self.new_cache();
-        self.forward(u, &mut cache);
-        let mut g = Mat::<T>::zeros(u.nrows(), u.ncols());
-        self.gradient(&cache, g.as_mut());
-        let objective = self.value(&cache) + lambda * self.penalty.value(u);
-        let dual = self
-            .dual_bound(&cache, g.as_ref(), lambda)
-            .unwrap_or(f64::NEG_INFINITY);
-        (objective, dual)
-    }
 }
 
 impl<T: Real> Smooth<T> for OutputsProblem<T> {

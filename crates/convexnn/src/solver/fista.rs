@@ -46,6 +46,20 @@ pub trait Smooth<T: Real> {
     fn penalty(&self) -> GroupPenalty {
         GroupPenalty::Columns
     }
+
+    /// f(U) + λR(U) and the dual bound at U (−∞ when none is known): one forward and one
+    /// adjoint product, in the working precision.
+    fn certify(&mut self, u: MatRef<'_, T>, lambda: f64) -> (f64, f64) {
+        let mut cache = self.new_cache();
+        self.forward(u, &mut cache);
+        let mut g = faer::Mat::<T>::zeros(u.nrows(), u.ncols());
+        self.gradient(&cache, g.as_mut());
+        let objective = self.value(&cache) + lambda * self.penalty().value(u);
+        let dual = self
+            .dual_bound(&cache, g.as_ref(), lambda)
+            .unwrap_or(f64::NEG_INFINITY);
+        (objective, dual)
+    }
 }
 
 /// Settings of [`fista`], with documented defaults.
