@@ -9,6 +9,7 @@
 pub mod deep;
 pub mod dictionary;
 pub mod enumerate;
+pub mod narrow;
 pub mod patches;
 pub mod sample;
 

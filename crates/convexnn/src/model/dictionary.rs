@@ -13,7 +13,9 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::features::dictionary::Dictionary;
+use crate::features::narrow::{check_depth, NarrowDictionary};
 use crate::features::PatternSet;
+use crate::network::narrow::from_chains;
 use crate::network::Network;
 use crate::program::lasso::InterceptLasso;
 use crate::program::{Formulation, Loss};
@@ -22,16 +24,64 @@ use crate::solver::exact_l1::{solve_l1_exact, L1Program};
 use crate::solver::fista::{fista, FistaRun, FistaSettings, Smooth};
 use crate::solver::{Info, Observe, StopFlag};
 
-/// The objective's normalization of the dictionary programs, in words.
-pub fn normalization(kind: Formulation) -> String {
+/// The objective's normalization of the dictionary programs of depth `depth`, in words.
+pub fn normalization(kind: Formulation, depth: usize) -> String {
     let features = match kind {
-        Formulation::Threshold => "1[s(x - x_j) >= 0]",
-        _ => "sigma(s(x - x_j))",
+        _ if depth > 2 => format!(
+            "of depth-{depth} chains phi^(l+1) = (s_l(phi^l(x) - phi^l(a_l)))_+ (the deep narrow \
+             ReLU network's weight decay is (lambda/{depth}) * sum |weights|^{depth})"
+        ),
+        Formulation::Threshold => "1[s(x - x_j) >= 0]".into(),
+        _ => "sigma(s(x - x_j))".into(),
     };
     format!(
         "(1/(2n))||A z + xi - y||^2 + lambda * sum_k |z_k|, A the 1-D dictionary {features}, \
          xi a free intercept; the papers' beta = n * lambda"
     )
+}
+
+/// The columns of a dictionary program: ramps of a two-layer network (M47) or chains of a deep
+/// narrow ReLU network (M58).
+enum Columns {
+    Ramps(Dictionary),
+    Chains(NarrowDictionary),
+}
+
+impl Columns {
+    /// The dictionary of the options' network on the scalar inputs `x`, within the memory limit.
+    fn new(x: MatRef<'_, f64>, opts: &TrainOptions) -> Result<Self> {
+        let limit = opts
+            .memory_limit
+            .unwrap_or_else(|| super::available_memory() / 10 * 8);
+        if opts.dictionary_depth == 2 {
+            let dict = Dictionary::new(opts.formulation, x)?;
+            check_memory(x.nrows(), dict.len(), limit)?;
+            return Ok(Columns::Ramps(dict));
+        }
+        NarrowDictionary::new(x, opts.dictionary_depth, limit).map(Columns::Chains)
+    }
+
+    fn matrix(&self) -> MatRef<'_, f64> {
+        match self {
+            Columns::Ramps(d) => d.matrix.as_ref(),
+            Columns::Chains(d) => d.matrix.as_ref(),
+        }
+    }
+
+    /// The network of the coefficients `z` and intercept: (M50) or (M60).
+    fn network(&self, kind: Formulation, z: &[f64], intercept: f64) -> Network {
+        match self {
+            Columns::Ramps(d) => Network::from_dictionary(kind, &d.atoms, z, intercept),
+            Columns::Chains(d) => from_chains(&d.chains, z, intercept),
+        }
+    }
+
+    fn patterns(&self, x: MatRef<'_, f64>) -> Vec<Vec<bool>> {
+        match self {
+            Columns::Ramps(d) => d.patterns(x),
+            Columns::Chains(d) => d.patterns(),
+        }
+    }
 }
 
 /// An error unless the options describe a dictionary fit this module can do.
@@ -55,10 +105,20 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
             .to_lowercase(),
         ));
     }
+    if opts.dictionary_depth != 2 {
+        check_depth(opts.dictionary_depth)?;
+        if opts.formulation != Formulation::Relu {
+            return Err(Error::InvalidSetting(format!(
+                "deep narrow 1-D dictionaries (depth {}) are for ReLU networks, not {}",
+                opts.dictionary_depth,
+                opts.formulation.as_str()
+            )));
+        }
+    }
     if opts.deep_widths.is_some() || !opts.construction.is_lasso() {
         return Err(Error::InvalidSetting(
-            "the 1-D dictionary builds two-layer networks: drop the hidden widths and the \
-             construction"
+            "the 1-D dictionary builds its own network (two-layer, or deep narrow with a \
+             dictionary depth): drop the hidden widths and the construction"
                 .into(),
         ));
     }
@@ -80,12 +140,9 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
     Ok(())
 }
 
-/// The bytes of the dictionary and its centered copy.
-fn check_memory(n: usize, p: usize, opts: &TrainOptions) -> Result<()> {
+/// The bytes of the dictionary and its centered copy, against `limit`.
+fn check_memory(n: usize, p: usize, limit: usize) -> Result<()> {
     let need = 2 * n * p * 8;
-    let limit = opts
-        .memory_limit
-        .unwrap_or_else(|| super::available_memory() / 10 * 8);
     if need > limit {
         return Err(Error::Memory(format!(
             "the 1-D dictionary of n = {n} points has {p} columns and needs {:.2} GiB as a dense \
@@ -141,16 +198,15 @@ pub fn train_dictionary(
     stop: &StopFlag,
 ) -> Result<Fit> {
     check_options(opts)?;
-    let dict = Dictionary::new(opts.formulation, x)?;
-    let (n, p) = (x.nrows(), dict.len());
-    check_memory(n, p, opts)?;
+    let columns = Columns::new(x, opts)?;
+    let (n, p) = (x.nrows(), columns.matrix().ncols());
     let start = Instant::now();
-    let mut lasso = InterceptLasso::new(dict.matrix.as_ref(), &y);
+    let mut lasso = InterceptLasso::new(columns.matrix(), &y);
     let use_exact = opts.solver == SolverChoice::Clarabel;
     let (z, status, iterations, solver_dual) = if use_exact {
         let penalized = vec![true; p];
         let prog = L1Program {
-            design: dict.matrix.as_ref(),
+            design: columns.matrix(),
             targets: &y,
             lambda: opts.lambda,
             penalized: &penalized,
@@ -206,7 +262,7 @@ pub fn train_dictionary(
     let gap = (objective - dual).max(0.0);
     let intercept = lasso.intercept(z.as_ref());
     let coefficients: Vec<f64> = (0..p).map(|k| z[(0, k)]).collect();
-    let network = Network::from_dictionary(opts.formulation, &dict.atoms, &coefficients, intercept);
+    let network = columns.network(opts.formulation, &coefficients, intercept);
     let network_objective = network.objective(x, &y, Loss::Squared, opts.lambda)?;
     let info = Info {
         status: final_status(status, gap, objective, opts.tol, 0.0),
@@ -230,25 +286,32 @@ pub fn train_dictionary(
             n_patterns: p,
             exhaustive: true,
             lambda_max: lasso.lambda_max(),
-            normalization: normalization(opts.formulation),
+            normalization: normalization(opts.formulation, opts.dictionary_depth),
             solver: if use_exact { "clarabel" } else { "fista" }.into(),
         },
     );
-    let patterns = PatternSet::from_columns(n, &dict.patterns(x), None, true)?;
+    let patterns = PatternSet::from_columns(n, &columns.patterns(x), None, true)?;
+    let (dictionary, chains) = match columns {
+        Columns::Ramps(d) => (Some(d.atoms), None),
+        Columns::Chains(d) => (None, Some(d.chains)),
+    };
     Ok(Fit {
         patterns,
         weights: z,
         network,
         certificate,
         targets: y,
-        dictionary: Some(dict.atoms),
+        dictionary,
+        chains,
     })
 }
 
-/// λ_max of the dictionary program (M49): the constant fit is optimal iff λ ≥ ‖A_cᵀy_c‖_∞/n.
-pub fn dictionary_lambda_max(x: MatRef<'_, f64>, y: &[f64], kind: Formulation) -> Result<f64> {
-    let dict = Dictionary::new(kind, x)?;
-    Ok(InterceptLasso::new(dict.matrix.as_ref(), y).lambda_max())
+/// λ_max of the dictionary program (M49) of the options' network and dictionary depth: the
+/// constant fit is optimal iff λ ≥ ‖A_cᵀy_c‖_∞/n.
+pub fn dictionary_lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<f64> {
+    check_options(opts)?;
+    let columns = Columns::new(x, opts)?;
+    Ok(InterceptLasso::new(columns.matrix(), y).lambda_max())
 }
 
 #[cfg(test)]

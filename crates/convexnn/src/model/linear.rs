@@ -220,6 +220,7 @@ pub fn train_linear(
         certificate,
         targets: y,
         dictionary: None,
+        chains: None,
     })
 }
 

@@ -192,6 +192,11 @@ pub struct TrainOptions {
     /// unpenalized neuron biases and output intercept, instead of a pattern program (squared loss,
     /// FISTA or the interior-point backend; see [`dictionary`]). Default false.
     pub dictionary: bool,
+    /// Depth L of the 1-D dictionary network (with `dictionary`): 2 is the two-layer dictionary
+    /// (M47) of `formulation`; 3 and 4 the deep narrow ReLU network, a sum of chains of
+    /// width-one ReLU layers with weight decay (λ/L)Σ|weights|^L, whose Lasso is over the chain
+    /// features (M58). Default 2.
+    pub dictionary_depth: usize,
     /// Vector outputs only (targets with c > 1 columns, or class labels with the softmax loss): the
     /// block norm of the program (docs/programs.md (M53)). Default group (the relaxation over each
     /// neuron's d × c block); nuclear is the exact shared-neuron program, separate scnn's.
@@ -223,6 +228,7 @@ impl Default for TrainOptions {
             nuclear: NuclearSettings::default(),
             convolution: None,
             dictionary: false,
+            dictionary_depth: 2,
             outputs: OutputPenalty::Group,
         }
     }
@@ -389,6 +395,9 @@ pub struct Fit {
     /// 1-D dictionary fits: the column (knot, sign) of each coefficient of `weights` (1 × P);
     /// `patterns` then holds the distinct activation patterns of the columns, for information.
     pub dictionary: Option<Vec<crate::features::dictionary::Atom>>,
+    /// Deep narrow 1-D dictionary fits (depth 3, 4): the chain (anchors, signs) of each coefficient
+    /// of `weights` (1 × P).
+    pub chains: Option<Vec<crate::features::narrow::Chain>>,
 }
 
 fn available_memory() -> usize {
@@ -621,6 +630,13 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
         )));
     }
     opts.formulation.validate()?;
+    if opts.dictionary_depth != 2 && !opts.dictionary {
+        return Err(Error::InvalidSetting(format!(
+            "a dictionary depth ({}) is for the 1-D dictionary program: set dictionary too, or \
+             drop the depth",
+            opts.dictionary_depth
+        )));
+    }
     if opts.solver == SolverChoice::Nuclear && (opts.convolution.is_some() || opts.dictionary) {
         return Err(Error::InvalidSetting(format!(
             "the nuclear-norm heuristic (solver nuclear) fits fully connected two-layer ReLU \
@@ -864,7 +880,7 @@ pub fn lambda_max(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<
         return linear::linear_lambda_max(x, &targets, opts);
     }
     if opts.dictionary {
-        return dictionary::dictionary_lambda_max(x, &targets, opts.formulation);
+        return dictionary::dictionary_lambda_max(x, &targets, opts);
     }
     let patches = program_patches(x, opts)?;
     let x = patches.as_ref().map_or(x, |p| p.as_ref());
@@ -982,6 +998,7 @@ pub fn train(
         certificate,
         targets,
         dictionary: None,
+        chains: None,
     })
 }
 
@@ -1058,6 +1075,7 @@ fn train_on_lift(x: MatRef<'_, f64>, targets: Vec<f64>, opts: &TrainOptions) -> 
         certificate,
         targets,
         dictionary: None,
+        chains: None,
     })
 }
 
@@ -1147,6 +1165,7 @@ fn train_nuclear(
         certificate,
         targets,
         dictionary: None,
+        chains: None,
     })
 }
 

@@ -231,6 +231,7 @@ pub fn train_outputs(
         certificate,
         targets,
         dictionary: None,
+        chains: None,
     })
 }
 

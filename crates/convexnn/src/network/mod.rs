@@ -28,6 +28,7 @@
 //!   unpenalized intercept ξ ([`Network::intercept`]); the weight decay acts on w_j and α_j only.
 
 pub mod construct;
+pub mod narrow;
 pub mod sgd;
 pub mod ste;
 
@@ -75,6 +76,11 @@ pub struct Network {
     /// h (the patch size), applied to every patch of an image and averaged (global average pooling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conv: Option<Convolution>,
+    /// Deep narrow ReLU networks on scalar inputs (docs/programs.md (M59)): neuron j is a chain of
+    /// width-one ReLU layers with unpenalized biases, scaled by `output[j]` (`hidden` is then
+    /// empty; the weight decay is (λ/L)Σ|weights|^L).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chains: Option<Vec<narrow::ChainUnit>>,
 }
 
 fn one_output() -> usize {
@@ -183,6 +189,7 @@ impl Network {
             bias: None,
             intercept: None,
             conv: None,
+            chains: None,
             outputs: 1,
         }
     }
@@ -243,6 +250,7 @@ impl Network {
             bias: Some(bias),
             intercept: Some(intercept),
             conv: None,
+            chains: None,
             outputs: 1,
         }
     }
@@ -273,6 +281,7 @@ impl Network {
             bias: None,
             intercept: None,
             conv: None,
+            chains: None,
             outputs: 1,
         }
     }
@@ -344,6 +353,7 @@ impl Network {
             bias: None,
             intercept: None,
             conv: None,
+            chains: None,
             outputs: 1,
         }
     }
@@ -386,6 +396,10 @@ impl Network {
 
     /// Predictions as an n × c matrix (c = [`Network::outputs`]).
     pub fn predict_outputs(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        if let Some(units) = &self.chains {
+            let f = narrow::predict(self, units, x)?;
+            return Ok(Mat::from_fn(f.len(), 1, |i, _| f[i]));
+        }
         let Some(conv) = &self.conv else {
             return self.predict_rows(x);
         };
@@ -556,7 +570,8 @@ impl Network {
 
     /// The non-convex training objective (M5)/(M38): L(f(X), y) + (λ/2) Σ_j (‖u_j‖² + ‖α_j‖²),
     /// with the loss normalized as in [`crate::program`] (labels ±1 for the logistic loss; for c > 1
-    /// outputs `y` is n × c column-major, one-hot for softmax). For threshold networks the penalty
+    /// outputs `y` is n × c column-major, one-hot for softmax). Deep narrow networks have the
+    /// penalty (λ/L)Σ|weights|^L of (M59). For threshold networks the penalty
     /// is (λ/2) Σ_j (s_j² + α_j²) (M28 without the free first layer).
     pub fn objective(&self, x: MatRef<'_, f64>, y: &[f64], loss: Loss, lambda: f64) -> Result<f64> {
         let yhat = self.predict(x)?;
@@ -566,6 +581,10 @@ impl Network {
                 y.len(),
                 yhat.len()
             )));
+        }
+        if let Some(units) = &self.chains {
+            let penalty = narrow::penalty(units, &self.output);
+            return Ok(loss.value_outputs(&yhat, y, 1) + lambda * penalty);
         }
         let squares = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>();
         let first: f64 = match &self.amplitude {
@@ -577,10 +596,17 @@ impl Network {
     }
 
     /// For 1-D inputs with a bias (inputs [x, 1], or scalar inputs with unpenalized biases
-    /// [`Network::bias`]): the breakpoints x = −b/w of the neurons, sorted, with values closer than
+    /// [`Network::bias`]): the breakpoints x = −b/w of the neurons (of every layer of a deep
+    /// narrow network's chains, [`narrow::ChainUnit::knots`]), sorted, with values closer than
     /// `merge` merged (knots of the piecewise-linear fit).
     pub fn knots_1d(&self, merge: f64) -> Vec<f64> {
         let mut k: Vec<f64> = match &self.bias {
+            _ if self.chains.is_some() => self
+                .chains
+                .iter()
+                .flatten()
+                .flat_map(narrow::ChainUnit::knots)
+                .collect(),
             Some(b) => self
                 .hidden
                 .iter()

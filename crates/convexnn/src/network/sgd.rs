@@ -193,6 +193,7 @@ impl Weights {
             bias: self.free_biases.then(|| self.b.clone()),
             intercept: self.free_biases.then_some(self.xi),
             conv: self.conv,
+            chains: None,
             outputs: 1,
         }
     }
@@ -410,6 +411,18 @@ pub fn train_nonconvex_observed(
     Ok((w.network(), log))
 }
 
+/// One Adam step (β₁ = 0.9, β₂ = 0.999, ε = 1e-8) of the parameter `p` with gradient `g`, its first
+/// and second moments `m`, step size `lr` and step number `step` (from 1).
+pub(crate) fn adam_update(p: &mut f64, g: f64, m: (&mut f64, &mut f64), lr: f64, step: usize) {
+    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
+    let (a, b) = m;
+    *a = b1 * *a + (1.0 - b1) * g;
+    *b = b2 * *b + (1.0 - b2) * g * g;
+    let ah = *a / (1.0 - b1.powi(step as i32));
+    let bh = *b / (1.0 - b2.powi(step as i32));
+    *p -= lr * ah / (bh.sqrt() + eps);
+}
+
 /// One SGD-with-momentum or Adam update of (U, α, and b, ξ when trained) with gradients `g`, first
 /// moments `m.0` and second moments `m.1` (Adam only).
 fn apply_update(
@@ -427,14 +440,7 @@ fn apply_update(
             *a = momentum * *a + g;
             *p -= lr * *a;
         }
-        Optimizer::Adam => {
-            let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-            *a = b1 * *a + (1.0 - b1) * g;
-            *b = b2 * *b + (1.0 - b2) * g * g;
-            let ah = *a / (1.0 - b1.powi(step as i32));
-            let bh = *b / (1.0 - b2.powi(step as i32));
-            *p -= lr * ah / (bh.sqrt() + eps);
-        }
+        Optimizer::Adam => adam_update(p, g, (a, b), lr, step),
     };
     for j in 0..m {
         for k in 0..d {

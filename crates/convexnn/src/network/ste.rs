@@ -125,6 +125,7 @@ impl Params {
             bias: self.free.as_ref().map(|f| f.0.clone()),
             intercept: self.free.as_ref().map(|f| f.1),
             conv: None,
+            chains: None,
             outputs: 1,
         }
     }
