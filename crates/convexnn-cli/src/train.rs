@@ -199,6 +199,12 @@ pub struct TrainArgs {
     /// clarabel).
     #[arg(long, conflicts_with_all = ["gates", "patterns", "sample", "exact", "hidden_widths", "bias"], help_heading = "Program")]
     pub dictionary: bool,
+    /// With --dictionary and --model relu: the depth L of the network. 2 is the two-layer
+    /// network; 3 and 4 the deep narrow ReLU network, a sum of chains of width-one ReLU layers
+    /// with unpenalized biases and weight decay (lambda/L) * sum |weights|^L, whose Lasso is over
+    /// the chain features (docs/programs.md (M58)).
+    #[arg(long, value_name = "L", default_value_t = 2, requires = "dictionary", help_heading = "Program")]
+    pub depth: usize,
     /// A convolutional network with global average pooling (docs/programs.md §3d): the rows of X
     /// are HxW-pixel images (one channel, row by row), each filter sees FHxFW patches taken every
     /// STRIDE pixels, plus a bias; patterns are sampled over the patches (--sample, or --gates
@@ -428,7 +434,11 @@ fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, S
         return Ok((PatternSource::Exact, "exact".into()));
     }
     if a.dictionary {
-        return Ok((PatternSource::Auto { count: 0 }, "dictionary:1d".into()));
+        let name = match a.depth {
+            2 => "dictionary:1d".into(),
+            l => format!("dictionary:1d:depth{l}"),
+        };
+        return Ok((PatternSource::Auto { count: 0 }, name));
     }
     if a.construct != ConstructArg::Lasso {
         return Ok((
@@ -511,6 +521,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         construction,
         lift_width: a.lift_width,
         dictionary: a.dictionary,
+        dictionary_depth: a.depth,
         convolution: a.conv.as_deref().map(Convolution::parse).transpose()?,
         outputs: match a.outputs {
             OutputsArg::Separate => OutputPenalty::Separate,
@@ -599,11 +610,47 @@ fn write_dictionary_weights(
     )
 }
 
+/// Writes the coefficients z of a deep narrow dictionary fit with each column's chain: `anchors`
+/// and `signs` (P × (L − 1), row k the anchors a_l and signs s_l of column k).
+fn write_chain_weights(
+    path: &std::path::Path,
+    fit: &Fit,
+    chains: &[convexnn::features::narrow::Chain],
+) -> Result<()> {
+    let p = chains.len();
+    let layers = chains.first().map_or(0, |c| c.anchors.len());
+    let z: Vec<f64> = (0..p).map(|k| fit.weights[(0, k)]).collect();
+    let anchors: Vec<f64> = chains.iter().flat_map(|c| c.anchors.clone()).collect();
+    let signs: Vec<f64> = chains.iter().flat_map(|c| c.signs.clone()).collect();
+    let table = |data| NpyData::F64 {
+        shape: vec![p, layers],
+        data,
+    };
+    write_npz(
+        path,
+        &[
+            (
+                "z",
+                NpyData::F64 {
+                    shape: vec![p],
+                    data: &z,
+                },
+            ),
+            ("anchors", table(&anchors)),
+            ("signs", table(&signs)),
+        ],
+    )
+}
+
 /// Writes the convex solution as .npz (the interop contract); for 1-D dictionary fits, `z`,
-/// `knots` and `signs` (one entry per dictionary column).
+/// `knots` and `signs` (one entry per dictionary column); for deep narrow ones `z`, `anchors` and
+/// `signs` (one row per column).
 pub fn write_weights(path: &std::path::Path, fit: &Fit, formulation: Formulation) -> Result<()> {
     if let Some(atoms) = &fit.dictionary {
         return write_dictionary_weights(path, fit, atoms);
+    }
+    if let Some(chains) = &fit.chains {
+        return write_chain_weights(path, fit, chains);
     }
     if formulation == Formulation::Linear {
         // Z (h × K, row-major), the end-to-end weights: w (d × 1) for a fully connected network.
@@ -756,6 +803,9 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
         j["seed"] = json!(opts.seed);
         j["patterns_source"] = json!(source_name);
         j["dictionary"] = json!(opts.dictionary);
+        if opts.dictionary {
+            j["depth"] = json!(opts.dictionary_depth);
+        }
         if let Some(xi) = fit.network.intercept {
             j["intercept"] = json!(xi);
         }

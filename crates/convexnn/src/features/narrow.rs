@@ -9,10 +9,11 @@
 //!
 //! with signs s_l = ±1 and anchors a_l at data values; for L = 4 a second family has its innermost
 //! anchor at the reflection a_1 = 2x_{j₂} − x_{j₁} of one data value about the next layer's anchor
-//! x_{j₂} (M58). Columns constant on the data are dropped (the intercept realizes them) and
-//! duplicate columns are kept once.
+//! x_{j₂} (M58). Columns constant on the data are dropped (the intercept realizes them), and of
+//! columns equal up to a constant and a nonzero factor only the largest is kept (the others are
+//! dominated: the same fit costs less on it).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
@@ -151,27 +152,49 @@ impl NarrowDictionary {
             )));
         }
         let n = xs.len();
-        let mut seen: HashSet<Vec<u64>> = HashSet::new();
-        let (mut chains, mut cols) = (Vec::new(), Vec::new());
+        // Kept columns by their direction: centered, scaled to unit norm, sign of the first clear
+        // entry positive, rounded to 1e-9. Of columns with one direction only the one of largest
+        // centered norm is kept: z on any other is the same fit for a smaller |z| on it.
+        let mut kept: HashMap<Vec<i64>, usize> = HashMap::new();
+        let (mut chains, mut cols, mut norms) = (Vec::new(), Vec::new(), Vec::new());
         let mut keep = |chain: Chain| -> Result<()> {
             let col = chain.column(xs);
-            if col.iter().all(|&v| v == col[0]) {
+            let mean = col.iter().sum::<f64>() / n as f64;
+            let norm = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>().sqrt();
+            let scale = col.iter().map(|v| v.abs()).fold(0.0, f64::max);
+            if norm <= 1e-12 * scale || norm == 0.0 {
                 return Ok(());
             }
-            // −0.0 and 0.0 are the same value.
-            let key: Vec<u64> = col.iter().map(|v| (v + 0.0).to_bits()).collect();
-            if seen.insert(key) {
-                if 2 * 8 * n * (cols.len() + 1) > memory_limit {
-                    return Err(Error::Memory(format!(
-                        "the depth-{depth} dictionary of n = {n} points has more than {} distinct \
-                         columns, over the memory limit of {:.2} GiB: use fewer points, a smaller \
-                         depth or raise --max-memory",
-                        cols.len(),
-                        memory_limit as f64 / (1u64 << 30) as f64
-                    )));
+            let unit: Vec<f64> = col.iter().map(|v| (v - mean) / norm).collect();
+            let sign = unit
+                .iter()
+                .find(|v| v.abs() > 1e-6)
+                .map_or(1.0, |v| v.signum());
+            let key: Vec<i64> = unit
+                .iter()
+                .map(|v| (sign * v * 1e9).round() as i64)
+                .collect();
+            match kept.get(&key) {
+                Some(&k) => {
+                    if norm > norms[k] {
+                        (chains[k], cols[k], norms[k]) = (chain, col, norm);
+                    }
                 }
-                chains.push(chain);
-                cols.push(col);
+                None => {
+                    if 2 * 8 * n * (cols.len() + 1) > memory_limit {
+                        return Err(Error::Memory(format!(
+                            "the depth-{depth} dictionary of n = {n} points has more than {} \
+                             distinct columns, over the memory limit of {:.2} GiB: use fewer \
+                             points, a smaller depth or raise --max-memory",
+                            cols.len(),
+                            memory_limit as f64 / (1u64 << 30) as f64
+                        )));
+                    }
+                    kept.insert(key, cols.len());
+                    chains.push(chain);
+                    cols.push(col);
+                    norms.push(norm);
+                }
             }
             Ok(())
         };
@@ -273,21 +296,32 @@ mod tests {
         let d3 = NarrowDictionary::new(x.as_ref(), 3, usize::MAX).unwrap();
         let d4 = NarrowDictionary::new(x.as_ref(), 4, usize::MAX).unwrap();
         assert!(!d3.is_empty() && d3.len() <= 36);
-        // Depth 4 contains depth 3 up to constants: a last layer (h − min h)₊ shifts h ≥ 0.
-        let shifted = |a: &[f64]| {
-            let m = a.iter().copied().fold(f64::INFINITY, f64::min);
+        // Depth 4 contains depth 3 up to constants and factors: a last layer (h − min h)₊ shifts
+        // h ≥ 0, and a kept column is at least as large as every column of its direction.
+        let centered = |a: &[f64]| {
+            let m = a.iter().sum::<f64>() / a.len() as f64;
             a.iter().map(|v| v - m).collect::<Vec<f64>>()
         };
         for k in 0..d3.len() {
-            let a = shifted(d3.matrix.col_as_slice(k));
-            assert!((0..d4.len()).any(|m| d4.matrix.col_as_slice(m) == a.as_slice()));
+            let a = centered(d3.matrix.col_as_slice(k));
+            let na = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+            assert!((0..d4.len()).any(|m| {
+                let b = centered(d4.matrix.col_as_slice(m));
+                let nb = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+                let cos = a.iter().zip(&b).map(|(u, v)| u * v).sum::<f64>() / (na * nb);
+                cos.abs() > 1.0 - 1e-12 && nb >= na * (1.0 - 1e-12)
+            }));
         }
-        // Every column is distinct and non-constant on the data.
+        // Every column is non-constant on the data, and no two have one direction.
         for k in 0..d4.len() {
-            let a = d4.matrix.col_as_slice(k);
-            assert!(a.iter().any(|&v| v != a[0]));
+            let a = centered(d4.matrix.col_as_slice(k));
+            let na = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+            assert!(na > 0.0);
             for m in 0..k {
-                assert_ne!(a, d4.matrix.col_as_slice(m));
+                let b = centered(d4.matrix.col_as_slice(m));
+                let nb = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+                let cos = a.iter().zip(&b).map(|(u, v)| u * v).sum::<f64>() / (na * nb);
+                assert!(cos.abs() < 1.0 - 1e-12, "{k} {m}");
             }
         }
         assert!(NarrowDictionary::new(x.as_ref(), 5, usize::MAX).is_err());

@@ -19,6 +19,7 @@ use crate::network::narrow::from_chains;
 use crate::network::Network;
 use crate::program::lasso::InterceptLasso;
 use crate::program::{Formulation, Loss};
+use crate::solver::cd::{lasso_cd, CdSettings, ResidualCoordinates};
 use crate::solver::exact::ExactSettings;
 use crate::solver::exact_l1::{solve_l1_exact, L1Program};
 use crate::solver::fista::{fista, FistaRun, FistaSettings, Smooth};
@@ -95,11 +96,12 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
     }
     if !matches!(
         opts.solver,
-        SolverChoice::Auto | SolverChoice::Fista | SolverChoice::Clarabel
+        SolverChoice::Auto | SolverChoice::Fista | SolverChoice::Clarabel | SolverChoice::Cd
     ) {
         return Err(Error::InvalidSetting(
             format!(
-                "the 1-D dictionary Lasso is solved by fista or clarabel (auto is fista), not {:?}",
+                "the 1-D dictionary Lasso is solved by fista, cd or clarabel (auto is fista for \
+                 two layers, cd for deep narrow dictionaries), not {:?}",
                 opts.solver
             )
             .to_lowercase(),
@@ -188,6 +190,139 @@ fn certify(lasso: &mut InterceptLasso, z: MatRef<'_, f64>, lambda: f64) -> (f64,
     (lasso.objective(z, lambda), dual)
 }
 
+/// Coordinate descent with active-set Newton steps ([`lasso_cd`], residual form) on the centered
+/// Lasso (M49) from `u0`; returns the coefficients, status, sweeps and the solver's dual bound.
+/// The deep narrow dictionaries hold many nearly parallel columns (and solutions that are not
+/// unique), where exact coordinate steps settle the support far sooner than gradient steps.
+fn solve_cd(
+    lasso: &InterceptLasso,
+    u0: Mat<f64>,
+    opts: &TrainOptions,
+    (observer, stop, start): (&mut dyn Observe, &StopFlag, Instant),
+) -> (Mat<f64>, crate::solver::Status, usize, f64) {
+    let settings = CdSettings {
+        tol: opts.tol,
+        max_sweeps: opts.max_iter,
+        time_limit: opts.time_limit,
+        ..CdSettings::default()
+    };
+    let p = u0.ncols();
+    let warm: Vec<f64> = (0..p).map(|k| u0[(0, k)]).collect();
+    let warm = warm.iter().any(|&v| v != 0.0).then_some(warm);
+    let mut coords = ResidualCoordinates::new(lasso.centered_matrix(), lasso.centered_targets());
+    let out = lasso_cd(
+        &mut coords,
+        opts.lambda,
+        warm.as_deref(),
+        &settings,
+        observer,
+        stop,
+        start,
+    );
+    (
+        Mat::from_fn(1, p, |_, k| out.z[k]),
+        out.status,
+        out.sweeps,
+        out.dual,
+    )
+}
+
+/// Restarted FISTA on the centered Lasso (M49) `lasso` over the dictionary `a`, from `u0`; returns
+/// the coefficients, status, iterations and the solver's dual bound. A dictionary much wider than
+/// the data (P > 4n: the deep narrow ones) is solved over a working set of columns: the 4n (at
+/// least 64) most correlated with the targets first, then each round adds the columns whose dual
+/// constraint |A_cᵀr/n| ≤ λ the round's solution violates most, until none does; the certificate
+/// is always computed over the whole dictionary.
+fn solve_fista(
+    lasso: &mut InterceptLasso,
+    a: MatRef<'_, f64>,
+    y: &[f64],
+    u0: Mat<f64>,
+    opts: &TrainOptions,
+    (observer, stop, start): (&mut dyn Observe, &StopFlag, Instant),
+) -> (Mat<f64>, crate::solver::Status, usize, f64) {
+    let settings = FistaSettings {
+        tol: opts.tol,
+        max_iter: opts.max_iter,
+        check_every: opts.report_every.max(1),
+        time_limit: opts.time_limit,
+        ..FistaSettings::default()
+    };
+    let (n, p) = (a.nrows(), a.ncols());
+    let lambda = opts.lambda;
+    let run = |problem: &mut InterceptLasso, u: Mat<f64>, observer: &mut dyn Observe| {
+        let run = FistaRun {
+            settings: &settings,
+            observer,
+            stop,
+            start,
+            step: None,
+            outer: 0,
+        };
+        fista(problem, lambda, u, run)
+    };
+    let batch = (4 * n).max(64);
+    if p <= batch {
+        let out = run(lasso, u0, observer);
+        return (
+            out.u,
+            out.status,
+            out.iterations,
+            out.dual.unwrap_or(f64::NEG_INFINITY),
+        );
+    }
+    let correlations = |lasso: &mut InterceptLasso, z: MatRef<'_, f64>| {
+        let mut cache = lasso.new_cache();
+        lasso.forward(z, &mut cache);
+        let mut grad = Mat::zeros(1, p);
+        lasso.gradient(&cache, grad.as_mut());
+        (0..p).map(|k| grad[(0, k)].abs()).collect::<Vec<f64>>()
+    };
+    let mut z = u0;
+    let mut in_set = vec![false; p];
+    let mut set: Vec<usize> = (0..p).filter(|&k| z[(0, k)] != 0.0).collect();
+    set.iter().for_each(|&k| in_set[k] = true);
+    let (mut iterations, mut status) = (0, crate::solver::Status::MaxIterations);
+    let mut first = true;
+    loop {
+        let g = correlations(lasso, z.as_ref());
+        let mut out: Vec<usize> = (0..p)
+            .filter(|&k| !in_set[k] && (first || g[k] > lambda * (1.0 + 1e-9)))
+            .collect();
+        if out.is_empty() || stop.is_set() || opts.time_limit.is_some_and(|t| start.elapsed().as_secs_f64() >= t) {
+            break;
+        }
+        out.sort_by(|&i, &j| g[j].total_cmp(&g[i]));
+        let add = if first { batch.saturating_sub(set.len()).max(1) } else { batch };
+        for &k in out.iter().take(add) {
+            in_set[k] = true;
+            set.push(k);
+        }
+        first = false;
+        let sub_a = Mat::from_fn(n, set.len(), |i, c| a[(i, set[c])]);
+        let mut sub = InterceptLasso::new(sub_a.as_ref(), y);
+        let u = Mat::from_fn(1, set.len(), |_, c| z[(0, set[c])]);
+        let result = run(&mut sub, u, observer);
+        iterations += result.iterations;
+        status = result.status;
+        let mut w = result.u;
+        if let Some(polished) = sub.polish(w.as_ref(), lambda) {
+            let (o, d) = certify(&mut sub, polished.as_ref(), lambda);
+            let (o0, d0) = certify(&mut sub, w.as_ref(), lambda);
+            if o - d < o0 - d0 {
+                w = polished;
+            }
+        }
+        z = Mat::zeros(1, p);
+        for (c, &k) in set.iter().enumerate() {
+            z[(0, k)] = w[(0, c)];
+        }
+        lasso.forward_calls += sub.forward_calls;
+        lasso.adjoint_calls += sub.adjoint_calls;
+    }
+    (z, status, iterations, f64::NEG_INFINITY)
+}
+
 /// Trains the network of `opts.formulation` on scalar inputs `x` (n × 1) and targets `y` by the
 /// dictionary Lasso (M47); see [`TrainOptions::dictionary`].
 pub fn train_dictionary(
@@ -203,6 +338,12 @@ pub fn train_dictionary(
     let start = Instant::now();
     let mut lasso = InterceptLasso::new(columns.matrix(), &y);
     let use_exact = opts.solver == SolverChoice::Clarabel;
+    let solver = match opts.solver {
+        SolverChoice::Clarabel => "clarabel",
+        SolverChoice::Cd => "cd",
+        SolverChoice::Auto if opts.dictionary_depth > 2 => "cd",
+        _ => "fista",
+    };
     let (z, status, iterations, solver_dual) = if use_exact {
         let penalized = vec![true; p];
         let prog = L1Program {
@@ -223,28 +364,15 @@ pub fn train_dictionary(
         let dual = lasso.dual_at(&sol.theta, opts.lambda);
         (z, sol.status, sol.iterations, dual)
     } else {
-        let settings = FistaSettings {
-            tol: opts.tol,
-            max_iter: opts.max_iter,
-            check_every: opts.report_every.max(1),
-            time_limit: opts.time_limit,
-            ..FistaSettings::default()
-        };
         let u0 = match &opts.warm_start {
             Some(w) if w.nrows() == 1 && w.ncols() == p => w.clone(),
             _ => Mat::zeros(1, p),
         };
-        let run = FistaRun {
-            settings: &settings,
-            observer,
-            stop,
-            start,
-            step: None,
-            outer: 0,
-        };
-        let out = fista(&mut lasso, opts.lambda, u0, run);
-        let dual = out.dual.unwrap_or(f64::NEG_INFINITY);
-        (out.u, out.status, out.iterations, dual)
+        if solver == "cd" {
+            solve_cd(&lasso, u0, opts, (observer, stop, start))
+        } else {
+            solve_fista(&mut lasso, columns.matrix(), &y, u0, opts, (observer, stop, start))
+        }
     };
     // The f64 certificate (M49) of the returned coefficients, and of their polished version
     // (kept when its certified gap is smaller).
@@ -287,7 +415,7 @@ pub fn train_dictionary(
             exhaustive: true,
             lambda_max: lasso.lambda_max(),
             normalization: normalization(opts.formulation, opts.dictionary_depth),
-            solver: if use_exact { "clarabel" } else { "fista" }.into(),
+            solver: solver.into(),
         },
     );
     let patterns = PatternSet::from_columns(n, &columns.patterns(x), None, true)?;

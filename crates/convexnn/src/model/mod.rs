@@ -87,7 +87,8 @@ pub enum SolverChoice {
     /// The restarted primal–dual hybrid gradient method (threshold networks with the hinge loss).
     Pdhg,
     /// Coordinate descent over the popcount Gram matrix of the arrangement columns (threshold
-    /// networks with the squared loss; memory grows as P²).
+    /// networks with the squared loss; memory grows as P²), or over the dense centered columns of
+    /// a 1-D dictionary (the default for the deep narrow ones).
     Cd,
     /// The nuclear-norm heuristic with sequential convex relaxation (ReLU, squared loss, tiny
     /// data): looks for a network of width [`NuclearSettings::width`] that fits the data exactly.
@@ -719,10 +720,11 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
     }
     if opts.solver == SolverChoice::Cd
         && (opts.formulation != Formulation::Threshold || opts.loss != Loss::Squared)
+        && !opts.dictionary
     {
         return Err(Error::InvalidSetting(format!(
-            "coordinate descent (cd) solves the squared-loss threshold Lasso; for the {} {} \
-             program use --solver auto",
+            "coordinate descent (cd) solves the squared-loss threshold Lasso and the 1-D \
+             dictionary Lasso; for the {} {} program use --solver auto",
             opts.formulation.as_str(),
             opts.loss.as_str()
         )));
