@@ -242,6 +242,12 @@ pub fn certificate_text(c: &Certificate) -> String {
         return heuristic_text(c, h);
     }
     let optimality = match (c.formulation, c.exhaustive) {
+        _ if c.depth.is_some() => format!(
+            "every chain of the depth-{0} dictionary was used: the network is globally optimal \
+             among deep narrow ReLU networks of depth {0} (sums of width-one ReLU chains) of any \
+             width (up to the gap)",
+            c.depth.unwrap_or(0)
+        ),
         (Formulation::Threshold, true) if c.solver.starts_with("closed_form") => {
             "the random lift has rank n, so every 0/1 pattern is realizable on it: the closed form \
              of the complete-arrangement program is globally optimal among threshold networks on \

@@ -815,9 +815,12 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
         j["test"] = test_m.as_ref().map_or(json!(null), Metrics::to_json);
         println!("{j}");
     } else {
+        let name = match fit.certificate.depth {
+            Some(l) => format!("deep narrow ReLU (depth {l})"),
+            None => crate::report::network_name(opts.formulation).to_string(),
+        };
         println!(
-            "convexnn: {} network, {} loss, on {} (n = {n}, d = {d})",
-            crate::report::network_name(opts.formulation),
+            "convexnn: {name} network, {} loss, on {} (n = {n}, d = {d})",
             opts.loss.as_str(),
             loaded.description
         );

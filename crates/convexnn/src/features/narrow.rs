@@ -34,6 +34,9 @@ pub struct Chain {
     pub anchors: Vec<f64>,
     /// The signs s_1 … s_{L−1}.
     pub signs: Vec<f64>,
+    /// Whether a_1 is the reflection 2a₂ − x_{j₁} (the second family of depth 4).
+    #[serde(default)]
+    pub reflected: bool,
 }
 
 impl Chain {
@@ -211,7 +214,11 @@ impl NarrowDictionary {
                 let signs = (0..layers)
                     .map(|l| if index[2 * l + 1] == 0 { 1.0 } else { -1.0 })
                     .collect();
-                keep(Chain { anchors, signs })?;
+                keep(Chain {
+                    anchors,
+                    signs,
+                    reflected: family == 1,
+                })?;
                 for (pos, v) in index.iter_mut().enumerate() {
                     *v += 1;
                     let radix = if pos % 2 == 0 { q } else { 2 };
@@ -265,6 +272,7 @@ mod tests {
         let c = Chain {
             anchors: vec![1.0, 2.0],
             signs: vec![1.0, 1.0],
+            reflected: false,
         };
         assert_eq!(c.offsets(), vec![1.0, 1.0]);
         assert_eq!(c.column(&[0.0, 1.5, 2.0, 3.5]), vec![0.0, 0.0, 0.0, 1.5]);
@@ -272,17 +280,20 @@ mod tests {
         let c = Chain {
             anchors: vec![1.0, 2.0],
             signs: vec![1.0, -1.0],
+            reflected: false,
         };
         assert_eq!(c.column(&[0.0, 1.5, 2.0, 3.5]), vec![1.0, 0.5, 0.0, 0.0]);
         let c = Chain {
             anchors: vec![1.0, 1.0],
             signs: vec![1.0, -1.0],
+            reflected: false,
         };
         // offsets (1, 0): (−(x − 1)₊)₊ = 0 everywhere.
         assert!(c.column(&[0.0, 3.0]).iter().all(|&v| v == 0.0));
         let c = Chain {
             anchors: vec![3.0, 1.0],
             signs: vec![-1.0, -1.0],
+            reflected: false,
         };
         // h₂ = (3 − x)₊, c₂ = 2: (2 − (3 − x)₊)₊ = clamp(x − 1, 0, 2).
         assert_eq!(c.column(&[0.0, 2.0, 4.0]), vec![0.0, 1.0, 2.0]);

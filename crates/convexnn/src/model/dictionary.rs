@@ -19,7 +19,6 @@ use crate::network::narrow::from_chains;
 use crate::network::Network;
 use crate::program::lasso::InterceptLasso;
 use crate::program::{Formulation, Loss};
-use crate::solver::cd::{lasso_cd, CdSettings, ResidualCoordinates};
 use crate::solver::exact::ExactSettings;
 use crate::solver::exact_l1::{solve_l1_exact, L1Program};
 use crate::solver::fista::{fista, FistaRun, FistaSettings, Smooth};
@@ -77,6 +76,15 @@ impl Columns {
         }
     }
 
+    /// Columns a working set takes only once no other column is missing: the reflected family of
+    /// the depth-4 dictionary (the same optimum without it, docs/programs.md (M58)).
+    fn late(&self) -> Vec<bool> {
+        match self {
+            Columns::Ramps(d) => vec![false; d.len()],
+            Columns::Chains(d) => d.chains.iter().map(|c| c.reflected).collect(),
+        }
+    }
+
     fn patterns(&self, x: MatRef<'_, f64>) -> Vec<Vec<bool>> {
         match self {
             Columns::Ramps(d) => d.patterns(x),
@@ -96,12 +104,11 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
     }
     if !matches!(
         opts.solver,
-        SolverChoice::Auto | SolverChoice::Fista | SolverChoice::Clarabel | SolverChoice::Cd
+        SolverChoice::Auto | SolverChoice::Fista | SolverChoice::Clarabel
     ) {
         return Err(Error::InvalidSetting(
             format!(
-                "the 1-D dictionary Lasso is solved by fista, cd or clarabel (auto is fista for \
-                 two layers, cd for deep narrow dictionaries), not {:?}",
+                "the 1-D dictionary Lasso is solved by fista or clarabel (auto is fista), not {:?}",
                 opts.solver
             )
             .to_lowercase(),
@@ -190,52 +197,17 @@ fn certify(lasso: &mut InterceptLasso, z: MatRef<'_, f64>, lambda: f64) -> (f64,
     (lasso.objective(z, lambda), dual)
 }
 
-/// Coordinate descent with active-set Newton steps ([`lasso_cd`], residual form) on the centered
-/// Lasso (M49) from `u0`; returns the coefficients, status, sweeps and the solver's dual bound.
-/// The deep narrow dictionaries hold many nearly parallel columns (and solutions that are not
-/// unique), where exact coordinate steps settle the support far sooner than gradient steps.
-fn solve_cd(
-    lasso: &InterceptLasso,
-    u0: Mat<f64>,
-    opts: &TrainOptions,
-    (observer, stop, start): (&mut dyn Observe, &StopFlag, Instant),
-) -> (Mat<f64>, crate::solver::Status, usize, f64) {
-    let settings = CdSettings {
-        tol: opts.tol,
-        max_sweeps: opts.max_iter,
-        time_limit: opts.time_limit,
-        ..CdSettings::default()
-    };
-    let p = u0.ncols();
-    let warm: Vec<f64> = (0..p).map(|k| u0[(0, k)]).collect();
-    let warm = warm.iter().any(|&v| v != 0.0).then_some(warm);
-    let mut coords = ResidualCoordinates::new(lasso.centered_matrix(), lasso.centered_targets());
-    let out = lasso_cd(
-        &mut coords,
-        opts.lambda,
-        warm.as_deref(),
-        &settings,
-        observer,
-        stop,
-        start,
-    );
-    (
-        Mat::from_fn(1, p, |_, k| out.z[k]),
-        out.status,
-        out.sweeps,
-        out.dual,
-    )
-}
-
 /// Restarted FISTA on the centered Lasso (M49) `lasso` over the dictionary `a`, from `u0`; returns
 /// the coefficients, status, iterations and the solver's dual bound. A dictionary much wider than
 /// the data (P > 4n: the deep narrow ones) is solved over a working set of columns: the 4n (at
 /// least 64) most correlated with the targets first, then each round adds the columns whose dual
-/// constraint |A_cᵀr/n| ≤ λ the round's solution violates most, until none does; the certificate
-/// is always computed over the whole dictionary.
+/// constraint |A_cᵀr/n| ≤ λ the round's solution violates most, until none does; columns marked
+/// `late` come in only when no other column violates its constraint (they make the program
+/// degenerate without lowering its optimum). The certificate is always computed over the whole
+/// dictionary.
 fn solve_fista(
     lasso: &mut InterceptLasso,
-    a: MatRef<'_, f64>,
+    (a, late): (MatRef<'_, f64>, &[bool]),
     y: &[f64],
     u0: Mat<f64>,
     opts: &TrainOptions,
@@ -286,10 +258,20 @@ fn solve_fista(
     let mut first = true;
     loop {
         let g = correlations(lasso, z.as_ref());
-        let mut out: Vec<usize> = (0..p)
-            .filter(|&k| !in_set[k] && (first || g[k] > lambda * (1.0 + 1e-9)))
-            .collect();
-        if out.is_empty() || stop.is_set() || opts.time_limit.is_some_and(|t| start.elapsed().as_secs_f64() >= t) {
+        let candidates = |late_ok: bool| -> Vec<usize> {
+            (0..p)
+                .filter(|&k| !in_set[k] && (late_ok || !late[k]))
+                .filter(|&k| first || g[k] > lambda * (1.0 + 1e-9))
+                .collect()
+        };
+        let mut out = candidates(false);
+        if out.is_empty() && !first {
+            out = candidates(true);
+        }
+        let out_of_time = opts
+            .time_limit
+            .is_some_and(|t| start.elapsed().as_secs_f64() >= t);
+        if out.is_empty() || stop.is_set() || out_of_time {
             break;
         }
         out.sort_by(|&i, &j| g[j].total_cmp(&g[i]));
@@ -338,12 +320,7 @@ pub fn train_dictionary(
     let start = Instant::now();
     let mut lasso = InterceptLasso::new(columns.matrix(), &y);
     let use_exact = opts.solver == SolverChoice::Clarabel;
-    let solver = match opts.solver {
-        SolverChoice::Clarabel => "clarabel",
-        SolverChoice::Cd => "cd",
-        SolverChoice::Auto if opts.dictionary_depth > 2 => "cd",
-        _ => "fista",
-    };
+
     let (z, status, iterations, solver_dual) = if use_exact {
         let penalized = vec![true; p];
         let prog = L1Program {
@@ -368,11 +345,9 @@ pub fn train_dictionary(
             Some(w) if w.nrows() == 1 && w.ncols() == p => w.clone(),
             _ => Mat::zeros(1, p),
         };
-        if solver == "cd" {
-            solve_cd(&lasso, u0, opts, (observer, stop, start))
-        } else {
-            solve_fista(&mut lasso, columns.matrix(), &y, u0, opts, (observer, stop, start))
-        }
+        let late = columns.late();
+        let run = (observer, stop, start);
+        solve_fista(&mut lasso, (columns.matrix(), &late), &y, u0, opts, run)
     };
     // The f64 certificate (M49) of the returned coefficients, and of their polished version
     // (kept when its certified gap is smaller).
@@ -404,7 +379,7 @@ pub fn train_dictionary(
         adjoint_calls: lasso.adjoint_calls,
         seconds: start.elapsed().as_secs_f64(),
     };
-    let certificate = Certificate::new(
+    let mut certificate = Certificate::new(
         info,
         CertificateFacts {
             opts,
@@ -415,9 +390,10 @@ pub fn train_dictionary(
             exhaustive: true,
             lambda_max: lasso.lambda_max(),
             normalization: normalization(opts.formulation, opts.dictionary_depth),
-            solver: solver.into(),
+            solver: if use_exact { "clarabel" } else { "fista" }.into(),
         },
     );
+    certificate.depth = (opts.dictionary_depth > 2).then_some(opts.dictionary_depth);
     let patterns = PatternSet::from_columns(n, &columns.patterns(x), None, true)?;
     let (dictionary, chains) = match columns {
         Columns::Ramps(d) => (Some(d.atoms), None),

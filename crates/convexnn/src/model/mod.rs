@@ -87,8 +87,7 @@ pub enum SolverChoice {
     /// The restarted primal–dual hybrid gradient method (threshold networks with the hinge loss).
     Pdhg,
     /// Coordinate descent over the popcount Gram matrix of the arrangement columns (threshold
-    /// networks with the squared loss; memory grows as P²), or over the dense centered columns of
-    /// a 1-D dictionary (the default for the deep narrow ones).
+    /// networks with the squared loss; memory grows as P²).
     Cd,
     /// The nuclear-norm heuristic with sequential convex relaxation (ReLU, squared loss, tiny
     /// data): looks for a network of width [`NuclearSettings::width`] that fits the data exactly.
@@ -279,6 +278,9 @@ pub struct Certificate {
     /// network; `network_objective` is then the objective of the shared-neuron network read out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<outputs::OutputsReport>,
+    /// Deep narrow 1-D dictionary fits: the depth L of the network (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
 }
 
 /// What a fit reports besides its solver statistics: the inputs of [`Certificate::new`].
@@ -325,6 +327,7 @@ impl Certificate {
             heuristic: None,
             kernel_weights: None,
             outputs: None,
+            depth: None,
             info,
         }
     }
@@ -720,11 +723,10 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
     }
     if opts.solver == SolverChoice::Cd
         && (opts.formulation != Formulation::Threshold || opts.loss != Loss::Squared)
-        && !opts.dictionary
     {
         return Err(Error::InvalidSetting(format!(
-            "coordinate descent (cd) solves the squared-loss threshold Lasso and the 1-D \
-             dictionary Lasso; for the {} {} program use --solver auto",
+            "coordinate descent (cd) solves the squared-loss threshold Lasso; for the {} {} \
+             program use --solver auto",
             opts.formulation.as_str(),
             opts.loss.as_str()
         )));

@@ -334,6 +334,7 @@ mod tests {
         let chain = Chain {
             anchors: vec![-0.5, 1.0, 0.3],
             signs: vec![1.0, -1.0, 1.0],
+            reflected: false,
         };
         let xs = [-1.0, -0.2, 0.4, 0.9, 1.7];
         let col = chain.column(&xs);
