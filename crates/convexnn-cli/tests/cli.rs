@@ -570,6 +570,108 @@ fn dictionary_models_train_predict_and_refuse_bad_input() {
     }
 }
 
+/// `--dictionary --depth 3|4`: the deep narrow ReLU network's chain Lasso, certified, with the
+/// chains in the .npz and a model file that predicts; the depth is refused where it does not apply.
+#[test]
+fn deep_narrow_dictionaries_from_the_command_line() {
+    let dir = tmpdir("narrow");
+    let n = 14;
+    let mut r = Rng::new(8);
+    let x: Vec<f64> = (0..n).map(|_| 4.0 * r.uniform() - 2.0).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .map(|t| (2.0 * t).sin() + 0.1 * r.normal())
+        .collect();
+    write_npy(
+        &dir.join("x.npy"),
+        &NpyData::F64 {
+            shape: vec![n, 1],
+            data: &x,
+        },
+    )
+    .unwrap();
+    write_npy(
+        &dir.join("y.npy"),
+        &NpyData::F64 {
+            shape: vec![n],
+            data: &y,
+        },
+    )
+    .unwrap();
+    let mut objectives = vec![];
+    for depth in ["2", "3", "4"] {
+        let o = run(
+            &dir,
+            &[
+                "train",
+                "--x",
+                "x.npy",
+                "--y",
+                "y.npy",
+                "--dictionary",
+                "--model",
+                "relu",
+                "--depth",
+                depth,
+                "--lambda",
+                "3e-3",
+                "--out",
+                "m.json",
+                "--weights-out",
+                "w.npz",
+                "--json",
+            ],
+        );
+        let j = stdout_json(&o);
+        assert_eq!(j["status"], "converged", "depth {depth}: {j}");
+        assert_eq!(j["depth"].as_u64(), depth.parse::<u64>().ok());
+        let obj = j["objective"].as_f64().unwrap();
+        assert!((j["network_objective"].as_f64().unwrap() - obj).abs() <= 1e-8 * obj);
+        objectives.push(obj);
+        if depth != "2" {
+            assert_eq!(
+                npz_names(&dir.join("w.npz")),
+                ["z.npy", "anchors.npy", "signs.npy"]
+            );
+            let o = run(
+                &dir,
+                &[
+                    "evaluate", "--model", "m.json", "--x", "x.npy", "--y", "y.npy", "--json",
+                ],
+            );
+            let mse = stdout_json(&o)["mse"].as_f64().unwrap();
+            assert!(mse < 2.0 * obj, "depth {depth}: mse {mse}, objective {obj}");
+        }
+    }
+    // Depth 3 does at least as well as two layers, and depth 4 exactly as well as depth 3.
+    assert!(
+        objectives[1] <= objectives[0] * (1.0 + 1e-6),
+        "{objectives:?}"
+    );
+    assert!(
+        (objectives[2] - objectives[1]).abs() <= 1e-6 * objectives[1],
+        "{objectives:?}"
+    );
+    for (args, needle) in [
+        (
+            vec!["--dictionary", "--model", "relu", "--depth", "5"],
+            "depth 3 and 4",
+        ),
+        (
+            vec!["--dictionary", "--model", "abs", "--depth", "3"],
+            "for ReLU networks",
+        ),
+        (vec!["--model", "relu", "--depth", "3"], "--dictionary"),
+    ] {
+        let mut all = vec!["train", "--x", "x.npy", "--y", "y.npy"];
+        all.extend(&args);
+        let o = run(&dir, &all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn errors_name_the_file_and_exit_nonzero() {
     let dir = tmpdir("errors");
@@ -1030,10 +1132,17 @@ fn reproduce_threshold_fig5_quick() {
 #[test]
 fn reproduce_pwl_1d_quick() {
     let report = reproduce_quick("pwl-1d");
-    for name in ["relu", "leaky-relu", "abs", "threshold"] {
+    for name in [
+        "relu",
+        "leaky-relu",
+        "abs",
+        "threshold",
+        "relu-depth3",
+        "relu-depth4",
+    ] {
         assert!(report.contains(&format!("| {name} |")), "{report}");
     }
-    assert!(report.contains("for every activation): holds."), "{report}");
+    assert!(report.contains("for every network): holds."), "{report}");
 }
 
 /// Four points y = Σ_j α_j (u_j t + b_j)₊ of a planted width-2 ReLU network, as CSV (t, y).
