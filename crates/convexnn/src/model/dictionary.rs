@@ -21,7 +21,7 @@ use crate::program::lasso::InterceptLasso;
 use crate::program::{Formulation, Loss};
 use crate::solver::exact::ExactSettings;
 use crate::solver::exact_l1::{solve_l1_exact, L1Program};
-use crate::solver::fista::{fista, FistaRun, FistaSettings, Smooth};
+use crate::solver::fista::{fista, FistaRun, Smooth};
 use crate::solver::{Info, Observe, StopFlag};
 
 /// The objective's normalization of the dictionary programs of depth `depth`, in words.
@@ -213,13 +213,7 @@ fn solve_fista(
     opts: &TrainOptions,
     (observer, stop, start): (&mut dyn Observe, &StopFlag, Instant),
 ) -> (Mat<f64>, crate::solver::Status, usize, f64) {
-    let settings = FistaSettings {
-        tol: opts.tol,
-        max_iter: opts.max_iter,
-        check_every: opts.report_every.max(1),
-        time_limit: opts.time_limit,
-        ..FistaSettings::default()
-    };
+    let settings = super::fista_settings(opts);
     let (n, p) = (a.nrows(), a.ncols());
     let lambda = opts.lambda;
     let run = |problem: &mut InterceptLasso, u: Mat<f64>, observer: &mut dyn Observe| {

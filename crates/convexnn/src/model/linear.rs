@@ -17,7 +17,7 @@ use crate::network::Network;
 use crate::program::linear::{LinearFeatures, LinearProblem};
 use crate::program::Loss;
 use crate::solver::exact_linear::solve_linear_exact;
-use crate::solver::fista::{fista, FistaRun, FistaSettings, Smooth};
+use crate::solver::fista::{fista, FistaRun, Smooth};
 use crate::solver::{Info, Observe, Status, StopFlag};
 
 /// An error unless the options describe a linear fit this module can do.
@@ -155,13 +155,7 @@ pub fn train_linear(
         };
         (u0, None)
     };
-    let settings = FistaSettings {
-        tol: opts.tol,
-        max_iter: opts.max_iter,
-        check_every: opts.report_every.max(1),
-        time_limit: opts.time_limit,
-        ..FistaSettings::default()
-    };
+    let settings = super::fista_settings(opts);
     let run = FistaRun {
         settings: &settings,
         observer,

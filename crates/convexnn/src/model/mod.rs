@@ -404,6 +404,18 @@ pub struct Fit {
     pub chains: Option<Vec<crate::features::narrow::Chain>>,
 }
 
+/// The FISTA settings of `opts`: its tolerance, iteration cap, reporting interval (the gap is
+/// checked as often as progress is reported) and time limit.
+fn fista_settings(opts: &TrainOptions) -> FistaSettings {
+    FistaSettings {
+        tol: opts.tol,
+        max_iter: opts.max_iter,
+        check_every: opts.report_every.max(1),
+        time_limit: opts.time_limit,
+        ..FistaSettings::default()
+    }
+}
+
 fn available_memory() -> usize {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     text.lines()
@@ -1189,13 +1201,7 @@ fn solve_iterative<T: Real>(
     start: Instant,
 ) -> (Mat<f64>, Info) {
     let op = operator::<T>(x, patterns.clone(), opts);
-    let fista_settings = FistaSettings {
-        tol: opts.tol,
-        max_iter: opts.max_iter,
-        check_every: opts.report_every.max(1),
-        time_limit: opts.time_limit,
-        ..FistaSettings::default()
-    };
+    let fista_settings = fista_settings(opts);
     let (d, p) = (x.ncols(), patterns.len());
     let (weights, status, iterations, outer, violation, mult, fwd, adj, solver_dual) =
         match opts.formulation {

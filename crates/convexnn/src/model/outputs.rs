@@ -22,7 +22,7 @@ use crate::program::outputs::{
 use crate::program::{Formulation, Loss};
 use crate::real::Real;
 use crate::solver::exact_outputs::solve_exact_outputs;
-use crate::solver::fista::{fista, FistaRun, FistaSettings, Smooth};
+use crate::solver::fista::{fista, FistaRun, Smooth};
 use crate::solver::{Info, Observe, Status, StopFlag};
 
 /// The most classes a classification target may have (beyond this the labels are almost surely a
@@ -347,13 +347,7 @@ fn run_fista<T: Real>(
     start: Instant,
 ) -> (Mat<f64>, Info) {
     let mut prob = problem::<T>(x, y, c, patterns, opts);
-    let settings = FistaSettings {
-        tol: opts.tol,
-        max_iter: opts.max_iter,
-        check_every: opts.report_every.max(1),
-        time_limit: opts.time_limit,
-        ..FistaSettings::default()
-    };
+    let settings = super::fista_settings(opts);
     let run = FistaRun {
         settings: &settings,
         observer,

@@ -806,7 +806,11 @@ mod tests {
             prob.forward(admm.u.as_ref(), &mut cache);
             let obj_admm = prob.value(&cache)
                 + lambda * crate::program::penalty::group_norm_sum(admm.u.as_ref());
-            assert!(obj_admm - admm.dual <= 2e-9 * obj_admm, "{obj_admm} {}", admm.dual);
+            assert!(
+                obj_admm - admm.dual <= 2e-9 * obj_admm,
+                "{obj_admm} {}",
+                admm.dual
+            );
             assert!(admm.dual <= obj * (1.0 + 1e-12) && obj_admm <= obj * (1.0 + 2e-9));
         }
     }
