@@ -203,7 +203,13 @@ pub struct TrainArgs {
     /// network; 3 and 4 the deep narrow ReLU network, a sum of chains of width-one ReLU layers
     /// with unpenalized biases and weight decay (lambda/L) * sum |weights|^L, whose Lasso is over
     /// the chain features (docs/programs.md (M58)).
-    #[arg(long, value_name = "L", default_value_t = 2, requires = "dictionary", help_heading = "Program")]
+    #[arg(
+        long,
+        value_name = "L",
+        default_value_t = 2,
+        requires = "dictionary",
+        help_heading = "Program"
+    )]
     pub depth: usize,
     /// A convolutional network with global average pooling (docs/programs.md §3d): the rows of X
     /// are HxW-pixel images (one channel, row by row), each filter sees FHxFW patches taken every

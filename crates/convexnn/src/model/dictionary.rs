@@ -275,7 +275,11 @@ fn solve_fista(
             break;
         }
         out.sort_by(|&i, &j| g[j].total_cmp(&g[i]));
-        let add = if first { batch.saturating_sub(set.len()).max(1) } else { batch };
+        let add = if first {
+            batch.saturating_sub(set.len()).max(1)
+        } else {
+            batch
+        };
         for &k in out.iter().take(add) {
             in_set[k] = true;
             set.push(k);
