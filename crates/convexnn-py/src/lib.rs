@@ -14,7 +14,7 @@ use convexnn::model::outputs::train_classes;
 use convexnn::model::{
     lambda_max, train, Certificate, Fit, PatternSource, Precision, SolverChoice, TrainOptions,
 };
-use convexnn::network::Network;
+use convexnn::network::{narrow, Network};
 use convexnn::program::outputs::OutputPenalty;
 use convexnn::program::{Formulation, Loss};
 use convexnn::solver::nuclear::{NuclearInit, NuclearSettings};
@@ -233,6 +233,7 @@ fn certificate_dict<'py>(py: Python<'py>, c: &Certificate) -> PyResult<Bound<'py
     d.set_item("solver", &c.solver)?;
     d.set_item("formulation", c.formulation.as_str())?;
     d.set_item("slope", slope_of(c.formulation))?;
+    d.set_item("depth", c.depth)?;
     d.set_item("heuristic", c.heuristic.is_some())?;
     if let Some(h) = &c.heuristic {
         d.set_item("guarantee", &h.guarantee)?;
@@ -316,7 +317,33 @@ fn network_items(py: Python<'_>, net: &Network, d: usize, out: &Bound<'_, PyDict
             .map(|b| Array1::from_vec(b.clone()).into_pyarray(py)),
     )?;
     out.set_item("intercept", net.intercept)?;
+    out.set_item("chains", chains_to_py(py, net)?)?;
     Ok(())
+}
+
+/// The depth of a network: the layers of a deep narrow network's chains or of a deep threshold
+/// network's hidden layers, plus one; 2 for a two-layer network.
+fn network_depth(net: &Network) -> usize {
+    match (&net.chains, &net.deep) {
+        (Some(units), _) => narrow::depth(units),
+        (None, Some(deep)) => deep.layers.layers.len() + 1,
+        (None, None) => 2,
+    }
+}
+
+/// The units of a deep narrow network as a list of (weights, biases) pairs of arrays of length
+/// L − 1 (one entry per layer), else None.
+fn chains_to_py<'py>(py: Python<'py>, net: &Network) -> PyResult<Bound<'py, PyAny>> {
+    let Some(units) = &net.chains else {
+        return Ok(py.None().into_bound(py));
+    };
+    let list = PyList::empty(py);
+    for u in units {
+        let w = Array1::from_vec(u.weights.clone()).into_pyarray(py);
+        let b = Array1::from_vec(u.biases.clone()).into_pyarray(py);
+        list.append((w, b))?;
+    }
+    Ok(list.into_any())
 }
 
 /// A trained model in the command-line tool's file format: load, save, predict.
@@ -406,7 +433,9 @@ impl Model {
         Ok(p.into_pyarray(py))
     }
 
-    /// Hidden weights, (inputs × neurons); for a convolutional network (patch size × filters).
+    /// Hidden weights, (inputs × neurons); for a convolutional network (patch size × filters). A
+    /// deep narrow network keeps its layers in [`Model::chains`]: its hidden weights are empty
+    /// (inputs × 0).
     #[getter]
     fn hidden_weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
         columns_to_py(py, &self.file.network.hidden, self.input_dim())
@@ -451,6 +480,26 @@ impl Model {
     #[getter]
     fn dictionary(&self) -> bool {
         self.file.settings.dictionary
+    }
+
+    /// The depth L of the network: 2 for a two-layer network; for a deep narrow ReLU network (a
+    /// 1-D dictionary fit with depth 3 or 4) one more than the layers of its chains; for a deep
+    /// threshold network one more than its hidden layers.
+    #[getter]
+    fn depth(&self) -> usize {
+        match (&self.file.network.chains, self.file.certificate.depth) {
+            // A deep narrow fit whose network is zero (λ ≥ λ_max) has no chains to count.
+            (Some(units), Some(l)) if units.is_empty() => l,
+            _ => network_depth(&self.file.network),
+        }
+    }
+
+    /// The units of a deep narrow ReLU network, f(x) = Σ_j α_j h_j(x) + ξ with h_1 = x and
+    /// h_{l+1} = (w_l h_l + b_l)₊: a list with one (weights, biases) pair of arrays of length L − 1
+    /// per unit j (α_j in `output_weights`, ξ in `intercept`); None for other networks.
+    #[getter]
+    fn chains<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        chains_to_py(py, &self.file.network)
     }
 
     /// The patch geometry `HxW:FHxFW:STRIDE` of a convolutional network, else None.
@@ -517,9 +566,12 @@ impl Model {
             Some(h) => h.guarantee.clone(),
             None => format!("relative gap {:.1e}", c.relative_gap),
         };
+        let kind = match &self.file.network.chains {
+            Some(_) => format!("deep narrow relu (depth {})", self.depth()),
+            None => self.file.settings.formulation.as_str().to_string(),
+        };
         format!(
-            "Model({} network, {} loss, {} neurons, objective {:.6e}, {certificate}, {})",
-            self.file.settings.formulation.as_str(),
+            "Model({kind} network, {} loss, {} neurons, objective {:.6e}, {certificate}, {})",
             self.file.settings.loss.as_str(),
             self.file.network.width(),
             c.info.objective,
@@ -593,6 +645,7 @@ fn fit_args(
     threads: usize,
     nuclear: NuclearSettings,
     dictionary: bool,
+    depth: usize,
     outputs: &str,
     conv: Option<&str>,
 ) -> PyResult<FitArgs> {
@@ -620,7 +673,10 @@ fn fit_args(
     let (patterns, patterns_name) = match (gates, exact, n_patterns) {
         _ if dictionary => (
             PatternSource::Auto { count: 0 },
-            "dictionary:1d".to_string(),
+            match depth {
+                2 => "dictionary:1d".to_string(),
+                l => format!("dictionary:1d:depth{l}"),
+            },
         ),
         // The linear program has no patterns: n_patterns (whose default is set) and exact are
         // not used.
@@ -650,6 +706,7 @@ fn fit_args(
         report_every: report_every.max(1),
         nuclear,
         dictionary,
+        dictionary_depth: depth,
         outputs,
         convolution,
         ..TrainOptions::default()
@@ -776,6 +833,15 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   program) or "separate" (scnn's per-output groups). The certificate's `outputs` dict gives
 ///   `outputs`, `penalty`, `meaning` and `classes`; `output_weights` is then m × c and
 ///   `Model.predict` returns class labels.
+/// - `dictionary=True` (scalar inputs, x of shape (n, 1), squared loss, f64, solvers "auto",
+///   "fista" or "clarabel"; `bias`, `n_patterns`, `exact` and `gates` are not used): the explicit
+///   1-D dictionary Lasso of a relu, leaky_relu, abs or threshold network whose neurons have
+///   unpenalized biases (`hidden_biases`) and whose output has an unpenalized `intercept`.
+///   `depth` (default 2) is the depth L of the network: 3 or 4 (formulation "relu" only) fits the
+///   deep narrow ReLU network, a sum of chains of width-one ReLU layers with unpenalized biases and
+///   weight decay (λ/L) Σ |weights|^L, by the Lasso over the chain features; `chains` then holds
+///   each unit's (weights, biases), its output weights α_j are `output_weights`, `hidden_weights`
+///   is empty and the certificate's `depth` is L (None for two-layer fits).
 /// - `conv`: a convolutional network with global average pooling, `"HxW:FHxFW:STRIDE"` (the
 ///   command line's `--conv`): the rows of `x` are H × W images (one channel, row by row), each
 ///   filter sees the FH × FW patches taken every STRIDE pixels plus a bias (so `bias` adds no ones
@@ -794,8 +860,8 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///
 /// Returns a dict with the model (`model`, a `Model`), its JSON text (`model_json`, the command-line
 /// tool's model file), the network's `hidden_weights` (d × m), `output_weights` (m; m × c with c
-/// outputs; m × K for a linear CNN) and `gates` (d × m or None), the `convex_weights` and the
-/// certificate fields. The GIL is released during
+/// outputs; m × K for a linear CNN), `gates` (d × m or None), `hidden_biases`, `intercept` and
+/// `chains` (None unless set), the `convex_weights` and the certificate fields. The GIL is released during
 /// the solve; a pending Ctrl-C (KeyboardInterrupt) or an exception raised by `callback` stops the
 /// solver and is raised here. A callback returning `False` stops the solver too; the fit then
 /// returns with status "interrupted". Bad data or settings raise `ValueError`.
@@ -805,8 +871,8 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
     class_labels = None, callback = None, report_every = 10, threads = 0, width = 2, gamma = 1.0,
-    relaxations = 50, nuclear_init = "zero", dictionary = false, outputs = "group", one_hot = false,
-    conv = None
+    relaxations = 50, nuclear_init = "zero", dictionary = false, depth = 2, outputs = "group",
+    one_hot = false, conv = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -838,6 +904,7 @@ fn fit<'py>(
     relaxations: usize,
     nuclear_init: &str,
     dictionary: bool,
+    depth: usize,
     outputs: &str,
     one_hot: bool,
     conv: Option<&str>,
@@ -863,6 +930,7 @@ fn fit<'py>(
         threads,
         nuclear_settings(width, gamma, relaxations, nuclear_init)?,
         dictionary,
+        depth,
         outputs,
         conv,
     )?;
@@ -902,12 +970,13 @@ fn fit<'py>(
 }
 
 /// The smallest λ at which the zero network is optimal for this data and these patterns (`conv`: of
-/// the convolutional program, as in [`fit`]).
+/// the convolutional program; `dictionary` and `depth`: of the 1-D dictionary program; as in
+/// [`fit`]).
 #[pyfunction]
 #[pyo3(signature = (
     x, y, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
     gates = None, exact = false, seed = 0, standardize = false, bias = false, dictionary = false,
-    conv = None
+    depth = 2, conv = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn lambda_max_of<'py>(
@@ -924,6 +993,7 @@ fn lambda_max_of<'py>(
     standardize: bool,
     bias: bool,
     dictionary: bool,
+    depth: usize,
     conv: Option<&str>,
 ) -> PyResult<f64> {
     let args = fit_args(
@@ -947,6 +1017,7 @@ fn lambda_max_of<'py>(
         0,
         NuclearSettings::default(),
         dictionary,
+        depth,
         "group",
         conv,
     )?;
@@ -958,13 +1029,13 @@ fn lambda_max_of<'py>(
 
 /// Solves a regularization path over one shared pattern set with warm starts; returns one dict per
 /// λ (largest first) with the certificate fields and the network's weights (`conv`: a
-/// convolutional network, as in [`fit`]).
+/// convolutional network; `dictionary` and `depth`: the 1-D dictionary program; as in [`fit`]).
 #[pyfunction]
 #[pyo3(signature = (
     x, y, lambdas, *, formulation = "gated", slope = None, loss = "squared", n_patterns = Some(100),
     gates = None, exact = false, seed = 0, solver = "auto", tol = 1e-6, max_iter = 10_000,
     precision = "f64", standardize = false, bias = false, callback = None, report_every = 10,
-    threads = 0, dictionary = false, conv = None
+    threads = 0, dictionary = false, depth = 2, conv = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn path<'py>(
@@ -989,6 +1060,7 @@ fn path<'py>(
     report_every: usize,
     threads: usize,
     dictionary: bool,
+    depth: usize,
     conv: Option<&str>,
 ) -> PyResult<Bound<'py, PyList>> {
     let args = fit_args(
@@ -1012,6 +1084,7 @@ fn path<'py>(
         threads,
         NuclearSettings::default(),
         dictionary,
+        depth,
         "group",
         conv,
     )?;

@@ -46,6 +46,17 @@ class Model:
     @property
     def dictionary(self) -> bool: ...
     @property
+    def depth(self) -> int:
+        """2 for a two-layer network; L for a deep narrow ReLU network (dictionary fit with depth L)
+        or a deep threshold network."""
+        ...
+    @property
+    def chains(self) -> Optional[List[Tuple[NDArray[np.float64], NDArray[np.float64]]]]:
+        """Deep narrow ReLU networks: one (weights, biases) pair of arrays of length L - 1 per unit,
+        f(x) = sum_j output_weights[j] * h_j(x) + intercept with h_1 = x and
+        h_(l+1) = relu(w_l h_l + b_l); None for other networks."""
+        ...
+    @property
     def conv(self) -> Optional[str]:
         """The patch geometry "HxW:FHxFW:STRIDE" (then ":circular", ":separable", ":nobias" where
         set) of a convolutional network, else None."""
@@ -74,6 +85,7 @@ def fit(
     # patterns: n_patterns and exact unused, gates refused; solvers auto/fista/clarabel, f64).
     # solver: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear" or "bcd".
     # conv: "HxW:FHxFW:STRIDE[:circular][:separable][:nobias]".
+    # depth: with dictionary=True, 2 (two layers), or 3 or 4 (relu only: the deep narrow network).
     formulation: str = "gated",
     slope: Optional[float] = None,
     loss: str = "squared",
@@ -99,6 +111,7 @@ def fit(
     relaxations: int = 50,
     nuclear_init: str = "zero",
     dictionary: bool = False,
+    depth: int = 2,
     outputs: str = "group",
     one_hot: bool = False,
     conv: Optional[str] = None,
@@ -117,6 +130,7 @@ def lambda_max_of(
     standardize: bool = False,
     bias: bool = False,
     dictionary: bool = False,
+    depth: int = 2,
     conv: Optional[str] = None,
 ) -> float: ...
 def path(
@@ -141,5 +155,6 @@ def path(
     report_every: int = 10,
     threads: int = 0,
     dictionary: bool = False,
+    depth: int = 2,
     conv: Optional[str] = None,
 ) -> List[Dict[str, Any]]: ...

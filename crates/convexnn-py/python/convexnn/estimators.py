@@ -152,6 +152,15 @@ class _ConvexNetwork(BaseEstimator):
         whose output has an unpenalized intercept; squared loss only. ``bias``, ``n_patterns``,
         ``exact`` and ``gates`` are not used. Fitted ``hidden_biases_`` and ``intercept_`` hold the
         free biases.
+    depth : int, default=2
+        With ``dictionary=True``: the depth L of the network (the CLI's ``--depth``). 2 is the
+        two-layer network; 3 or 4 (:class:`ConvexReLURegressor` only) is the deep narrow ReLU
+        network ``f(x) = Σ_j α_j h_j(x) + ξ``, a sum of chains ``h_1 = x``,
+        ``h_{l+1} = (w_l h_l + b_l)₊`` of L − 1 width-one layers with unpenalized biases b_l and
+        weight decay ``(lam/L) Σ |weights|^L``, trained by the Lasso over the chain features
+        (docs/programs.md (M58)). ``chains_`` then holds each unit's ``(weights, biases)``
+        (arrays of length L − 1), ``output_weights_`` the α_j and ``intercept_`` ξ;
+        ``hidden_weights_`` is empty (1 × 0). Other values than 2 need ``dictionary=True``.
     conv : str or None, default=None
         A convolutional network with global average pooling (docs/programs.md §3d; the CLI's
         ``--conv``), given as ``"HxW:FHxFW:STRIDE"``: the rows of X are H × W images (one channel,
@@ -193,6 +202,7 @@ class _ConvexNetwork(BaseEstimator):
         slope: Optional[float] = None,
         nuclear_width: int = 2,
         dictionary: bool = False,
+        depth: int = 2,
         conv: Optional[str] = None,
     ) -> None:
         self.lam = lam
@@ -213,6 +223,7 @@ class _ConvexNetwork(BaseEstimator):
         self.slope = slope
         self.nuclear_width = nuclear_width
         self.dictionary = dictionary
+        self.depth = depth
         self.conv = conv
 
     # ----------------------------------------------------------------------------------- fitting
@@ -231,6 +242,15 @@ class _ConvexNetwork(BaseEstimator):
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if int(self.nuclear_width) < 1:
             raise ValueError(f"nuclear_width must be at least 1, got {self.nuclear_width!r}")
+        if (
+            isinstance(self.depth, bool)
+            or not isinstance(self.depth, (int, np.integer))
+            or int(self.depth) < 2
+        ):
+            raise ValueError(
+                f"depth must be an integer: 2 (two layers), or 3 or 4 with dictionary=True "
+                f"(the deep narrow ReLU network), got {self.depth!r}"
+            )
         if self.conv is not None and not isinstance(self.conv, str):
             raise ValueError(
                 f"conv must be None or a string \"HxW:FHxFW:STRIDE\" (e.g. \"14x14:4x4:2\"), "
@@ -293,6 +313,8 @@ class _ConvexNetwork(BaseEstimator):
         self.amplitudes_: Optional[NDArray[np.float64]] = model.amplitude
         self.hidden_biases_: Optional[NDArray[np.float64]] = model.hidden_biases
         self.intercept_: Optional[float] = model.intercept
+        # Deep narrow ReLU networks (dictionary=True, depth 3 or 4): each unit's (weights, biases).
+        self.chains_: Optional[List[tuple]] = model.chains
         self.convex_weights_: Optional[NDArray[np.float64]] = convex_weights
         self.certificate_: Dict[str, Any] = dict(model.certificate)
         self.objective_: float = float(self.certificate_["objective"])
@@ -368,6 +390,7 @@ class _ConvexNetwork(BaseEstimator):
             "standardize": bool(self.standardize),
             "bias": bool(self.bias),
             "dictionary": bool(self.dictionary),
+            "depth": int(self.depth),
             "conv": self.conv,
         }
 
@@ -432,6 +455,7 @@ class _ConvexNetwork(BaseEstimator):
             params.setdefault("slope", model.slope)
         if model.dictionary:
             params.setdefault("dictionary", True)
+            params.setdefault("depth", model.depth)
         if model.conv is not None:
             params.setdefault("conv", model.conv)
         valid = cls().get_params()
@@ -466,6 +490,13 @@ class _ConvexNetwork(BaseEstimator):
         j·K + k weighting filter j at patch position k (PyTorch's flattening of the m × out_h ×
         out_w feature maps).
 
+        A deep narrow ReLU network (``dictionary=True`` with ``depth`` L of 3 or 4) has no
+        ``hidden.weight``: ``chain.weight`` and ``chain.bias`` (m × (L − 1)) hold unit j's layer
+        weights w_l and biases b_l in row j, with ``output.weight`` (1 × m) and ``output.bias`` (1),
+        and the network is ``f(x) = output(h_L)`` with ``h_1 = x`` and
+        ``h_{l+1} = relu(chain.weight[:, l] * h_l + chain.bias[:, l])`` for every unit at once;
+        ``__metadata__`` records ``convexnn_depth``.
+
         ``n_inputs`` counts the bias column when ``bias=True`` (append a ones column to the
         standardized inputs). The network is ``f(x) = output(relu(hidden(x)))`` for ReLU,
         ``output(leaky_relu(hidden(x), slope))`` for leaky ReLU, ``output(abs(hidden(x)))`` for
@@ -480,10 +511,16 @@ class _ConvexNetwork(BaseEstimator):
         if dtype not in codes:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         code, np_dtype = codes[dtype]
-        tensors: Dict[str, NDArray[Any]] = {
-            "hidden.weight": self.hidden_weights_.T,
-            "output.weight": self.output_weights_.reshape(1, -1),
-        }
+        chains = self.model_.chains
+        tensors: Dict[str, NDArray[Any]] = {}
+        if chains is None:
+            tensors["hidden.weight"] = self.hidden_weights_.T
+        else:
+            layers = self.model_.depth - 1
+            tensors["chain.weight"] = np.array([w for w, _ in chains], dtype=np.float64).reshape(-1, layers)
+            tensors["chain.bias"] = np.array([b for _, b in chains], dtype=np.float64).reshape(-1, layers)
+            tensors["output.bias"] = np.array([self.model_.intercept or 0.0], dtype=np.float64)
+        tensors["output.weight"] = self.output_weights_.reshape(1, -1)
         if self.gates_ is not None:
             tensors["gates.weight"] = self.gates_.T
         if self.model_.amplitude is not None:
@@ -508,6 +545,8 @@ class _ConvexNetwork(BaseEstimator):
             header["__metadata__"]["convexnn_slope"] = repr(float(self.model_.slope))
         if self.model_.conv is not None:
             header["__metadata__"]["convexnn_conv"] = self.model_.conv
+        if chains is not None:
+            header["__metadata__"]["convexnn_depth"] = str(self.model_.depth)
         blobs: List[bytes] = []
         offset = 0
         for name, arr in tensors.items():
