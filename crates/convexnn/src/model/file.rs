@@ -45,6 +45,9 @@ pub struct Settings {
     /// Whether the network was trained by the 1-D dictionary Lasso (absent: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dictionary: bool,
+    /// Deep narrow 1-D dictionary models: the depth L (absent for depth 2 and other models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
     /// Vector-output models: the block norm of the program (absent for one output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<OutputPenalty>,
@@ -115,6 +118,8 @@ impl ModelFile {
                 precision: opts.precision,
                 construction: opts.construction,
                 dictionary: opts.dictionary,
+                depth: (opts.dictionary && opts.dictionary_depth > 2)
+                    .then_some(opts.dictionary_depth),
                 outputs: fit.certificate.outputs.as_ref().map(|o| o.penalty),
             },
             preprocessing,
