@@ -260,3 +260,99 @@ fn bad_vector_output_settings_are_refused() {
     .to_string();
     assert!(e.contains("(3, 2)"), "{e}");
 }
+
+/// ReLU, leaky ReLU and |z| networks with c outputs and the separate block norm (docs/programs.md
+/// (M53b)): on every pattern of small data the split program agrees with the interior-point
+/// backend, its network (neurons each feeding one output) attains the convex objective, and a
+/// one-hot classifier of the same kind trains and predicts its classes.
+#[test]
+fn cone_networks_with_separate_outputs_match_the_interior_point_backend() {
+    use convexnn::program::Formulation;
+    let (x, y, labels) = problem(3, 2);
+    let x = x.subrows(0, 12).to_owned();
+    let y = y.subrows(0, 12).to_owned();
+    for kind in [
+        Formulation::Relu,
+        Formulation::LeakyRelu { slope: 0.2 },
+        Formulation::Abs,
+    ] {
+        let mut objectives = vec![];
+        for solver in [SolverChoice::Auto, SolverChoice::Clarabel] {
+            let opts = TrainOptions {
+                formulation: kind,
+                patterns: PatternSource::Exact,
+                lambda: 0.02,
+                solver,
+                tol: 1e-8,
+                max_iter: 200_000,
+                outputs: OutputPenalty::Separate,
+                ..TrainOptions::default()
+            };
+            let f = fit(&x, &y, &labels, &opts);
+            let c = &f.certificate;
+            assert_eq!(c.info.status, Status::Converged, "{kind:?} {solver:?}");
+            assert_eq!(c.outputs.as_ref().map(|o| o.outputs), Some(2));
+            assert!(
+                rel(c.network_objective, c.info.objective) <= 1e-8,
+                "{kind:?} {solver:?}: {} vs {}",
+                c.network_objective,
+                c.info.objective
+            );
+            // Every neuron weights exactly one output.
+            let net = &f.network;
+            assert_eq!(net.outputs, 2);
+            for j in 0..net.width() {
+                let nonzero = (0..2).filter(|&k| net.output[2 * j + k] != 0.0).count();
+                assert_eq!(nonzero, 1);
+            }
+            assert_eq!(f.weights.nrows(), 2 * x.ncols());
+            objectives.push(c.info.objective);
+        }
+        assert!(
+            rel(objectives[0], objectives[1]) <= 1e-6,
+            "{kind:?}: {objectives:?}"
+        );
+    }
+    // Group and nuclear block norms, and the softmax loss, stay gated-only for these networks.
+    for (penalty, loss) in [
+        (OutputPenalty::Group, Loss::Squared),
+        (OutputPenalty::Separate, Loss::Softmax),
+    ] {
+        let opts = TrainOptions {
+            formulation: Formulation::Relu,
+            outputs: penalty,
+            loss,
+            ..TrainOptions::default()
+        };
+        let stop = StopFlag::new();
+        let e = if loss == Loss::Softmax {
+            train_classes(x.as_ref(), &labels[..12], &opts, &mut Silent, &stop)
+        } else {
+            train_outputs(x.as_ref(), y.as_ref(), &opts, &mut Silent, &stop)
+        }
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(e.contains("separate block norm"), "{e}");
+    }
+    // One-hot squared classification with ReLU networks.
+    let (x, _, labels) = problem(5, 3);
+    let opts = TrainOptions {
+        formulation: Formulation::Relu,
+        patterns: PatternSource::Sample { count: 10 },
+        lambda: 0.01,
+        outputs: OutputPenalty::Separate,
+        tol: 1e-7,
+        ..TrainOptions::default()
+    };
+    let f = train_classes(x.as_ref(), &labels, &opts, &mut Silent, &StopFlag::new()).unwrap();
+    assert_eq!(f.certificate.info.status, Status::Converged);
+    let mut classes = labels.clone();
+    classes.sort_by(f64::total_cmp);
+    classes.dedup();
+    assert!(classes.len() >= 2);
+    assert_eq!(
+        f.network.predict_outputs(x.as_ref()).unwrap().ncols(),
+        classes.len()
+    );
+}

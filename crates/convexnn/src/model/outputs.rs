@@ -119,10 +119,22 @@ fn validate_outputs(
         ..opts.clone()
     };
     validate(x, &flat[..y.nrows()], &first)?;
-    if opts.formulation != Formulation::Gated {
+    if opts.formulation.is_cone_program() {
+        if opts.outputs != OutputPenalty::Separate || opts.loss != Loss::Squared {
+            return Err(Error::InvalidSetting(format!(
+                "vector outputs of {} networks take the separate block norm with the squared loss \
+                 (c programs sharing the patterns, exact for networks whose neurons each feed one \
+                 output); the group and nuclear block norms and the softmax loss are implemented \
+                 for gated networks (the exact shared-neuron {} program is copositive)",
+                opts.formulation.as_str(),
+                opts.formulation.as_str()
+            )));
+        }
+    } else if opts.formulation != Formulation::Gated {
         return Err(Error::InvalidSetting(format!(
             "vector outputs are implemented for the gated model (its exact shared-neuron program \
-             is the nuclear-norm one); the {} model takes one output",
+             is the nuclear-norm one) and, with the separate block norm, for relu, leaky_relu and \
+             abs; the {} model takes one output",
             opts.formulation.as_str()
         )));
     }
@@ -169,6 +181,9 @@ pub fn train_outputs(
     observer: &mut dyn Observe,
     stop: &StopFlag,
 ) -> Result<Fit> {
+    if opts.formulation.is_cone_program() {
+        return train_separate_cone(x, y, opts, observer, stop);
+    }
     let targets = validate_outputs(x, y, opts)?;
     let c = y.ncols();
     let patterns = build_patterns(x, opts)?;
@@ -226,6 +241,126 @@ pub fn train_outputs(
     };
     Ok(Fit {
         patterns,
+        weights,
+        network,
+        certificate,
+        targets,
+        dictionary: None,
+        chains: None,
+    })
+}
+
+/// Vector outputs of a ReLU (leaky ReLU, |z|) network with the separate block norm and the squared
+/// loss (docs/programs.md (M53b)): the program (1/(2nc))‖Ŷ − Y‖² + λΣ_iΣ_k(‖v_ik‖ + ‖w_ik‖) over
+/// shared patterns splits into c single-output programs, (1/c)Σ_k [(1/(2n))‖ŷ_k − y_k‖² +
+/// cλΣ_i(‖v_ik‖ + ‖w_ik‖)], each the core program (M6) at λ_k = cλ over the same patterns (same
+/// seed). Its optimum, gap and dual bound are (1/c) times the sums of theirs, and the network is the
+/// union of their networks, each neuron weighting only its own output. Exact for networks whose
+/// neurons each feed one output. Weights: (d·c) × 2P, rows k·d .. (k+1)·d = output k's [V | W].
+fn train_separate_cone(
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    opts: &TrainOptions,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+) -> Result<Fit> {
+    let targets = validate_outputs(x, y, opts)?;
+    let (n, c, d) = (x.nrows(), y.ncols(), x.ncols());
+    let start = Instant::now();
+    let single = TrainOptions {
+        lambda: opts.lambda * c as f64,
+        ..opts.clone()
+    };
+    let mut fits = Vec::with_capacity(c);
+    for k in 0..c {
+        let fit = super::train(x, &targets[k * n..(k + 1) * n], &single, observer, stop)?;
+        fits.push(fit);
+        if stop.is_set() {
+            break;
+        }
+    }
+    if fits.len() < c {
+        return Err(Error::InvalidSetting(format!(
+            "interrupted after {} of {c} outputs",
+            fits.len()
+        )));
+    }
+    let scale = 1.0 / c as f64;
+    let (mut hidden, mut output) = (Vec::new(), Vec::new());
+    let mut info = Info {
+        status: Status::Converged,
+        objective: 0.0,
+        dual_objective: 0.0,
+        gap: 0.0,
+        violation: 0.0,
+        iterations: 0,
+        outer_iterations: 0,
+        forward_calls: 0,
+        adjoint_calls: 0,
+        seconds: 0.0,
+    };
+    let mut lambda_max: f64 = 0.0;
+    for (k, fit) in fits.iter().enumerate() {
+        let i = &fit.certificate.info;
+        info.objective += scale * i.objective;
+        info.dual_objective += scale * i.dual_objective;
+        info.gap += scale * i.gap;
+        info.violation = info.violation.max(i.violation);
+        info.iterations += i.iterations;
+        info.outer_iterations += i.outer_iterations;
+        info.forward_calls += i.forward_calls;
+        info.adjoint_calls += i.adjoint_calls;
+        if i.status != Status::Converged {
+            info.status = i.status;
+        }
+        lambda_max = lambda_max.max(scale * fit.certificate.lambda_max);
+        for (u, a) in fit.network.hidden.iter().zip(&fit.network.output) {
+            hidden.push(u.clone());
+            output.extend((0..c).map(|o| if o == k { *a } else { 0.0 }));
+        }
+    }
+    info.seconds = start.elapsed().as_secs_f64();
+    let network = Network {
+        outputs: c,
+        ..Network::plain(opts.formulation, hidden, output, None)
+    };
+    let network_objective = network.objective(x, &targets, opts.loss, opts.lambda)?;
+    let first = &fits[0];
+    let cols = first.weights.ncols();
+    if fits
+        .iter()
+        .any(|f| f.weights.nrows() != d || f.weights.ncols() != cols)
+    {
+        return Err(Error::InvalidData(
+            "the outputs' programs ended with different pattern sets; train the outputs one by one"
+                .into(),
+        ));
+    }
+    let weights = Mat::from_fn(d * c, cols, |r, col| fits[r / d].weights[(r % d, col)]);
+    let certificate = Certificate {
+        outputs: Some(OutputsReport {
+            outputs: c,
+            penalty: OutputPenalty::Separate,
+            meaning: OutputPenalty::Separate.meaning().into(),
+            classes: None,
+        }),
+        ..Certificate::new(
+            info,
+            CertificateFacts {
+                opts,
+                samples: n,
+                network: &network,
+                network_objective,
+                n_patterns: first.certificate.n_patterns,
+                exhaustive: first.certificate.exhaustive,
+                lambda_max,
+                normalization: normalization(opts.loss, OutputPenalty::Separate),
+                solver: first.certificate.solver.clone(),
+            },
+        )
+    };
+    Ok(Fit {
+        patterns: first.patterns.clone(),
         weights,
         network,
         certificate,
