@@ -14,7 +14,7 @@ use convexnn::faer::Mat;
 use convexnn::model::{train, PatternSource, TrainOptions};
 use convexnn::network::sgd::{train_nonconvex_observed, Optimizer, SgdSettings};
 use convexnn::network::Network;
-use convexnn::program::Loss;
+use convexnn::program::{Formulation, Loss};
 use convexnn::{Error, Result};
 
 use crate::curves::{
@@ -41,7 +41,7 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// The network, the same for the convex fit and the non-convex runs: relu, leaky-relu (with
-    /// --slope) or abs.
+    /// --slope), abs, or linear (fully connected; its convex program is exact).
     #[arg(long, value_enum, default_value = "relu")]
     pub model: ModelArg,
     /// Slope a in [0, 1) of the leaky ReLU max(z, a z) (--model leaky-relu only).
@@ -167,9 +167,9 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
     )?;
     let loss = a.loss.loss();
     let model = formulation(a.model, a.slope)?;
-    if !model.is_cone_program() {
+    if !model.is_cone_program() && model != Formulation::Linear {
         return Err(Error::InvalidSetting(format!(
-            "compare trains ReLU, leaky ReLU and abs networks, not {}",
+            "compare trains ReLU, leaky ReLU, abs and linear networks, not {}",
             model.as_str()
         )));
     }
@@ -335,7 +335,9 @@ fn write_outputs(
         a.lambda,
         width,
         a.epochs,
-        if exhaustive {
+        if matches!(a.model, ModelArg::Linear) {
+            "the certified global optimum (the linear network's convex program is exact)"
+        } else if exhaustive {
             "the certified global optimum (every activation pattern)"
         } else {
             "the optimum over sampled patterns (an upper bound on the global optimum)"

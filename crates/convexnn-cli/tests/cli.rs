@@ -877,6 +877,31 @@ fn compare_writes_curves_plots_and_summary() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let svg = std::fs::read_to_string(dir.join("leaky/objective_vs_steps.svg")).unwrap();
     assert!(svg.contains("leaky ReLU (slope 0.2) network"));
+    // A linear network: its convex program is exact, so no run ends below it either.
+    let o = run(
+        &dir,
+        &[
+            "compare", "--csv", "d.csv", "--bias", "--runs", "2", "--epochs", "300", "--out",
+            "linear", "--quiet", "--model", "linear",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = std::fs::read_to_string(dir.join("linear/summary.md")).unwrap();
+    assert!(summary.contains("convex program is exact"), "{summary}");
+    let curves = std::fs::read_to_string(dir.join("linear/curves.csv")).unwrap();
+    let finals: Vec<(bool, f64)> = curves
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].starts_with("convex"), f[4].parse::<f64>().unwrap())
+        })
+        .collect();
+    let convex = finals.iter().find(|f| f.0).map(|f| f.1).unwrap();
+    assert!(
+        finals.iter().all(|f| f.1 >= convex * (1.0 - 1e-9)),
+        "{finals:?}"
+    );
     let o = run(&dir, &["compare", "--csv", "d.csv", "--model", "gated"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -312,11 +312,20 @@ pub fn train_nonconvex_observed(
             y.len()
         )));
     }
-    if !settings.model.is_cone_program() {
+    let linear = settings.model == Formulation::Linear;
+    if !settings.model.is_cone_program() && !linear {
         return Err(Error::InvalidSetting(format!(
-            "non-convex training here is for ReLU, leaky ReLU and abs networks, not {}",
+            "non-convex training here is for ReLU, leaky ReLU, abs and linear networks, not {}",
             settings.model.as_str()
         )));
+    }
+    if linear && settings.convolution.is_some() {
+        return Err(Error::InvalidSetting(
+            "the linear CNN has one output weight per patch position, which the non-convex \
+             trainer (shared output weights, average pooling) does not model; it trains fully \
+             connected linear networks"
+                .into(),
+        ));
     }
     settings.model.validate()?;
     let start = Instant::now();
