@@ -69,7 +69,8 @@ pub enum PatternSource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SolverChoice {
-    /// FISTA for gated ReLU; coordinate descent for the squared-loss threshold Lasso up to
+    /// FISTA for gated ReLU (block coordinate descent on the Gram form for squared-loss programs
+    /// with few weights, see [`SolverChoice::Bcd`]); coordinate descent for the squared-loss threshold Lasso up to
     /// [`CD_MAX_COLUMNS`] columns (FISTA beyond, and for the logistic loss); for ReLU, the interior-point backend on small squared-loss problems
     /// (n·P·d ≤ 200 000, where it is fast and exact), ADMM where its n × n factorization fits
     /// (n ≤ 20 000 and within the memory limit) and the augmented Lagrangian otherwise; for the
@@ -103,13 +104,20 @@ pub enum SolverChoice {
     /// zero groups cost nothing. Memory grows as (Pd)²; fastest where Pd is small next to the work
     /// of an operator product, as in convolutional programs (K patches per sample). `Auto` picks it
     /// for squared-loss gated convolutional programs with Pd ≤ [`BCD_MAX_WEIGHTS`] and
-    /// Pd ≤ 500 K.
+    /// Pd ≤ 500 K, and for squared-loss gated fully connected programs in f64 with
+    /// Pd ≤ [`BCD_MAX_WEIGHTS_DENSE`].
     Bcd,
 }
 
 /// The most weights P·d for which `auto` takes block coordinate descent on a convolutional
 /// program (its Gram matrix then needs up to 1.9 GiB).
 pub const BCD_MAX_WEIGHTS: usize = 16_000;
+
+/// The most weights P·d for which `auto` takes block coordinate descent on a fully connected
+/// program in f64: forming G costs n(Pd)² and factoring it (Pd)³/3, against 4nPd per FISTA
+/// iteration, and FISTA needs thousands of iterations where the program is ill conditioned (small
+/// λ, correlated patterns).
+pub const BCD_MAX_WEIGHTS_DENSE: usize = 4_000;
 
 /// Working precision of the iterative solvers (certificates are always computed in f64).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -458,12 +466,11 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
         }
         (SolverChoice::Auto, Formulation::Gated)
             if opts.loss == Loss::Squared
-                && opts.convolution.is_some_and(|c| {
-                    let weights = d * p;
-                    weights <= BCD_MAX_WEIGHTS
-                        && weights <= 500 * c.patch_count()
-                        && gram_form_memory(weights) <= bcd_memory_limit(opts)
-                }) =>
+                && gram_form_memory(d * p) <= bcd_memory_limit(opts)
+                && match opts.convolution {
+                    Some(c) => d * p <= BCD_MAX_WEIGHTS && d * p <= 500 * c.patch_count(),
+                    None => d * p <= BCD_MAX_WEIGHTS_DENSE && opts.precision == Precision::F64,
+                } =>
         {
             SolverChoice::Bcd
         }
