@@ -151,6 +151,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
         return Err(Error::InvalidSetting("--runs must be at least 1".into()));
     }
     let loaded = a.data.load()?;
+    loaded.require_single_target("convexnn compare")?;
     if !(0.0..1.0).contains(&a.test_fraction) {
         return Err(Error::InvalidSetting(format!(
             "--test-fraction must be in [0, 1), got {}",

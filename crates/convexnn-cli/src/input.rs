@@ -16,13 +16,15 @@ pub struct DataArgs {
     /// Features as a 2-D .npy file (n × d; f32 or f64, C or Fortran order).
     #[arg(long, value_name = "X.npy", requires = "y", help_heading = "Data")]
     pub x: Option<PathBuf>,
-    /// Targets as a 1-D .npy file (n).
+    /// Targets as a 1-D .npy file (n), or a 2-D one (n × c, c >= 2) for vector regression
+    /// (squared loss, gated model).
     #[arg(long, value_name = "y.npy", help_heading = "Data")]
     pub y: Option<PathBuf>,
     /// A CSV file with a header row (optionally gzipped).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["x", "uci", "mnist"], help_heading = "Data")]
     pub csv: Option<PathBuf>,
-    /// Target column of the CSV: a name, or a 0-based index (default: the last column).
+    /// Target column of the CSV: a name, or a 0-based index (default: the last column); several
+    /// comma-separated columns (e.g. y1,y2) give n × c targets for vector regression.
     #[arg(long, value_name = "NAME|INDEX", help_heading = "Data")]
     pub target: Option<String>,
     /// The CSV has no header row.
@@ -58,13 +60,28 @@ pub struct Loaded {
     pub description: String,
 }
 
-fn parse_target(t: &Option<String>) -> TargetColumn {
+fn parse_column(s: &str) -> TargetColumn {
+    match s.parse::<usize>() {
+        Ok(i) => TargetColumn::Index(i),
+        Err(_) => TargetColumn::Name(s.to_string()),
+    }
+}
+
+fn parse_target(t: &Option<String>) -> Result<TargetColumn> {
     match t {
-        None => TargetColumn::Last,
-        Some(s) => match s.parse::<usize>() {
-            Ok(i) => TargetColumn::Index(i),
-            Err(_) => TargetColumn::Name(s.clone()),
-        },
+        None => Ok(TargetColumn::Last),
+        Some(s) if s.contains(',') => {
+            let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+            if parts.iter().any(|p| p.is_empty()) {
+                return Err(Error::InvalidSetting(format!(
+                    "--target expects a column or comma-separated columns like y1,y2; got {s:?}"
+                )));
+            }
+            Ok(TargetColumn::Columns(
+                parts.into_iter().map(parse_column).collect(),
+            ))
+        }
+        Some(s) => Ok(parse_column(s)),
     }
 }
 
@@ -92,6 +109,22 @@ fn find(dir: &std::path::Path, stem: &str) -> PathBuf {
     }
 }
 
+impl Loaded {
+    /// Errors when the data has several target columns: `command` takes one.
+    pub fn require_single_target(&self, command: &str) -> Result<()> {
+        match &self.data.targets {
+            Some(t) => Err(Error::InvalidSetting(format!(
+                "{command} takes one target column; {} has {} ({}): use convexnn train for vector \
+                 regression",
+                self.description,
+                t.names.len(),
+                t.names.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 impl DataArgs {
     /// Loads the data set.
     pub fn load(&self) -> Result<Loaded> {
@@ -103,7 +136,7 @@ impl DataArgs {
             }
         } else if let Some(path) = &self.csv {
             let opts = CsvOptions {
-                target: parse_target(&self.target),
+                target: parse_target(&self.target)?,
                 has_header: !self.no_header,
                 ..CsvOptions::default()
             };

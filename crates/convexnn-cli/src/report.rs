@@ -1,10 +1,12 @@
 //! Metrics and the printed/JSON summaries of a fit.
 
+use convexnn::data::Dataset;
+use convexnn::faer::Mat;
 use convexnn::model::file::ModelFile;
 use convexnn::model::Certificate;
 use convexnn::program::Formulation;
 use convexnn::solver::Status;
-use convexnn::Result;
+use convexnn::{Error, Result};
 use serde_json::{json, Value};
 
 /// Quality of predictions on one data set.
@@ -18,6 +20,21 @@ pub struct Metrics {
     pub r2: Option<f64>,
     /// Fraction of correct labels (classification, or regression on binary targets).
     pub accuracy: Option<f64>,
+    /// Vector regression: each output's MSE and R² (`mse` is then the mean over all n·c entries
+    /// and `r2` the mean of the outputs' R²).
+    pub per_output: Option<PerOutput>,
+}
+
+/// Metrics of each output of a vector-regression model.
+#[derive(Clone, Debug)]
+pub struct PerOutput {
+    /// The outputs' names.
+    pub names: Vec<String>,
+    /// Mean squared error of each output.
+    pub mse: Vec<f64>,
+    /// Coefficient of determination of each output (scikit-learn's convention for a constant
+    /// target: 1 when it is predicted exactly, else 0).
+    pub r2: Vec<f64>,
 }
 
 fn binary_labels(y: &[f64]) -> Option<[f64; 2]> {
@@ -38,6 +55,7 @@ pub fn evaluate(model: &ModelFile, x: &convexnn::faer::Mat<f64>, y: &[f64]) -> R
             mse: None,
             r2: None,
             accuracy: Some(pred.iter().zip(y).filter(|(p, t)| p == t).count() as f64 / n as f64),
+            per_output: None,
         },
         _ => {
             let mse = pred
@@ -61,21 +79,109 @@ pub fn evaluate(model: &ModelFile, x: &convexnn::faer::Mat<f64>, y: &[f64]) -> R
                 mse: Some(mse),
                 r2: (var > 0.0).then(|| 1.0 - mse / var),
                 accuracy,
+                per_output: None,
             }
         }
     };
     Ok(m)
 }
 
+/// Evaluates `model` on raw data: [`evaluate`] for one target, [`evaluate_outputs`] for a
+/// vector-regression model or data with several target columns.
+pub fn evaluate_data(model: &ModelFile, data: &Dataset) -> Result<Metrics> {
+    match &data.targets {
+        Some(t) => evaluate_outputs(model, &data.x, &t.values),
+        None if model.is_vector_regression() => Err(Error::InvalidData(format!(
+            "the model predicts {} outputs ({}) but the data has one target column",
+            model.network.outputs,
+            model.output_names().join(", ")
+        ))),
+        None => evaluate(model, &data.x, &data.y),
+    }
+}
+
+/// Evaluates a vector-regression model on raw inputs `x` with targets `y` (n × c): the MSE over all
+/// n·c entries and the R² averaged over the outputs (scikit-learn's `r2_score` with its uniform
+/// average), with each output's values.
+pub fn evaluate_outputs(model: &ModelFile, x: &Mat<f64>, y: &Mat<f64>) -> Result<Metrics> {
+    let c = y.ncols();
+    if !model.is_vector_regression() {
+        let what = if model.classes().is_some() {
+            "a class label"
+        } else {
+            "one value"
+        };
+        return Err(Error::InvalidData(format!(
+            "the model predicts {what} per row but the data has {c} target columns"
+        )));
+    }
+    if c != model.network.outputs {
+        return Err(Error::InvalidData(format!(
+            "the model predicts {} outputs ({}) but the data has {c} target columns",
+            model.network.outputs,
+            model.output_names().join(", ")
+        )));
+    }
+    let pred = model.predict_outputs(x)?;
+    let n = y.nrows();
+    let mut mse = Vec::with_capacity(c);
+    let mut r2 = Vec::with_capacity(c);
+    for k in 0..c {
+        let (p, t) = (pred.col_as_slice(k), y.col_as_slice(k));
+        let sse: f64 = p.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum();
+        let mean = t.iter().sum::<f64>() / n as f64;
+        let sst: f64 = t.iter().map(|b| (b - mean).powi(2)).sum();
+        mse.push(sse / n as f64);
+        r2.push(match (sst > 0.0, sse > 0.0) {
+            (true, _) => 1.0 - sse / sst,
+            (false, false) => 1.0,
+            (false, true) => 0.0,
+        });
+    }
+    Ok(Metrics {
+        n,
+        mse: Some(mse.iter().sum::<f64>() / c as f64),
+        r2: Some(r2.iter().sum::<f64>() / c as f64),
+        accuracy: None,
+        per_output: Some(PerOutput {
+            names: model.output_names(),
+            mse,
+            r2,
+        }),
+    })
+}
+
 impl Metrics {
-    /// As JSON.
+    /// As JSON; vector regression adds `outputs` (c), `mse_outputs` and `r2_outputs`.
     pub fn to_json(&self) -> Value {
-        json!({"n": self.n, "mse": self.mse, "r2": self.r2, "accuracy": self.accuracy})
+        let mut j = json!({"n": self.n, "mse": self.mse, "r2": self.r2, "accuracy": self.accuracy});
+        if let Some(p) = &self.per_output {
+            j["outputs"] = json!(p.names.len());
+            j["output_names"] = json!(p.names);
+            j["mse_outputs"] = json!(p.mse);
+            j["r2_outputs"] = json!(p.r2);
+        }
+        j
     }
 
     /// One line for people.
     pub fn line(&self) -> String {
         let mut parts = vec![format!("n = {}", self.n)];
+        if let Some(p) = &self.per_output {
+            parts.push(format!(
+                "{} outputs: MSE {:.6} (mean over entries), R² {:.4} (mean over outputs; {})",
+                p.names.len(),
+                self.mse.unwrap_or(f64::NAN),
+                self.r2.unwrap_or(f64::NAN),
+                p.names
+                    .iter()
+                    .zip(&p.r2)
+                    .map(|(name, r)| format!("{name} {r:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            return parts.join(", ");
+        }
         if let Some(a) = self.accuracy {
             parts.push(format!("accuracy {:.2}%", 100.0 * a));
         }

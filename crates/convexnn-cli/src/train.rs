@@ -8,7 +8,7 @@ use convexnn::data::Dataset;
 use convexnn::faer::Mat;
 use convexnn::features::patches::Convolution;
 use convexnn::model::file::{ModelFile, Preprocessing};
-use convexnn::model::outputs::train_classes;
+use convexnn::model::outputs::{train_classes, train_outputs};
 use convexnn::model::{train, Fit, PatternSource, Precision, SolverChoice, TrainOptions};
 use convexnn::network::construct::Construction;
 use convexnn::program::outputs::OutputPenalty;
@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::input::DataArgs;
 use crate::progress::Progress;
-use crate::report::{certificate_json, certificate_text, evaluate, Metrics};
+use crate::report::{certificate_json, certificate_text, evaluate_data, Metrics};
 
 /// Program choice on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -58,7 +58,7 @@ pub enum LossArg {
     Softmax,
 }
 
-/// Block norm of a vector-output (multi-class) program.
+/// Block norm of a vector-output program (multi-column targets, or multi-class).
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OutputsArg {
     /// One group per (output, pattern), scnn's penalty: an upper bound, attained by its network.
@@ -225,7 +225,8 @@ pub struct TrainArgs {
     /// c >= 2 label values; gated networks). The softmax loss is --loss softmax.
     #[arg(long, help_heading = "Program")]
     pub one_hot: bool,
-    /// Block norm of the multi-class program (--loss softmax or --one-hot): see docs/programs.md §3e.
+    /// Block norm of a vector-output program (multi-column targets, --loss softmax or --one-hot):
+    /// see docs/programs.md §3e.
     #[arg(long, value_enum, default_value = "group", help_heading = "Program")]
     pub outputs: OutputsArg,
     /// Regularization λ in (1/(2n))‖ŷ − y‖² + λ Σ group norms.
@@ -330,7 +331,7 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     /// Write the convex solution as .npz: D (n × P uint8) and W (gated) or V, W (ReLU, leaky ReLU,
     /// abs), d × P each, or z (P, threshold); with --dictionary, z, knots and signs (P each); for
-    /// c > 1 outputs (--loss softmax, --one-hot) W is c × d × P; for --model linear, Z (h × K, the
+    /// c > 1 outputs (multi-column targets, --loss softmax, --one-hot) W is c × d × P; for --model linear, Z (h × K, the
     /// filter-by-position matrix, or d × 1 without --conv).
     #[arg(long, value_name = "W.npz", help_heading = "Output")]
     pub weights_out: Option<PathBuf>,
@@ -387,6 +388,7 @@ pub fn prepare(
             bias,
             feature_names: train_raw.feature_names.clone(),
             class_labels: None,
+            target_names: train_raw.targets.as_ref().map(|t| t.names.clone()),
         },
         train_raw,
         test_raw,
@@ -456,6 +458,67 @@ fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, S
         return Ok((PatternSource::Sample { count: p }, format!("sample:{p}")));
     }
     Ok((PatternSource::Auto { count: 100 }, "auto:100".into()))
+}
+
+/// Refuses the options that do not apply to vector regression (targets with c ≥ 2 columns from
+/// `source`): it is the squared-loss, fully connected gated program of docs/programs.md §3e.
+fn check_vector_targets(a: &TrainArgs, names: &[String], source: &str) -> Result<()> {
+    let what = format!(
+        "{source} has {} target columns ({}), which train a vector-regression network",
+        names.len(),
+        names.join(", ")
+    );
+    let refuse =
+        |option: String, why: &str| Err(Error::InvalidSetting(format!("{option}: {what}; {why}")));
+    if a.one_hot {
+        return refuse(
+            "--one-hot".into(),
+            "--one-hot makes one output per class of a single label column: drop it",
+        );
+    }
+    if !matches!(a.loss, LossArg::Squared) {
+        return refuse(
+            format!("--loss {}", arg_name(&a.loss)),
+            "vector regression takes the squared loss only",
+        );
+    }
+    if !matches!(a.model, ModelArg::Gated) {
+        return refuse(
+            format!("--model {}", arg_name(&a.model)),
+            "vector outputs are implemented for --model gated only",
+        );
+    }
+    let unsupported = [
+        (a.dictionary, "--dictionary"),
+        (a.conv.is_some(), "--conv"),
+        (a.hidden_widths.is_some(), "--hidden-widths"),
+        (a.path.is_some(), "--path"),
+        (a.construct != ConstructArg::Lasso, "--construct"),
+    ];
+    if let Some((_, option)) = unsupported.iter().find(|(set, _)| *set) {
+        return refuse(
+            option.to_string(),
+            "vector outputs are implemented for fully connected two-layer gated networks fitted \
+             at one lambda",
+        );
+    }
+    if !matches!(
+        a.solver,
+        SolverArg::Auto | SolverArg::Fista | SolverArg::Clarabel
+    ) {
+        return refuse(
+            format!("--solver {}", arg_name(&a.solver)),
+            "vector outputs are solved by auto (fista), fista or clarabel",
+        );
+    }
+    Ok(())
+}
+
+/// A value of an option as typed on the command line.
+fn arg_name<T: ValueEnum + std::fmt::Debug>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(|| format!("{value:?}"), |v| v.get_name().to_string())
 }
 
 /// The library options from the command line.
@@ -742,6 +805,9 @@ pub fn stop_flag() -> StopFlag {
 /// Runs `convexnn train`; returns the process exit code.
 pub fn run(a: &TrainArgs) -> Result<i32> {
     let loaded = a.data.load()?;
+    if let Some(t) = &loaded.data.targets {
+        check_vector_targets(a, &t.names, &loaded.description)?;
+    }
     let prep = prepare(
         &loaded.data,
         loaded.split.clone(),
@@ -776,7 +842,15 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
     if a.trace.is_some() {
         progress = progress.keep_records();
     }
-    let fit = if a.one_hot {
+    let fit = if let Some(t) = &prep.train_raw.targets {
+        train_outputs(
+            prep.x.as_ref(),
+            t.values.as_ref(),
+            &opts,
+            &mut progress,
+            &stop,
+        )
+    } else if a.one_hot {
         train_classes(prep.x.as_ref(), &y, &opts, &mut progress, &stop)
     } else {
         train(prep.x.as_ref(), &y, &opts, &mut progress, &stop)
@@ -793,11 +867,12 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
     if let Some(path) = &a.weights_out {
         write_weights(path, &fit, opts.formulation)?;
     }
-    let train_m = evaluate(&model, &prep.train_raw.x, &prep.train_raw.y).ok();
+    let train_m = evaluate_data(&model, &prep.train_raw).ok();
     let test_m = match &prep.test_raw {
-        Some(t) => Some(evaluate(&model, &t.x, &t.y)?),
+        Some(t) => Some(evaluate_data(&model, t)?),
         None => None,
     };
+    let target_names = prep.train_raw.targets.as_ref().map(|t| &t.names);
     if a.json {
         let mut j = certificate_json(&fit.certificate);
         j["model"] = json!(opts.formulation.as_str());
@@ -817,6 +892,9 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
         }
         j["n"] = json!(n);
         j["d"] = json!(d);
+        if let Some(names) = target_names {
+            j["targets"] = json!(names);
+        }
         j["train"] = train_m.as_ref().map_or(json!(null), Metrics::to_json);
         j["test"] = test_m.as_ref().map_or(json!(null), Metrics::to_json);
         println!("{j}");
@@ -825,8 +903,11 @@ pub fn run(a: &TrainArgs) -> Result<i32> {
             Some(l) => format!("deep narrow ReLU (depth {l})"),
             None => crate::report::network_name(opts.formulation).to_string(),
         };
+        let c = target_names.map_or(String::new(), |names| {
+            format!(", c = {} outputs: {}", names.len(), names.join(", "))
+        });
         println!(
-            "convexnn: {name} network, {} loss, on {} (n = {n}, d = {d})",
+            "convexnn: {name} network, {} loss, on {} (n = {n}, d = {d}{c})",
             opts.loss.as_str(),
             loaded.description
         );

@@ -1489,3 +1489,296 @@ fn linear_cnns_from_the_command_line() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown option \"round\""));
 }
+
+/// The bytes of entry `name` of an uncompressed .npz (zip) archive.
+fn npz_entry(path: &Path, name: &str) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut i = 0;
+    while i + 30 <= bytes.len() && bytes[i..i + 4] == [0x50, 0x4b, 0x03, 0x04] {
+        let size = u32::from_le_bytes(bytes[i + 18..i + 22].try_into().unwrap()) as usize;
+        let nlen = u16::from_le_bytes(bytes[i + 26..i + 28].try_into().unwrap()) as usize;
+        let elen = u16::from_le_bytes(bytes[i + 28..i + 30].try_into().unwrap()) as usize;
+        let start = i + 30 + nlen + elen;
+        if &bytes[i + 30..i + 30 + nlen] == name.as_bytes() {
+            return bytes[start..start + size].to_vec();
+        }
+        i = start + size;
+    }
+    panic!("{name} is not in {}", path.display());
+}
+
+fn write_f64(path: &Path, shape: Vec<usize>, data: &[f64]) {
+    write_npy(path, &NpyData::F64 { shape, data }).unwrap();
+}
+
+fn json_f64(j: &serde_json::Value, key: &str) -> f64 {
+    j[key].as_f64().unwrap_or_else(|| panic!("{key} in {j}"))
+}
+
+/// Vector regression from the command line: a 2-D `--y` (or several CSV `--target` columns) trains
+/// the c-output gated program; predict writes n × c values, evaluate agrees with them, and the
+/// options that do not apply are refused with exit code 2.
+#[test]
+fn vector_regression_from_the_command_line() {
+    let dir = tmpdir("vecout");
+    let (n, d, c) = (40, 3, 2);
+    let mut r = Rng::new(11);
+    let x: Vec<f64> = (0..n * d).map(|_| r.normal()).collect();
+    // Planted: two ReLU neurons feeding both outputs with different weights, plus noise.
+    let mut y = vec![0.0; n * c];
+    for i in 0..n {
+        let row = &x[i * d..(i + 1) * d];
+        let h1 = (row[0] - 0.5 * row[1] + 0.2).max(0.0);
+        let h2 = (0.7 * row[2] + 0.3 * row[0]).max(0.0);
+        y[i * c] = h1 - 0.5 * h2 + 0.05 * r.normal();
+        y[i * c + 1] = 0.3 * h1 + 1.5 * h2 + 0.05 * r.normal();
+    }
+    write_f64(&dir.join("X.npy"), vec![n, d], &x);
+    write_f64(&dir.join("Y.npy"), vec![n, c], &y);
+    for k in 0..c {
+        let col: Vec<f64> = (0..n).map(|i| y[i * c + k]).collect();
+        write_f64(&dir.join(format!("y{k}.npy")), vec![n], &col);
+    }
+    write_f64(&dir.join("Ybad.npy"), vec![n - 1, c], &y[..(n - 1) * c]);
+    // The same data as a CSV with the targets between the features.
+    let mut csv = String::from("a,y1,b,c,y2\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "{},{},{},{},{}\n",
+            x[i * d],
+            y[i * c],
+            x[i * d + 1],
+            x[i * d + 2],
+            y[i * c + 1]
+        ));
+    }
+    std::fs::write(dir.join("d.csv"), csv).unwrap();
+    let common = ["--lambda", "1e-3", "--sample", "20", "--json", "--quiet"];
+    let train = |data: &[&str], extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend(data);
+        args.extend(common);
+        args.extend(extra);
+        stdout_json(&run(&dir, &args))
+    };
+    let npy = ["--x", "X.npy", "--y", "Y.npy"];
+
+    // The exact shared-neuron program: the network read out has the convex objective.
+    let j = train(
+        &npy,
+        &[
+            "--outputs",
+            "nuclear",
+            "--out",
+            "m.json",
+            "--weights-out",
+            "W.npz",
+        ],
+    );
+    assert_eq!(j["status"], "converged", "{j}");
+    assert_eq!(j["outputs"]["outputs"], 2);
+    assert_eq!(j["outputs"]["penalty"], "nuclear");
+    assert_eq!(j["targets"], serde_json::json!(["y0", "y1"]));
+    assert_eq!((j["n"].as_u64(), j["d"].as_u64()), (Some(40), Some(3)));
+    let objective = json_f64(&j, "objective");
+    let network = json_f64(&j, "network_objective");
+    assert!(
+        (network - objective).abs() <= 1e-8 * objective,
+        "{network} vs {objective}"
+    );
+    assert!(json_f64(&j, "relative_gap") <= 1e-6);
+    assert_eq!(j["train"]["outputs"], 2);
+    assert!(json_f64(&j["train"], "r2") > 0.9, "{j}");
+    assert!(j["train"]["accuracy"].is_null());
+    // W is c × d × P.
+    let names = npz_names(&dir.join("W.npz"));
+    assert!(names.contains(&"D.npy".to_string()) && names.contains(&"W.npy".to_string()));
+    let w = npz_entry(&dir.join("W.npz"), "W.npy");
+    let header = String::from_utf8_lossy(&w[..w.len().min(128)]).into_owned();
+    let p = j["n_patterns"].as_u64().unwrap();
+    assert!(
+        header.contains(&format!("'shape': (2, 3, {p})")),
+        "{header}"
+    );
+
+    // predict writes n × c; evaluate's MSE and R² are those of the predictions.
+    let o = run(
+        &dir,
+        &[
+            "predict", "--model", "m.json", "--input", "X.npy", "--out", "P.npy",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pred = convexnn::data::npy::read_npy(&dir.join("P.npy")).unwrap();
+    assert_eq!(pred.shape, vec![n, c]);
+    let mse = pred
+        .data
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        / (n * c) as f64;
+    let r2 = (0..c)
+        .map(|k| {
+            let t: Vec<f64> = (0..n).map(|i| y[i * c + k]).collect();
+            let mean = t.iter().sum::<f64>() / n as f64;
+            let sst: f64 = t.iter().map(|v| (v - mean).powi(2)).sum();
+            let sse: f64 = (0..n).map(|i| (pred.data[i * c + k] - t[i]).powi(2)).sum();
+            1.0 - sse / sst
+        })
+        .sum::<f64>()
+        / c as f64;
+    let e = stdout_json(&run(
+        &dir,
+        &[
+            "evaluate", "--model", "m.json", "--x", "X.npy", "--y", "Y.npy", "--json",
+        ],
+    ));
+    assert!(
+        (json_f64(&e, "mse") - mse).abs() <= 1e-12 * mse,
+        "{e} {mse}"
+    );
+    assert!((json_f64(&e, "r2") - r2).abs() <= 1e-12, "{e} {r2}");
+    assert!((json_f64(&e, "mse") - json_f64(&j["train"], "mse")).abs() <= 1e-12 * mse);
+    assert_eq!(e["outputs"], 2);
+    let o = run(
+        &dir,
+        &[
+            "predict", "--model", "m.json", "--input", "X.npy", "--out", "p.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(dir.join("p.csv")).unwrap();
+    assert_eq!(text.lines().count(), n + 1);
+    assert_eq!(text.lines().next(), Some("y0,y1"));
+    let first: Vec<f64> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(first, pred.data[..2].to_vec());
+
+    // The CSV with --target y1,y2 (names or indices) is the same data: the same program.
+    for target in ["y1,y2", "1,4"] {
+        let jc = train(
+            &["--csv", "d.csv", "--target", target],
+            &["--outputs", "nuclear", "--out", "mc.json"],
+        );
+        assert_eq!(jc["targets"], serde_json::json!(["y1", "y2"]));
+        assert_eq!(jc["d"], 3);
+        let oc = json_f64(&jc, "objective");
+        assert!(
+            (oc - objective).abs() <= 1e-10 * objective,
+            "{oc} vs {objective}"
+        );
+    }
+    let o = run(
+        &dir,
+        &[
+            "predict", "--model", "mc.json", "--input", "X.npy", "--out", "pc.csv",
+        ],
+    );
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(dir.join("pc.csv")).unwrap();
+    assert_eq!(text.lines().next(), Some("y1,y2"));
+
+    // The group norm (the default) is a relaxation: the network's objective is at or above it.
+    let jg = train(&npy, &[]);
+    assert_eq!(jg["outputs"]["penalty"], "group");
+    assert!(json_f64(&jg, "network_objective") >= json_f64(&jg, "objective") * (1.0 - 1e-9));
+    assert!(json_f64(&jg, "objective") <= objective * (1.0 + 1e-6));
+
+    // Separate groups decouple: (1/(2nc)) Σ_k ‖r_k‖² + λ Σ_k Σ_i ‖u_ki‖ is (1/c) Σ_k of the
+    // single-output objectives (1/(2n))‖r_k‖² + cλ Σ_i ‖u_ki‖ over the same sampled gates.
+    let tight = ["--tol", "1e-9"];
+    let js = train(&npy, &[&["--outputs", "separate"][..], &tight].concat());
+    let mut sum = 0.0;
+    for k in 0..c {
+        let yk = format!("y{k}.npy");
+        let mut args = vec!["train", "--x", "X.npy", "--y", &yk, "--sample", "20"];
+        args.extend(["--lambda", "2e-3", "--json", "--quiet"]);
+        args.extend(tight);
+        let jk = stdout_json(&run(&dir, &args));
+        assert_eq!(jk["n_patterns"], js["n_patterns"]);
+        sum += json_f64(&jk, "objective");
+    }
+    let sep = json_f64(&js, "objective");
+    assert!(
+        (sep - sum / c as f64).abs() <= 1e-7 * sep,
+        "{sep} vs {}",
+        sum / c as f64
+    );
+
+    // Held-out rows, and standardized features with the targets untouched.
+    let jt = train(
+        &npy,
+        &[
+            "--test-fraction",
+            "0.25",
+            "--standardize",
+            "--out",
+            "ms.json",
+        ],
+    );
+    assert_eq!(
+        (jt["n"].as_u64(), jt["test"]["n"].as_u64()),
+        (Some(30), Some(10))
+    );
+    assert_eq!(jt["test"]["outputs"], 2);
+    assert_eq!(jt["test"]["r2_outputs"].as_array().map(Vec::len), Some(2));
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ms.json")).unwrap()).unwrap();
+    let mean = &model["preprocessing"]["standardizer"]["mean"];
+    assert_eq!(mean.as_array().map(Vec::len), Some(3));
+    assert!(json_f64(&jt["train"], "mse") < 0.05, "{jt}");
+
+    // Options that do not apply are refused by name, with exit code 2.
+    for (flags, name) in [
+        (vec!["--loss", "logistic"], "--loss logistic"),
+        (vec!["--loss", "hinge"], "--loss hinge"),
+        (vec!["--loss", "softmax"], "--loss softmax"),
+        (vec!["--one-hot"], "--one-hot"),
+        (vec!["--model", "relu"], "--model relu"),
+        (vec!["--dictionary"], "--dictionary"),
+        (vec!["--solver", "admm"], "--solver admm"),
+        (vec!["--path", "3"], "--path"),
+    ] {
+        let mut args = vec!["train", "--x", "X.npy", "--y", "Y.npy", "--quiet"];
+        args.extend(flags);
+        let o = run(&dir, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(name) && err.contains("2 target columns"),
+            "{err}"
+        );
+    }
+    let o = run(
+        &dir,
+        &["train", "--x", "X.npy", "--y", "Ybad.npy", "--quiet"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Ybad.npy has shape (39, 2)") && err.contains("40 rows"),
+        "{err}"
+    );
+    let o = run(
+        &dir,
+        &[
+            "evaluate", "--model", "m.json", "--x", "X.npy", "--y", "y0.npy",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("2 outputs (y0, y1)"), "{err}");
+    let o = run(
+        &dir,
+        &["train", "--csv", "d.csv", "--target", "y1,y1", "--quiet"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("given twice"), "{err}");
+}

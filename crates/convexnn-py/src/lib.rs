@@ -10,7 +10,7 @@ use convexnn::data::Dataset;
 use convexnn::faer::Mat;
 use convexnn::features::patches::Convolution;
 use convexnn::model::file::{ModelFile, Preprocessing, FORMAT, VERSION};
-use convexnn::model::outputs::train_classes;
+use convexnn::model::outputs::{train_classes, train_outputs};
 use convexnn::model::{
     lambda_max, train, Certificate, Fit, PatternSource, Precision, SolverChoice, TrainOptions,
 };
@@ -62,6 +62,26 @@ impl Vector<'_> {
         match self {
             Vector::F64(a) => a.as_array().iter().copied().collect(),
             Vector::F32(a) => a.as_array().iter().map(|&v| f64::from(v)).collect(),
+        }
+    }
+}
+
+/// Targets: a 1-D array (n), or a 2-D one (n × c; c > 1 columns train vector regression).
+#[derive(FromPyObject)]
+enum Targets<'py> {
+    Vector(Vector<'py>),
+    Matrix(Matrix<'py>),
+}
+
+impl Targets<'_> {
+    /// The targets as an n × c matrix (n × 1 for a vector).
+    fn to_mat(&self) -> Mat<f64> {
+        match self {
+            Targets::Vector(v) => {
+                let v = v.to_vec();
+                Mat::from_fn(v.len(), 1, |i, _| v[i])
+            }
+            Targets::Matrix(m) => m.to_mat(),
         }
     }
 }
@@ -427,10 +447,36 @@ impl Model {
         })
     }
 
-    /// Predictions on raw inputs: values for the squared loss, class labels for the logistic loss.
-    fn predict<'py>(&self, py: Python<'py>, x: Matrix<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    /// Predictions on raw inputs: values for the squared loss (shape (n, c) for a vector-regression
+    /// model with c > 1 outputs), class labels for the logistic loss and multi-class models.
+    fn predict<'py>(&self, py: Python<'py>, x: Matrix<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.file.is_vector_regression() {
+            let z = self.file.predict_outputs(&x.to_mat()).map_err(to_py_err)?;
+            return Ok(mat_to_py(py, &z).into_any());
+        }
         let p = self.file.predict(&x.to_mat()).map_err(to_py_err)?;
-        Ok(p.into_pyarray(py))
+        Ok(p.into_pyarray(py).into_any())
+    }
+
+    /// Number of outputs c of the network (1 for one output; one per class of a multi-class model).
+    #[getter]
+    fn n_outputs(&self) -> usize {
+        self.file.network.outputs
+    }
+
+    /// The names of the outputs of a vector-regression model (the training targets' names, else
+    /// y0, y1, ...), else None.
+    #[getter]
+    fn target_names(&self) -> Option<Vec<String>> {
+        self.file
+            .is_vector_regression()
+            .then(|| self.file.output_names())
+    }
+
+    /// The block norm ("separate", "group" or "nuclear") of a model with c > 1 outputs, else None.
+    #[getter]
+    fn outputs(&self) -> Option<&'static str> {
+        self.file.settings.outputs.map(|o| o.as_str())
     }
 
     /// Hidden weights, (inputs × neurons); for a convolutional network (patch size × filters). A
@@ -596,7 +642,14 @@ fn prepare(
     feature_names: Option<Vec<String>>,
     args: &FitArgs,
 ) -> PyResult<(Mat<f64>, Vec<f64>, Preprocessing)> {
-    let mut data = Dataset::new(x, y, feature_names).map_err(to_py_err)?;
+    let data = Dataset::new(x, y, feature_names).map_err(to_py_err)?;
+    let (data, pre) = preprocess(data, args);
+    Ok((data.x, data.y, pre))
+}
+
+/// Applies the preprocessing to the features of validated data (its x becomes the network's
+/// inputs; the targets are untouched); returns it with the preprocessing to save.
+fn preprocess(mut data: Dataset, args: &FitArgs) -> (Dataset, Preprocessing) {
     let names = data.feature_names.clone();
     let standardizer = args.standardize.then(|| data.standardize());
     if args.bias {
@@ -607,8 +660,9 @@ fn prepare(
         bias: args.bias,
         feature_names: names,
         class_labels: None,
+        target_names: data.targets.as_ref().map(|t| t.names.clone()),
     };
-    Ok((data.x, data.y, pre))
+    (data, pre)
 }
 
 /// The model file of a fit, as the command-line tool writes it.
@@ -795,7 +849,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     Ok(())
 }
 
-/// Trains a network on `x` (n × d, float64 or float32, any memory order) and `y` (n).
+/// Trains a network on `x` (n × d, float64 or float32, any memory order) and `y` (n, or n × c).
 ///
 /// - `formulation`: "gated", "relu", "leaky_relu" (with `slope` a in [0, 1), activation
 ///   max(z, a z)), "abs", "threshold" or "linear"; `loss`: "squared" or "logistic" (labels 0/1 or
@@ -825,6 +879,10 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   parameters `nuclear_init` ("zero" or "random"). It certifies nothing: `gap`, `dual_objective`
 ///   and `relative_gap` are None, `heuristic` is True and `guarantee` says "heuristic, no
 ///   optimality guarantee"; `fit_residual` is max |f(x) − y| on the training data.
+/// - Vector regression: a 2-D `y` of shape (n, c) with c > 1 columns (squared loss, gated networks,
+///   solver "auto"/"fista" or "clarabel") trains one network with c outputs and shared hidden
+///   neurons, objective (1/(2nc))‖Ŷ − Y‖² + λ Σ_i r(U_i) with the block norm `outputs` (below);
+///   `Model.predict` then returns shape (n, c). A 2-D `y` with one column is a 1-D `y`.
 /// - Multi-class classification (gated networks, solver "auto"/"fista" or "clarabel"): `loss="softmax"`
 ///   (cross-entropy) or `one_hot=True` (squared loss on one-hot targets) with any c ≥ 2 label
 ///   values; one output per class, hidden neurons shared. `outputs` is the block norm of each
@@ -878,7 +936,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 fn fit<'py>(
     py: Python<'py>,
     x: Matrix<'py>,
-    y: Vector<'py>,
+    y: Targets<'py>,
     formulation: &str,
     slope: Option<f64>,
     loss: &str,
@@ -934,7 +992,26 @@ fn fit<'py>(
         outputs,
         conv,
     )?;
-    let (xm, yv, pre) = prepare(x.to_mat(), y.to_vec(), feature_names, &args)?;
+    let targets = y.to_mat();
+    let c = targets.ncols();
+    if c > 1 && one_hot {
+        return Err(PyValueError::new_err(format!(
+            "one_hot=True makes one output per class of a 1-D label vector; y has shape ({}, {c}): \
+             a 2-D y trains vector regression, drop one_hot",
+            targets.nrows()
+        )));
+    }
+    if c > 1 && args.opts.loss != Loss::Squared {
+        return Err(PyValueError::new_err(format!(
+            "a 2-D y of shape ({}, {c}) trains vector regression, which takes loss=\"squared\", \
+             not {loss:?} (class labels are a 1-D y)",
+            targets.nrows()
+        )));
+    }
+    let data =
+        Dataset::with_targets(x.to_mat(), targets, feature_names, None).map_err(to_py_err)?;
+    let (data, pre) = preprocess(data, &args);
+    let (xm, yv) = (&data.x, &data.y);
     check_gates(&args, xm.ncols())?;
     let mut observer = PyObserver {
         callback,
@@ -948,17 +1025,25 @@ fn fit<'py>(
         ));
     }
     let result = py.detach(|| {
-        if one_hot {
-            train_classes(xm.as_ref(), &yv, &args.opts, &mut observer, &stop)
+        if let Some(t) = &data.targets {
+            train_outputs(
+                xm.as_ref(),
+                t.values.as_ref(),
+                &args.opts,
+                &mut observer,
+                &stop,
+            )
+        } else if one_hot {
+            train_classes(xm.as_ref(), yv, &args.opts, &mut observer, &stop)
         } else {
-            train(xm.as_ref(), &yv, &args.opts, &mut observer, &stop)
+            train(xm.as_ref(), yv, &args.opts, &mut observer, &stop)
         }
     });
     if let Some(e) = observer.error.take() {
         return Err(e);
     }
     let fit = result.map_err(to_py_err)?;
-    let file = model_file(&fit, &args, pre, &yv);
+    let file = model_file(&fit, &args, pre, yv);
     let out = certificate_dict(py, &fit.certificate)?;
     network_items(py, &fit.network, xm.ncols(), &out)?;
     out.set_item("convex_weights", mat_to_py(py, &fit.weights))?;

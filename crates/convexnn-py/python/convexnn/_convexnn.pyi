@@ -28,7 +28,21 @@ class Model:
     def decision_function(self, x: _Array2) -> NDArray[np.float64]:
         """Shape (n,), or (n, c) for a model with c > 1 outputs."""
         ...
-    def predict(self, x: _Array2) -> NDArray[np.float64]: ...
+    def predict(self, x: _Array2) -> NDArray[np.float64]:
+        """Values (n,), class labels (n,), or (n, c) for a vector-regression model."""
+        ...
+    @property
+    def n_outputs(self) -> int:
+        """Outputs c of the network (1 for one output; one per class of a multi-class model)."""
+        ...
+    @property
+    def target_names(self) -> Optional[List[str]]:
+        """Names of the outputs of a vector-regression model, else None."""
+        ...
+    @property
+    def outputs(self) -> Optional[str]:
+        """Block norm ("separate", "group" or "nuclear") of a model with c > 1 outputs, else None."""
+        ...
     @property
     def hidden_weights(self) -> NDArray[np.float64]: ...
     @property
@@ -79,7 +93,8 @@ class Model:
 
 def fit(
     x: _Array2,
-    y: _Array1,
+    # y: (n,), or (n, c) with c > 1 for vector regression (squared loss, gated networks).
+    y: Union[_Array1, _Array2],
     *,
     # formulation: "gated", "relu", "leaky_relu" (with slope), "abs", "threshold" or "linear" (no
     # patterns: n_patterns and exact unused, gates refused; solvers auto/fista/clarabel, f64).

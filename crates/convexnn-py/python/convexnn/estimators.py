@@ -7,6 +7,7 @@ certificate of how far the objective is from the optimum over the patterns used.
 The objective (the normalization of the command-line tool) is::
 
     (1/(2n)) ||f(X) - y||^2 + lam * R      (regressors, squared loss)
+    (1/(2nc)) ||F(X) - Y||_F^2 + lam * R   (GatedReLURegressor with c > 1 target columns)
     (1/n) sum log(1 + exp(-y_j f(x_j))) + lam * R      (classifiers, labels mapped to -1/+1)
 
 with ``R`` the sum of the groups' Euclidean norms (for linear networks ``||w||_2``, or for a linear
@@ -28,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+from sklearn.utils.validation import check_is_fitted, check_X_y, column_or_1d, validate_data
 
 from . import _convexnn
 
@@ -300,13 +301,20 @@ class _ConvexNetwork(BaseEstimator):
             width=int(self.nuclear_width),
             **self._problem_kwargs(),
             **self._solver_kwargs(),
+            **self._fit_kwargs(),
         )
         self._set_fitted(result["model"], result["convex_weights"])
         return result
 
+    def _fit_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments of the core fit that only some estimators set."""
+        return {}
+
     def _set_fitted(self, model: "_convexnn.Model", convex_weights: Optional[NDArray[np.float64]]) -> None:
         """Sets every fitted attribute from a model."""
         self.model_ = model
+        # Outputs of the network: c for vector regression, else 1.
+        self.n_outputs_: int = int(model.n_outputs)
         self.hidden_weights_: NDArray[np.float64] = model.hidden_weights
         self.output_weights_: NDArray[np.float64] = model.output_weights
         self.gates_: Optional[NDArray[np.float64]] = model.gates
@@ -458,6 +466,8 @@ class _ConvexNetwork(BaseEstimator):
             params.setdefault("depth", model.depth)
         if model.conv is not None:
             params.setdefault("conv", model.conv)
+        if model.outputs is not None:
+            params.setdefault("outputs", model.outputs)
         valid = cls().get_params()
         est = cls(**{k: v for k, v in params.items() if k in valid})
         est._set_fitted(model, None)
@@ -475,7 +485,8 @@ class _ConvexNetwork(BaseEstimator):
         Tensors, in PyTorch's ``nn.Linear`` layout (out_features × in_features):
 
         - ``hidden.weight`` (m × n_inputs): the hidden weights u_j;
-        - ``output.weight`` (1 × m): the output weights α_j;
+        - ``output.weight`` (1 × m): the output weights α_j; c × m for a vector-regression model
+          with c outputs;
         - ``gates.weight`` (m × n_inputs): the gates g_j (gated networks only);
         - ``amplitude`` (m): the amplitudes s_j (threshold networks only);
         - ``hidden.bias`` (m) and ``output.bias`` (1): the unpenalized biases and intercept of
@@ -520,7 +531,11 @@ class _ConvexNetwork(BaseEstimator):
             tensors["chain.weight"] = np.array([w for w, _ in chains], dtype=np.float64).reshape(-1, layers)
             tensors["chain.bias"] = np.array([b for _, b in chains], dtype=np.float64).reshape(-1, layers)
             tensors["output.bias"] = np.array([self.model_.intercept or 0.0], dtype=np.float64)
-        tensors["output.weight"] = self.output_weights_.reshape(1, -1)
+        if self.n_outputs_ > 1:
+            # c outputs: output.weight is c × m, as nn.Linear(m, c).
+            tensors["output.weight"] = self.output_weights_.T
+        else:
+            tensors["output.weight"] = self.output_weights_.reshape(1, -1)
         if self.gates_ is not None:
             tensors["gates.weight"] = self.gates_.T
         if self.model_.amplitude is not None:
@@ -572,6 +587,8 @@ class _Regressor(RegressorMixin, _ConvexNetwork):
     """Regression with the squared loss."""
 
     _loss = "squared"
+    # Whether fit takes several target columns (y of shape (n_samples, n_outputs)).
+    _multi_output = False
 
     def _targets(self, y: NDArray[Any]) -> NDArray[np.float64]:
         if y.dtype.kind not in "biuf":
@@ -592,21 +609,35 @@ class _Regressor(RegressorMixin, _ConvexNetwork):
         return X, self._targets(np.asarray(y))
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> "_Regressor":
-        """Trains the network on X (n_samples × n_features) and real targets y (n_samples).
+        """Trains the network on X (n_samples × n_features) and real targets y (n_samples; for
+        :class:`GatedReLURegressor` also n_samples × n_outputs).
 
         Raises ValueError for NaN or infinite values, 1-D X, mismatched lengths, non-numeric
-        targets and invalid parameters.
+        targets, several target columns (except :class:`GatedReLURegressor`) and invalid
+        parameters.
         """
         if y is not None:
             y_arr = np.asarray(y)
             if y_arr.dtype.kind in "OSU":
                 y = self._targets(y_arr)
-        X, y = validate_data(self, X, y, dtype=_FLOATS, y_numeric=True)
-        self._fit_targets(X, self._targets(np.asarray(y)))
+            if y_arr.ndim == 2 and y_arr.shape[1] > 1 and not self._multi_output:
+                raise ValueError(
+                    f"{type(self).__name__} takes one target column (y of shape (n_samples,)); got "
+                    f"y of shape {y_arr.shape}. GatedReLURegressor fits several target columns "
+                    f"(vector regression)."
+                )
+        X, y = validate_data(
+            self, X, y, dtype=_FLOATS, y_numeric=True, multi_output=self._multi_output
+        )
+        y = self._targets(np.asarray(y))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        self._fit_targets(X, y)
         return self
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Network outputs f(x) for each row of X."""
+        """Network outputs f(x) for each row of X: shape (n_samples,), or (n_samples, n_outputs)
+        for a model fitted on several target columns."""
         return self._decision(X)
 
 
@@ -707,11 +738,97 @@ class GatedReLURegressor(_Regressor):
     """Gated ReLU network ``f(x) = Σ_j 1[xᵀg_j ≥ 0] (xᵀu_j) α_j`` with fixed gates for regression,
     trained by solving the group lasso (docs/programs.md (M11)).
 
-    Fitted attributes as for :class:`ConvexReLURegressor`; ``gates_`` (n_inputs × m) holds the
-    gates and ``convex_weights_`` is n_inputs × P.
+    Vector regression: with y of shape (n_samples, c), c > 1, ``fit`` trains one network with c
+    outputs whose hidden neurons are shared, ``F(x) = Σ_j 1[xᵀg_j ≥ 0] (xᵀu_j) α_jᵀ`` with
+    α_j ∈ ℝ^c, by the vector-output program (docs/programs.md §3e) with objective
+    ``(1/(2nc)) ||F(X) - Y||_F^2 + lam * Σ_i r(U_i)`` over each pattern's d × c block U_i;
+    ``predict`` then returns (n_samples, c) and ``score`` is scikit-learn's R² averaged over the
+    outputs. Solvers "auto" (FISTA), "fista" or "clarabel"; ``dictionary`` and ``conv`` take one
+    target column.
+
+    Parameters
+    ----------
+    outputs : {"group", "nuclear", "separate"}, default="group"
+        The block norm r of the vector-output program (one target column: not used). "group"
+        (‖U_i‖_F) is a relaxation: its optimum is a lower bound on the shared-neuron network's
+        objective, and the network read out of it may have a larger one (both are in
+        ``certificate_``: ``objective`` and ``network_objective``). "nuclear" (‖U_i‖_*) is the
+        exact program of the network with shared hidden neurons. "separate" (Σ_k ‖u_ki‖) is
+        scnn's penalty, exact for networks whose neurons each feed one output.
+
+    See :class:`_ConvexNetwork` for the other parameters. Fitted attributes as for
+    :class:`ConvexReLURegressor`; ``gates_`` (n_inputs × m) holds the gates, ``convex_weights_``
+    is n_inputs × P ((n_inputs · c) × P with c outputs, output k's weights in rows
+    k·n_inputs to (k + 1)·n_inputs), ``output_weights_`` is m × c with c outputs, and
+    ``n_outputs_`` is c.
     """
 
     _formulation = "gated"
+    _multi_output = True
+
+    def __init__(
+        self,
+        lam: float = 1e-3,
+        *,
+        n_patterns: Optional[int] = 100,
+        exact: bool = False,
+        gates: Optional[ArrayLike] = None,
+        solver: str = "auto",
+        tol: float = 1e-6,
+        max_iter: int = 10000,
+        seed: int = 0,
+        precision: str = "f64",
+        time_limit: Optional[float] = None,
+        standardize: bool = False,
+        bias: bool = True,
+        verbose: bool = False,
+        callback: Optional[Callback] = None,
+        report_every: int = 10,
+        slope: Optional[float] = None,
+        nuclear_width: int = 2,
+        dictionary: bool = False,
+        depth: int = 2,
+        conv: Optional[str] = None,
+        outputs: str = "group",
+    ) -> None:
+        super().__init__(
+            lam,
+            n_patterns=n_patterns,
+            exact=exact,
+            gates=gates,
+            solver=solver,
+            tol=tol,
+            max_iter=max_iter,
+            seed=seed,
+            precision=precision,
+            time_limit=time_limit,
+            standardize=standardize,
+            bias=bias,
+            verbose=verbose,
+            callback=callback,
+            report_every=report_every,
+            slope=slope,
+            nuclear_width=nuclear_width,
+            dictionary=dictionary,
+            depth=depth,
+            conv=conv,
+        )
+        self.outputs = outputs
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.outputs not in ("group", "nuclear", "separate"):
+            raise ValueError(
+                f'outputs must be "group", "nuclear" or "separate", got {self.outputs!r}'
+            )
+
+    def _fit_kwargs(self) -> Dict[str, Any]:
+        return {"outputs": str(self.outputs)}
 
 
 class ConvexReLUClassifier(_Classifier):

@@ -20,6 +20,9 @@ pub enum TargetColumn {
     Index(usize),
     /// The last column.
     Last,
+    /// Several target columns, in this order (each a name, an index or the last column): the data
+    /// set's [`Dataset::targets`] when there are two or more.
+    Columns(Vec<TargetColumn>),
 }
 
 /// How [`load_csv`] reads a file.
@@ -67,6 +70,8 @@ struct Table {
 
 /// Loads a data set from a delimited text file: one column (see [`CsvOptions::target`]) is the
 /// target and all the others are features, named after the header or `x0, x1, …` without one.
+/// With [`TargetColumn::Columns`] of two or more columns the targets are n × c, named after the
+/// header or `y0, y1, …` without one.
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset> {
     let table = read_table(path, Some(opts.has_header), opts.delimiter)?;
     dataset_from_table(path, table, opts)
@@ -86,19 +91,31 @@ fn dataset_from_table(path: &Path, table: Table, opts: &CsvOptions) -> Result<Da
             table.ncols
         )));
     }
-    let t = target_index(path, &table, &opts.target)?;
-    let keep: Vec<usize> = (0..table.ncols).filter(|&k| k != t).collect();
-    let x = Mat::from_fn(table.nrows, keep.len(), |i, k| {
-        table.values[i * table.ncols + keep[k]]
-    });
-    let y = (0..table.nrows)
-        .map(|i| table.values[i * table.ncols + t])
-        .collect();
+    let targets = target_indices(path, &table, &opts.target)?;
+    let keep: Vec<usize> = (0..table.ncols).filter(|k| !targets.contains(k)).collect();
+    if keep.is_empty() {
+        return Err(Error::InvalidSetting(format!(
+            "{}: every one of its {} columns is a target: no feature column is left",
+            path.display(),
+            table.ncols
+        )));
+    }
+    let cell = |i: usize, k: usize| table.values[i * table.ncols + k];
+    let x = Mat::from_fn(table.nrows, keep.len(), |i, k| cell(i, keep[k]));
     let names = match &table.names {
         Some(names) => keep.iter().map(|&k| names[k].clone()).collect(),
         None => (0..keep.len()).map(|k| format!("x{k}")).collect(),
     };
-    Dataset::new(x, y, Some(names))
+    if let [t] = targets[..] {
+        let y = (0..table.nrows).map(|i| cell(i, t)).collect();
+        return Dataset::new(x, y, Some(names));
+    }
+    let values = Mat::from_fn(table.nrows, targets.len(), |i, k| cell(i, targets[k]));
+    let target_names = table
+        .names
+        .as_ref()
+        .map(|names| targets.iter().map(|&k| names[k].clone()).collect());
+    Dataset::with_targets(x, values, Some(names), target_names)
 }
 
 /// Loads a matrix of features only (no target column), e.g. new data to predict on. The first line
@@ -268,7 +285,43 @@ pub(crate) fn parse_cell(
     }
 }
 
-/// The position of the target column, checked against the table.
+/// The positions of the target columns (one, or those of [`TargetColumn::Columns`]), checked
+/// against the table.
+fn target_indices(path: &Path, table: &Table, target: &TargetColumn) -> Result<Vec<usize>> {
+    let TargetColumn::Columns(list) = target else {
+        return Ok(vec![target_index(path, table, target)?]);
+    };
+    if list.is_empty() {
+        return Err(Error::InvalidSetting(format!(
+            "{}: the list of target columns is empty",
+            path.display()
+        )));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for t in list {
+        if matches!(t, TargetColumn::Columns(_)) {
+            return Err(Error::InvalidSetting(format!(
+                "{}: a list of target columns cannot hold another list",
+                path.display()
+            )));
+        }
+        let k = target_index(path, table, t)?;
+        if out.contains(&k) {
+            let name = table
+                .names
+                .as_ref()
+                .map_or(String::new(), |n| format!(" (\"{}\")", n[k]));
+            return Err(Error::InvalidSetting(format!(
+                "{}: target column {k}{name} is given twice",
+                path.display()
+            )));
+        }
+        out.push(k);
+    }
+    Ok(out)
+}
+
+/// The position of one target column, checked against the table.
 fn target_index(path: &Path, table: &Table, target: &TargetColumn) -> Result<usize> {
     let ncols = table.ncols;
     match target {
@@ -281,6 +334,10 @@ fn target_index(path: &Path, table: &Table, target: &TargetColumn) -> Result<usi
             ncols - 1
         ))),
         TargetColumn::Name(name) => target_by_name(path, table.names.as_deref(), name),
+        TargetColumn::Columns(_) => Err(Error::InvalidSetting(format!(
+            "{}: a list of target columns cannot hold another list",
+            path.display()
+        ))),
     }
 }
 
@@ -447,6 +504,70 @@ mod tests {
     fn target_index_out_of_range() {
         let e = err("i.csv", "a,b\n1,2\n", &opts(TargetColumn::Index(2)));
         assert!(e.contains("index 2") && e.contains("2 columns"), "{e}");
+    }
+
+    #[test]
+    fn several_target_columns() {
+        let text = "a,y1,b,y2\n1,2,3,4\n5,6,7,8\n9,10,11,12\n";
+        let path = temp_file("multi.csv", text.as_bytes());
+        let cols = |v: Vec<TargetColumn>| opts(TargetColumn::Columns(v));
+        let d = load_csv(
+            &path,
+            &cols(vec![
+                TargetColumn::Name("y2".into()),
+                TargetColumn::Index(1),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(d.feature_names, vec!["a", "b"]);
+        assert_eq!(d.outputs(), 2);
+        let t = d.targets.as_ref().unwrap();
+        assert_eq!(t.names, vec!["y2", "y1"]);
+        assert_eq!((t.values[(2, 0)], t.values[(2, 1)]), (12.0, 10.0));
+        assert_eq!(d.y, vec![4.0, 8.0, 12.0]);
+        assert_eq!((d.x[(1, 0)], d.x[(1, 1)]), (5.0, 7.0));
+        // One entry is the plain single-target case.
+        let d = load_csv(&path, &cols(vec![TargetColumn::Name("y1".into())])).unwrap();
+        assert!(d.targets.is_none());
+        assert_eq!(d.y, vec![2.0, 6.0, 10.0]);
+        // Without a header the targets are y0, y1, ….
+        let o = CsvOptions {
+            target: TargetColumn::Columns(vec![TargetColumn::Index(0), TargetColumn::Last]),
+            has_header: false,
+            delimiter: None,
+        };
+        let d = load_csv(&temp_file("nh.csv", b"1,2,3\n4,5,6\n"), &o).unwrap();
+        assert_eq!(d.targets.as_ref().unwrap().names, vec!["y0", "y1"]);
+        assert_eq!(d.feature_names, vec!["x0"]);
+        assert_eq!(d.x[(1, 0)], 5.0);
+        // Errors: a repeated column, no feature left, an unknown name.
+        let e = err(
+            "m.csv",
+            text,
+            &cols(vec![
+                TargetColumn::Name("y1".into()),
+                TargetColumn::Index(1),
+            ]),
+        );
+        assert!(e.contains("given twice") && e.contains("\"y1\""), "{e}");
+        let e = err(
+            "m.csv",
+            "p,q\n1,2\n",
+            &cols(vec![TargetColumn::Index(0), TargetColumn::Index(1)]),
+        );
+        assert!(e.contains("no feature column"), "{e}");
+        let e = err(
+            "m.csv",
+            text,
+            &cols(vec![
+                TargetColumn::Name("y1".into()),
+                TargetColumn::Name("y3".into()),
+            ]),
+        );
+        assert!(
+            e.contains("\"y3\"") && e.contains("available columns"),
+            "{e}"
+        );
     }
 
     #[test]

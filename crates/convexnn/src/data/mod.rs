@@ -1,4 +1,5 @@
-//! Data sets: a feature matrix X (n × d) and a target vector y, their loaders, scaling and splits.
+//! Data sets: a feature matrix X (n × d) and a target vector y (or n × c targets), their loaders,
+//! scaling and splits.
 //!
 //! Loaders keep the data exactly as the file holds it: no standardization, no bias column and no
 //! rescaling unless asked for ([`Dataset::standardize`], [`Dataset::add_bias`]).
@@ -23,10 +24,21 @@ use crate::rng::Rng;
 pub struct Dataset {
     /// Features, n × d.
     pub x: Mat<f64>,
-    /// Targets, length n.
+    /// Targets, length n; with several target columns ([`Dataset::targets`]), the first of them.
     pub y: Vec<f64>,
     /// Column names (length d).
     pub feature_names: Vec<String>,
+    /// Several target columns (vector regression), else `None` (one target, `y`).
+    pub targets: Option<Targets>,
+}
+
+/// The targets of a data set with c ≥ 2 target columns.
+#[derive(Clone, Debug)]
+pub struct Targets {
+    /// The values, n × c.
+    pub values: Mat<f64>,
+    /// The columns' names (length c).
+    pub names: Vec<String>,
 }
 
 /// Per-column affine map x → (x − mean) / scale learned on training data, saved with a model so that
@@ -76,7 +88,47 @@ impl Dataset {
             x,
             y,
             feature_names,
+            targets: None,
         })
+    }
+
+    /// Validates and wraps X and targets Y (n × c): with one column this is [`Dataset::new`]; with
+    /// c ≥ 2 columns [`Dataset::targets`] holds them (named `names`, by default `y0, y1, …`) and `y`
+    /// their first column.
+    pub fn with_targets(
+        x: Mat<f64>,
+        targets: Mat<f64>,
+        feature_names: Option<Vec<String>>,
+        names: Option<Vec<String>>,
+    ) -> Result<Self> {
+        let c = targets.ncols();
+        if c == 0 {
+            return Err(Error::InvalidData("the targets have no columns".into()));
+        }
+        if x.nrows() != targets.nrows() {
+            return Err(Error::InvalidData(format!(
+                "X has {} rows but the targets have {}",
+                x.nrows(),
+                targets.nrows()
+            )));
+        }
+        check_finite_matrix(&targets, "Y")?;
+        let mut data = Dataset::new(x, targets.col_as_slice(0).to_vec(), feature_names)?;
+        if c == 1 {
+            return Ok(data);
+        }
+        let names = names.unwrap_or_else(|| (0..c).map(|k| format!("y{k}")).collect());
+        if names.len() != c {
+            return Err(Error::InvalidData(format!(
+                "{} target names for {c} target columns",
+                names.len()
+            )));
+        }
+        data.targets = Some(Targets {
+            values: targets,
+            names,
+        });
+        Ok(data)
     }
 
     /// Number of samples n.
@@ -89,12 +141,29 @@ impl Dataset {
         self.x.ncols()
     }
 
+    /// Number of target columns c (1 without [`Dataset::targets`]).
+    pub fn outputs(&self) -> usize {
+        self.targets.as_ref().map_or(1, |t| t.values.ncols())
+    }
+
+    /// The targets as an n × c matrix (n × 1 for one target).
+    pub fn target_matrix(&self) -> Mat<f64> {
+        match &self.targets {
+            Some(t) => t.values.clone(),
+            None => Mat::from_fn(self.y.len(), 1, |i, _| self.y[i]),
+        }
+    }
+
     /// The rows listed in `idx`, in that order.
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         Dataset {
             x: Mat::from_fn(idx.len(), self.d(), |i, k| self.x[(idx[i], k)]),
             y: idx.iter().map(|&i| self.y[i]).collect(),
             feature_names: self.feature_names.clone(),
+            targets: self.targets.as_ref().map(|t| Targets {
+                values: Mat::from_fn(idx.len(), t.values.ncols(), |i, k| t.values[(idx[i], k)]),
+                names: t.names.clone(),
+            }),
         }
     }
 
@@ -312,6 +381,44 @@ mod tests {
         d.add_bias();
         assert_eq!(d.d(), 3);
         assert!(d.x.col_as_slice(2).iter().all(|&v| v == 1.0));
+    }
+
+    #[test]
+    fn several_targets_follow_subsets_and_splits() {
+        let x = Mat::from_fn(10, 2, |i, k| (i * (k + 1)) as f64);
+        let t = Mat::from_fn(10, 2, |i, k| (10 * k + i) as f64);
+        let d = Dataset::with_targets(x.clone(), t, None, None).unwrap();
+        assert_eq!(d.outputs(), 2);
+        assert_eq!(d.y, (0..10).map(|i| i as f64).collect::<Vec<_>>());
+        assert_eq!(d.targets.as_ref().unwrap().names, vec!["y0", "y1"]);
+        let (a, b) = d.split(0.3, 5).unwrap();
+        for part in [&a, &b] {
+            let tv = &part.targets.as_ref().unwrap().values;
+            assert_eq!(tv.nrows(), part.n());
+            for i in 0..part.n() {
+                assert_eq!(tv[(i, 0)], part.y[i]);
+                assert_eq!(tv[(i, 1)], part.y[i] + 10.0);
+                assert_eq!(part.x[(i, 0)], part.y[i]);
+            }
+        }
+        let m = a.target_matrix();
+        assert_eq!((m.nrows(), m.ncols()), (7, 2));
+        // One column is a plain data set.
+        let one = Dataset::with_targets(x.clone(), Mat::zeros(10, 1), None, None).unwrap();
+        assert!(one.targets.is_none() && one.outputs() == 1);
+        let e = Dataset::with_targets(x.clone(), Mat::zeros(9, 2), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("10 rows") && e.contains("9"), "{e}");
+        let bad = Mat::from_fn(10, 2, |i, k| if (i, k) == (3, 1) { f64::NAN } else { 0.0 });
+        let e = Dataset::with_targets(x.clone(), bad, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Y[3, 1]"), "{e}");
+        let e = Dataset::with_targets(x, Mat::zeros(10, 2), None, Some(vec!["a".into()]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 target names"), "{e}");
     }
 
     #[test]

@@ -109,15 +109,46 @@ pub fn read_npy_vector(path: &Path) -> Result<Vec<f64>> {
     }
 }
 
-/// Loads features X (n × d) and targets y (length n) from two `.npy` files.
+/// Loads features X (n × d) and targets from two `.npy` files: y of length n (a 1-D array, or a
+/// single column or row), or Y of shape n × c with c ≥ 2 columns, the targets of vector regression
+/// ([`Dataset::targets`], named `y0, y1, …`).
 pub fn load_npy_xy(x_path: &Path, y_path: &Path) -> Result<Dataset> {
     let x = read_npy_matrix(x_path)?;
-    let y = read_npy_vector(y_path)?;
-    if x.nrows() != y.len() {
+    let a = read_npy(y_path)?;
+    let n = x.nrows();
+    let y = match a.shape[..] {
+        // A single row of n > 1 values is a vector; with one sample it is that sample's targets.
+        [r, c] if c > 1 && (r > 1 || n == 1) => {
+            if r != n {
+                return Err(Error::InvalidData(format!(
+                    "{} has shape {}: {r} rows of targets, but {} has {n} rows",
+                    y_path.display(),
+                    shape_tuple(&a.shape),
+                    x_path.display()
+                )));
+            }
+            let values = Mat::from_fn(r, c, |i, k| a.data[i * c + k]);
+            check_finite_x(y_path, &values)?;
+            check_finite_x(x_path, &x)?;
+            return Dataset::with_targets(x, values, None, None);
+        }
+        [_] | [_, _] => a.data,
+        _ => {
+            return Err(Error::parse(
+                y_path,
+                "header",
+                format!(
+                    "expected targets of shape (n,) or (n, c), found shape {}",
+                    shape_tuple(&a.shape)
+                ),
+            ))
+        }
+    };
+    if n != y.len() {
         return Err(Error::InvalidData(format!(
             "{} has {} rows but {} has {} values",
             x_path.display(),
-            x.nrows(),
+            n,
             y_path.display(),
             y.len()
         )));
@@ -827,6 +858,46 @@ mod tests {
             e.contains("X.npy") && e.contains("row 1, column 1") && e.contains("NaN"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn xy_with_several_target_columns() {
+        let dir = temp_dir("npy-xy-multi");
+        let (xp, yp) = (dir.join("X.npy"), dir.join("Y.npy"));
+        let put = |path: &Path, shape: Vec<usize>, data: &[f64]| {
+            write_npy(path, &NpyData::F64 { shape, data }).unwrap();
+        };
+        let xs: Vec<f64> = (0..6).map(f64::from).collect();
+        put(&xp, vec![3, 2], &xs);
+        // 3 × 2 targets: vector regression.
+        let ys = [1.0, 10.0, 2.0, 20.0, 3.0, 30.0];
+        put(&yp, vec![3, 2], &ys);
+        let d = load_npy_xy(&xp, &yp).unwrap();
+        assert_eq!(d.outputs(), 2);
+        assert_eq!(d.y, vec![1.0, 2.0, 3.0]);
+        let t = &d.targets.as_ref().unwrap().values;
+        assert_eq!((t[(2, 1)], t[(0, 1)]), (30.0, 10.0));
+        // n × 1 and 1 × n are one target.
+        put(&yp, vec![3, 1], &[1.0, 2.0, 3.0]);
+        let d = load_npy_xy(&xp, &yp).unwrap();
+        assert!(d.targets.is_none() && d.y == vec![1.0, 2.0, 3.0]);
+        put(&yp, vec![1, 3], &[1.0, 2.0, 3.0]);
+        assert!(load_npy_xy(&xp, &yp).unwrap().targets.is_none());
+        // Wrong rows, a NaN, three dimensions: errors naming the file and the shape.
+        put(&yp, vec![2, 3], &ys);
+        let e = load_npy_xy(&xp, &yp).unwrap_err().to_string();
+        assert!(
+            e.contains("Y.npy has shape (2, 3)") && e.contains("X.npy has 3 rows"),
+            "{e}"
+        );
+        let mut bad = ys;
+        bad[3] = f64::INFINITY;
+        put(&yp, vec![3, 2], &bad);
+        let e = load_npy_xy(&xp, &yp).unwrap_err().to_string();
+        assert!(e.contains("Y.npy") && e.contains("row 1, column 1"), "{e}");
+        put(&yp, vec![3, 1, 2], &ys);
+        let e = load_npy_xy(&xp, &yp).unwrap_err().to_string();
+        assert!(e.contains("Y.npy") && e.contains("(3, 1, 2)"), "{e}");
     }
 
     /// Reads the entries of a stored ZIP archive through its central directory.

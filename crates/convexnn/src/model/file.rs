@@ -64,6 +64,9 @@ pub struct Preprocessing {
     pub feature_names: Vec<String>,
     /// For classifiers: the raw labels mapped to −1 and +1.
     pub class_labels: Option<[f64; 2]>,
+    /// Vector regression: the names of the c target columns (absent for one target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_names: Option<Vec<String>>,
 }
 
 /// A trained model as saved on disk.
@@ -184,6 +187,21 @@ impl ModelFile {
             x = faer::Mat::from_fn(n, d + 1, |i, k| if k < d { x[(i, k)] } else { 1.0 });
         }
         Ok(x)
+    }
+
+    /// Whether the model predicts c > 1 real values per row (vector regression), rather than one
+    /// value or a class label.
+    pub fn is_vector_regression(&self) -> bool {
+        self.network.outputs > 1 && self.classes().is_none()
+    }
+
+    /// The names of the outputs of a vector-regression model: the training targets' names, else
+    /// `y0, y1, …`.
+    pub fn output_names(&self) -> Vec<String> {
+        match &self.preprocessing.target_names {
+            Some(names) if names.len() == self.network.outputs => names.clone(),
+            _ => (0..self.network.outputs).map(|k| format!("y{k}")).collect(),
+        }
     }
 
     /// The class of each output of a multi-class model (softmax, or one-hot squared loss).
