@@ -461,7 +461,8 @@ fn pattern_source(a: &TrainArgs, n: usize, d: usize) -> Result<(PatternSource, S
 }
 
 /// Refuses the options that do not apply to vector regression (targets with c ≥ 2 columns from
-/// `source`): it is the squared-loss, fully connected gated program of docs/programs.md §3e.
+/// `source`): the squared-loss, fully connected gated program of docs/programs.md §3e, or the
+/// separate program (M53b) of a ReLU, leaky ReLU or abs network.
 fn check_vector_targets(a: &TrainArgs, names: &[String], source: &str) -> Result<()> {
     let what = format!(
         "{source} has {} target columns ({}), which train a vector-regression network",
@@ -482,10 +483,15 @@ fn check_vector_targets(a: &TrainArgs, names: &[String], source: &str) -> Result
             "vector regression takes the squared loss only",
         );
     }
-    if !matches!(a.model, ModelArg::Gated) {
+    let cone = matches!(
+        a.model,
+        ModelArg::Relu | ModelArg::LeakyRelu | ModelArg::Abs
+    );
+    if !(matches!(a.model, ModelArg::Gated) || cone && matches!(a.outputs, OutputsArg::Separate)) {
         return refuse(
             format!("--model {}", arg_name(&a.model)),
-            "vector outputs are implemented for --model gated only",
+            "vector outputs are implemented for --model gated, and for relu, leaky-relu and abs \
+             with --outputs separate (one program per output over shared patterns)",
         );
     }
     let unsupported = [
@@ -502,10 +508,12 @@ fn check_vector_targets(a: &TrainArgs, names: &[String], source: &str) -> Result
              at one lambda",
         );
     }
-    if !matches!(
-        a.solver,
-        SolverArg::Auto | SolverArg::Fista | SolverArg::Clarabel
-    ) {
+    if !cone
+        && !matches!(
+            a.solver,
+            SolverArg::Auto | SolverArg::Fista | SolverArg::Clarabel
+        )
+    {
         return refuse(
             format!("--solver {}", arg_name(&a.solver)),
             "vector outputs are solved by auto (fista), fista or clarabel",

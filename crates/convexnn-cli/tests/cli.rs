@@ -1755,6 +1755,30 @@ fn vector_regression_from_the_command_line() {
             "{err}"
         );
     }
+    // ReLU networks take the separate program (one core program per output, shared patterns):
+    // certified, and the network read out attains the convex objective.
+    let j = stdout_json(&run(
+        &dir,
+        &[
+            "train",
+            "--x",
+            "X.npy",
+            "--y",
+            "Y.npy",
+            "--model",
+            "relu",
+            "--outputs",
+            "separate",
+            "--lambda",
+            "1e-3",
+            "--sample",
+            "10",
+            "--json",
+        ],
+    ));
+    assert_eq!(j["status"], "converged", "{j}");
+    let (obj, net) = (json_f64(&j, "objective"), json_f64(&j, "network_objective"));
+    assert!((obj - net).abs() <= 1e-8 * obj, "{obj} vs {net}");
     let o = run(
         &dir,
         &["train", "--x", "X.npy", "--y", "Ybad.npy", "--quiet"],
