@@ -217,28 +217,22 @@ pub fn train_outputs(
     };
     let lambda_max = problem::<f64>(x, &targets, c, &patterns, opts).lambda_max();
     // The formulation is the options' one, gated (checked by `validate_outputs`).
-    let certificate = Certificate {
-        outputs: Some(OutputsReport {
-            outputs: c,
-            penalty: opts.outputs,
-            meaning: opts.outputs.meaning().into(),
-            classes: None,
-        }),
-        ..Certificate::new(
-            info,
-            CertificateFacts {
-                opts,
-                samples: x.nrows(),
-                network: &network,
-                network_objective,
-                n_patterns: patterns.len(),
-                exhaustive: patterns.is_exhaustive(),
-                lambda_max,
-                normalization: normalization(opts.loss, opts.outputs),
-                solver: solver.into(),
-            },
-        )
-    };
+    let certificate = outputs_certificate(
+        info,
+        CertificateFacts {
+            opts,
+            samples: x.nrows(),
+            network: &network,
+            network_objective,
+            n_patterns: patterns.len(),
+            exhaustive: patterns.is_exhaustive(),
+            lambda_max,
+            normalization: normalization(opts.loss, opts.outputs),
+            solver: solver.into(),
+        },
+        c,
+        opts.outputs,
+    );
     Ok(Fit {
         patterns,
         weights,
@@ -337,28 +331,22 @@ fn train_separate_cone(
         ));
     }
     let weights = Mat::from_fn(d * c, cols, |r, col| fits[r / d].weights[(r % d, col)]);
-    let certificate = Certificate {
-        outputs: Some(OutputsReport {
-            outputs: c,
-            penalty: OutputPenalty::Separate,
-            meaning: OutputPenalty::Separate.meaning().into(),
-            classes: None,
-        }),
-        ..Certificate::new(
-            info,
-            CertificateFacts {
-                opts,
-                samples: n,
-                network: &network,
-                network_objective,
-                n_patterns: first.certificate.n_patterns,
-                exhaustive: first.certificate.exhaustive,
-                lambda_max,
-                normalization: normalization(opts.loss, OutputPenalty::Separate),
-                solver: first.certificate.solver.clone(),
-            },
-        )
-    };
+    let certificate = outputs_certificate(
+        info,
+        CertificateFacts {
+            opts,
+            samples: n,
+            network: &network,
+            network_objective,
+            n_patterns: first.certificate.n_patterns,
+            exhaustive: first.certificate.exhaustive,
+            lambda_max,
+            normalization: normalization(opts.loss, OutputPenalty::Separate),
+            solver: first.certificate.solver.clone(),
+        },
+        c,
+        OutputPenalty::Separate,
+    );
     Ok(Fit {
         patterns: first.patterns.clone(),
         weights,
@@ -368,6 +356,24 @@ fn train_separate_cone(
         dictionary: None,
         chains: None,
     })
+}
+
+/// The certificate of a fit with c outputs and the block norm `penalty`.
+fn outputs_certificate(
+    info: Info,
+    facts: CertificateFacts<'_>,
+    c: usize,
+    penalty: OutputPenalty,
+) -> Certificate {
+    Certificate {
+        outputs: Some(OutputsReport {
+            outputs: c,
+            penalty,
+            meaning: penalty.meaning().into(),
+            classes: None,
+        }),
+        ..Certificate::new(info, facts)
+    }
 }
 
 fn problem<T: Real>(
