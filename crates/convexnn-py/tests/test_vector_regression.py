@@ -171,3 +171,21 @@ def test_same_objective_and_predictions_as_the_cli(tmp_path):
     )
     np.testing.assert_allclose(np.load(tmp_path / "P.npy"), est.predict(x), rtol=1e-12, atol=1e-12)
     assert cli["train"]["r2"] == pytest.approx(est.score(x, y), rel=1e-9)
+
+
+@pytest.mark.parametrize("formulation", ["relu", "abs"])
+def test_cone_networks_take_the_separate_program(formulation):
+    # One core program per output over shared patterns (docs/programs.md (M53b)): certified, its
+    # network attains the convex objective and weights each neuron on one output.
+    X, Y = planted()
+    r = convexnn.fit(X, Y, formulation=formulation, outputs="separate", lam=1e-3,
+                     n_patterns=10, bias=True)
+    assert r["status"] == "converged"
+    assert r["outputs"]["outputs"] == 2 and r["outputs"]["penalty"] == "separate"
+    assert r["network_objective"] == pytest.approx(r["objective"], rel=1e-8)
+    alpha = np.asarray(r["output_weights"])
+    assert alpha.shape[1] == 2
+    assert np.all(np.count_nonzero(alpha, axis=1) == 1)
+    assert r["model"].predict(X).shape == (X.shape[0], 2)
+    with pytest.raises(Exception, match="separate block norm"):
+        convexnn.fit(X, Y, formulation=formulation, outputs="group", lam=1e-3, n_patterns=10)
