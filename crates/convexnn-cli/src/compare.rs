@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use convexnn::data::atomic::write_atomic;
 use convexnn::data::{to_pm1_labels, Dataset};
 use convexnn::faer::Mat;
+use convexnn::features::patches::Convolution;
 use convexnn::model::{train, PatternSource, TrainOptions};
 use convexnn::network::sgd::{train_nonconvex_observed, Optimizer, SgdSettings};
 use convexnn::network::Network;
@@ -47,6 +48,16 @@ pub struct CompareArgs {
     /// Slope a in [0, 1) of the leaky ReLU max(z, a z) (--model leaky-relu only).
     #[arg(long, value_name = "A")]
     pub slope: Option<f64>,
+    /// A convolutional network, as in `train --conv`: the rows are images, the filters see their
+    /// patches; pooled by the average (relu, leaky-relu, abs), or with --model linear one output
+    /// weight per patch position (the linear CNN). Separable networks are refused: the non-convex
+    /// trainer shares each filter across the positions.
+    #[arg(
+        long,
+        value_name = "HxW:FHxFW:STRIDE[:OPTION]",
+        conflicts_with = "bias"
+    )]
+    pub conv: Option<String>,
     /// Loss.
     #[arg(long, value_enum, default_value = "squared")]
     pub loss: LossArg,
@@ -189,7 +200,16 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
         }
     };
     let stop = stop_flag();
+    let conv = a.conv.as_deref().map(Convolution::parse).transpose()?;
+    if conv.is_some_and(|c| c.separable) {
+        return Err(Error::InvalidSetting(
+            "--conv ...:separable: the non-convex trainer shares each filter across the patch \
+             positions, so it cannot train the separable network; compare pooled or linear CNNs"
+                .into(),
+        ));
+    }
     let opts = TrainOptions {
+        convolution: conv,
         formulation: model,
         loss,
         lambda: a.lambda,
@@ -233,6 +253,7 @@ pub fn run(a: &CompareArgs) -> Result<i32> {
                 epochs: a.epochs,
                 seed,
                 log_every: (a.epochs / 200).max(1),
+                convolution: conv,
                 ..SgdSettings::default()
             };
             let label = format!("{:?} lr={lr}", a.optimizer).to_lowercase();

@@ -902,6 +902,70 @@ fn compare_writes_curves_plots_and_summary() {
         finals.iter().all(|f| f.1 >= convex * (1.0 - 1e-9)),
         "{finals:?}"
     );
+    // The linear CNN (one output weight per patch position): exact as well, and the runs train
+    // that network; separable networks are refused before any training.
+    let mut r = Rng::new(4);
+    let mut img = format!(
+        "{},y\n",
+        (0..9)
+            .map(|k| format!("p{k}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for _ in 0..30 {
+        let p: Vec<f64> = (0..9).map(|_| r.normal()).collect();
+        let y = 0.5 * p[4] - 0.3 * p[8] + 0.05 * r.normal();
+        let row: Vec<String> = p.iter().map(|v| v.to_string()).collect();
+        img.push_str(&format!("{},{y}\n", row.join(",")));
+    }
+    std::fs::write(dir.join("img.csv"), img).unwrap();
+    let o = run(
+        &dir,
+        &[
+            "compare",
+            "--csv",
+            "img.csv",
+            "--conv",
+            "3x3:2x2:1",
+            "--model",
+            "linear",
+            "--runs",
+            "2",
+            "--epochs",
+            "300",
+            "--out",
+            "lincnn",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let curves = std::fs::read_to_string(dir.join("lincnn/curves.csv")).unwrap();
+    let finals: Vec<(bool, f64)> = curves
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].starts_with("convex"), f[4].parse::<f64>().unwrap())
+        })
+        .collect();
+    let convex = finals.iter().find(|f| f.0).map(|f| f.1).unwrap();
+    assert!(
+        finals.iter().all(|f| f.1 >= convex * (1.0 - 1e-9)),
+        "{finals:?}"
+    );
+    let o = run(
+        &dir,
+        &[
+            "compare",
+            "--csv",
+            "img.csv",
+            "--conv",
+            "3x3:2x2:1:separable",
+            "--quiet",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("separable"));
     let o = run(&dir, &["compare", "--csv", "d.csv", "--model", "gated"]);
     assert_eq!(o.status.code(), Some(2));
 }

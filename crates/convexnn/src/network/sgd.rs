@@ -14,6 +14,11 @@
 //! pooling), trained on the same objective; the patches are cut once, and a step works on the rows of
 //! its batch's images in the stacked patch matrix.
 //!
+//! Linear networks ([`Formulation::Linear`], the identity activation) train the same way: fully
+//! connected, f(x) = Σ_j (xᵀu_j) α_j, or with a convolution the linear CNN of docs/programs.md §3f,
+//! f(x) = Σ_j Σ_k (x_kᵀu_j) α_{jk}, with one output weight per neuron and patch position and no
+//! pooling. Separable CNNs (one position per neuron) are refused: the filters here are shared.
+//!
 //! With [`SgdSettings::free_biases`] each neuron gets an unpenalized bias b_j and the output an
 //! unpenalized intercept ξ, f(x) = Σ_j σ(xᵀu_j + b_j) α_j + ξ: the network of the 1-D dictionary
 //! programs (docs/programs.md (M47)), whose weight decay acts on u_j and α_j only. Free biases are
@@ -135,6 +140,9 @@ struct Weights {
     kind: Formulation,
     free_biases: bool,
     conv: Option<Convolution>,
+    /// Linear CNNs: one output weight per neuron and patch position (α_{jk} at j·K + k) and no
+    /// pooling, f(x) = Σ_j Σ_k (x_kᵀu_j) α_{jk} (docs/programs.md (M35)).
+    positions: bool,
 }
 
 impl Weights {
@@ -151,7 +159,14 @@ impl Weights {
         let mut r = Rng::new(seed);
         let (a, b) = (1.0 / (d as f64).sqrt(), 1.0 / (m as f64).sqrt());
         let u = Mat::from_fn(d, m, |_, _| a * (2.0 * r.uniform() - 1.0));
-        let alpha = (0..m).map(|_| b * (2.0 * r.uniform() - 1.0)).collect();
+        let positions = kind == Formulation::Linear && conv.is_some();
+        let per_neuron = match conv {
+            Some(c) if positions => c.patch_count(),
+            _ => 1,
+        };
+        let alpha = (0..m * per_neuron)
+            .map(|_| b * (2.0 * r.uniform() - 1.0))
+            .collect();
         let bias = if free_biases {
             (0..m).map(|_| a * (2.0 * r.uniform() - 1.0)).collect()
         } else {
@@ -165,6 +180,7 @@ impl Weights {
             kind,
             free_biases,
             conv,
+            positions,
         }
     }
 
@@ -173,7 +189,7 @@ impl Weights {
         let (d, m) = (self.u.nrows(), self.u.ncols());
         Weights {
             u: Mat::zeros(d, m),
-            alpha: vec![0.0; m],
+            alpha: vec![0.0; self.alpha.len()],
             b: vec![0.0; m],
             xi: 0.0,
             ..*self
@@ -210,7 +226,15 @@ fn gradient(
     loss: Loss,
     lambda: f64,
 ) -> Weights {
-    let (d, m, b) = (x.ncols(), w.alpha.len(), rows.len() * k);
+    let (d, m, b) = (x.ncols(), w.u.ncols(), rows.len() * k);
+    // The output weight of row i (sample i / k, position i % k) for neuron j, and the pooling.
+    let alpha_of = |i: usize, j: usize| {
+        if w.positions {
+            w.alpha[j * k + i % k]
+        } else {
+            w.alpha[j]
+        }
+    };
     let xb = Mat::from_fn(b, d, |i, c| x[(rows[i / k] * k + i % k, c)]);
     let yb: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
     let mut h = Mat::<f64>::zeros(b, m);
@@ -230,12 +254,12 @@ fn gradient(
     // σ(z) = max(z, c z), σ'(z) = 1 for z > 0 and c below.
     let c = w.kind.mask_off_value();
     let act = Mat::from_fn(b, m, |i, j| activation(c, h[(i, j)]));
-    let inv = 1.0 / k as f64;
+    let inv = if w.positions { 1.0 } else { 1.0 / k as f64 };
     let yhat: Vec<f64> = (0..rows.len())
         .map(|s| {
             let rows_of_s = s * k..(s + 1) * k;
             rows_of_s
-                .map(|i| (0..m).map(|j| act[(i, j)] * w.alpha[j]).sum::<f64>())
+                .map(|i| (0..m).map(|j| act[(i, j)] * alpha_of(i, j)).sum::<f64>())
                 .sum::<f64>()
                 * inv
                 + w.xi
@@ -245,12 +269,21 @@ fn gradient(
     loss.gradient(&yhat, &yb, &mut rs);
     // The residual of each row: its sample's, times the pooling weight 1/K.
     let r: Vec<f64> = (0..b).map(|i| rs[i / k] * inv).collect();
-    let ga: Vec<f64> = (0..m)
-        .map(|j| (0..b).map(|i| act[(i, j)] * r[i]).sum::<f64>() + lambda * w.alpha[j])
-        .collect();
+    let ga: Vec<f64> = if w.positions {
+        (0..m * k)
+            .map(|jp| {
+                let (j, p) = (jp / k, jp % k);
+                (p..b).step_by(k).map(|i| act[(i, j)] * r[i]).sum::<f64>() + lambda * w.alpha[jp]
+            })
+            .collect()
+    } else {
+        (0..m)
+            .map(|j| (0..b).map(|i| act[(i, j)] * r[i]).sum::<f64>() + lambda * w.alpha[j])
+            .collect()
+    };
     let g = Mat::from_fn(b, m, |i, j| {
         let slope = if h[(i, j)] > 0.0 { 1.0 } else { c };
-        slope * r[i] * w.alpha[j]
+        slope * r[i] * alpha_of(i, j)
     });
     let mut gu = Mat::<f64>::zeros(d, m);
     matmul(
@@ -319,14 +352,7 @@ pub fn train_nonconvex_observed(
             settings.model.as_str()
         )));
     }
-    if linear && settings.convolution.is_some() {
-        return Err(Error::InvalidSetting(
-            "the linear CNN has one output weight per patch position, which the non-convex \
-             trainer (shared output weights, average pooling) does not model; it trains fully \
-             connected linear networks"
-                .into(),
-        ));
-    }
+
     settings.model.validate()?;
     let start = Instant::now();
     let conv = settings.convolution;
@@ -460,15 +486,17 @@ fn apply_update(
                 &mut m2.u[(k, j)],
             );
         }
-        update(
-            &mut w.alpha[j],
-            g.alpha[j],
-            &mut m1.alpha[j],
-            &mut m2.alpha[j],
-        );
         if w.free_biases {
             update(&mut w.b[j], g.b[j], &mut m1.b[j], &mut m2.b[j]);
         }
+    }
+    for a in 0..w.alpha.len() {
+        update(
+            &mut w.alpha[a],
+            g.alpha[a],
+            &mut m1.alpha[a],
+            &mut m2.alpha[a],
+        );
     }
     if w.free_biases {
         update(&mut w.xi, g.xi, &mut m1.xi, &mut m2.xi);
@@ -549,8 +577,9 @@ mod tests {
         }
     }
 
-    /// The convolutional gradient (patches averaged, (M35)) matches finite differences of the
-    /// network's own objective on images.
+    /// The convolutional gradients match finite differences of the network's own objective on
+    /// images: ReLU filters with averaged patches (M35c), and the linear CNN with one output weight
+    /// per neuron and patch position (M35).
     #[test]
     fn convolutional_gradient_matches_finite_differences() {
         let conv = Convolution::square(4, 2, 1);
@@ -560,32 +589,44 @@ mod tests {
         let rows: Vec<usize> = (0..6).collect();
         let patches = conv.patches(x.as_ref()).unwrap();
         let k = conv.patch_count();
-        let w = Weights::init(5, 3, 2, Formulation::Relu, false, Some(conv));
-        let g = gradient((patches.as_ref(), k), &y, &rows, &w, Loss::Squared, 0.1);
-        let (gu, ga) = (&g.u, &g.alpha);
-        let f = |w: &Weights| {
-            w.network()
-                .objective(x.as_ref(), &y, Loss::Squared, 0.1)
-                .unwrap()
-        };
-        let h = 1e-6;
-        for j in 0..3 {
-            for c in 0..5 {
-                let (mut a, mut b) = (w.clone(), w.clone());
-                a.u[(c, j)] += h;
-                b.u[(c, j)] -= h;
-                let fd = (f(&a) - f(&b)) / (2.0 * h);
-                assert!(
-                    (fd - gu[(c, j)]).abs() < 1e-7,
-                    "u[{c},{j}]: {fd} vs {}",
-                    gu[(c, j)]
-                );
+        for kind in [Formulation::Relu, Formulation::Linear] {
+            let w = Weights::init(5, 3, 2, kind, false, Some(conv));
+            assert_eq!(
+                w.alpha.len(),
+                if kind == Formulation::Linear {
+                    3 * k
+                } else {
+                    3
+                }
+            );
+            let g = gradient((patches.as_ref(), k), &y, &rows, &w, Loss::Squared, 0.1);
+            let (gu, ga) = (&g.u, &g.alpha);
+            let f = |w: &Weights| {
+                w.network()
+                    .objective(x.as_ref(), &y, Loss::Squared, 0.1)
+                    .unwrap()
+            };
+            let h = 1e-6;
+            for j in 0..3 {
+                for c in 0..5 {
+                    let (mut a, mut b) = (w.clone(), w.clone());
+                    a.u[(c, j)] += h;
+                    b.u[(c, j)] -= h;
+                    let fd = (f(&a) - f(&b)) / (2.0 * h);
+                    assert!(
+                        (fd - gu[(c, j)]).abs() < 1e-7,
+                        "{kind:?} u[{c},{j}]: {fd} vs {}",
+                        gu[(c, j)]
+                    );
+                }
             }
-            let (mut a, mut b) = (w.clone(), w.clone());
-            a.alpha[j] += h;
-            b.alpha[j] -= h;
-            let fd = (f(&a) - f(&b)) / (2.0 * h);
-            assert!((fd - ga[j]).abs() < 1e-7, "alpha[{j}]: {fd} vs {}", ga[j]);
+            for (q, &gq) in ga.iter().enumerate() {
+                let (mut a, mut b) = (w.clone(), w.clone());
+                a.alpha[q] += h;
+                b.alpha[q] -= h;
+                let fd = (f(&a) - f(&b)) / (2.0 * h);
+                assert!((fd - gq).abs() < 1e-7, "{kind:?} alpha[{q}]: {fd} vs {gq}");
+            }
         }
     }
 
