@@ -793,6 +793,24 @@ fn assert_plot(dir: &std::path::Path, name: &str) -> String {
     svg
 }
 
+/// Every non-convex run in a `compare` output folder ends at or above the convex objective.
+fn assert_no_run_below_convex(out: &std::path::Path) {
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    let finals: Vec<(bool, f64)> = curves
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].starts_with("convex"), f[4].parse::<f64>().unwrap())
+        })
+        .collect();
+    let convex = finals.iter().find(|f| f.0).map(|f| f.1).unwrap();
+    assert!(
+        finals.iter().all(|f| f.1 >= convex * (1.0 - 1e-9)),
+        "{finals:?}"
+    );
+}
+
 #[test]
 fn compare_writes_curves_plots_and_summary() {
     let dir = tmpdir("compare");
@@ -888,20 +906,7 @@ fn compare_writes_curves_plots_and_summary() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = std::fs::read_to_string(dir.join("linear/summary.md")).unwrap();
     assert!(summary.contains("convex program is exact"), "{summary}");
-    let curves = std::fs::read_to_string(dir.join("linear/curves.csv")).unwrap();
-    let finals: Vec<(bool, f64)> = curves
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0].starts_with("convex"), f[4].parse::<f64>().unwrap())
-        })
-        .collect();
-    let convex = finals.iter().find(|f| f.0).map(|f| f.1).unwrap();
-    assert!(
-        finals.iter().all(|f| f.1 >= convex * (1.0 - 1e-9)),
-        "{finals:?}"
-    );
+    assert_no_run_below_convex(&dir.join("linear"));
     // The linear CNN (one output weight per patch position): exact as well, and the runs train
     // that network; separable networks are refused before any training.
     let mut r = Rng::new(4);
@@ -939,20 +944,7 @@ fn compare_writes_curves_plots_and_summary() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let curves = std::fs::read_to_string(dir.join("lincnn/curves.csv")).unwrap();
-    let finals: Vec<(bool, f64)> = curves
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0].starts_with("convex"), f[4].parse::<f64>().unwrap())
-        })
-        .collect();
-    let convex = finals.iter().find(|f| f.0).map(|f| f.1).unwrap();
-    assert!(
-        finals.iter().all(|f| f.1 >= convex * (1.0 - 1e-9)),
-        "{finals:?}"
-    );
+    assert_no_run_below_convex(&dir.join("lincnn"));
     let o = run(
         &dir,
         &[
