@@ -217,14 +217,7 @@ fn solve_fista(
     let (n, p) = (a.nrows(), a.ncols());
     let lambda = opts.lambda;
     let run = |problem: &mut InterceptLasso, u: Mat<f64>, observer: &mut dyn Observe| {
-        let run = FistaRun {
-            settings: &settings,
-            observer,
-            stop,
-            start,
-            step: None,
-            outer: 0,
-        };
+        let run = FistaRun::new(&settings, observer, stop, start);
         fista(problem, lambda, u, run)
     };
     let batch = (4 * n).max(64);

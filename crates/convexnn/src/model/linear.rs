@@ -156,14 +156,7 @@ pub fn train_linear(
         (u0, None)
     };
     let settings = super::fista_settings(opts);
-    let run = FistaRun {
-        settings: &settings,
-        observer,
-        stop,
-        start,
-        step: None,
-        outer: 0,
-    };
+    let run = FistaRun::new(&settings, observer, stop, start);
     let out = fista(&mut prob, opts.lambda, u0, run);
     let (u, status, iterations) = match exact {
         Some((its, accurate, timed_out)) => {

@@ -1216,14 +1216,7 @@ fn solve_iterative<T: Real>(
             // connected program is this one.)
             Formulation::Gated | Formulation::Threshold | Formulation::Linear => {
                 let mut gated = GatedProblem::<T>::new(op, y, opts.loss);
-                let run = FistaRun {
-                    settings: &fista_settings,
-                    observer,
-                    stop,
-                    start,
-                    step: None,
-                    outer: 0,
-                };
+                let run = FistaRun::new(&fista_settings, observer, stop, start);
                 let out = fista(&mut gated, opts.lambda, initial::<T>(opts, d, p), run);
                 let calls = (gated.op.forward_calls, gated.op.adjoint_calls);
                 let dual = out.dual.unwrap_or(f64::NEG_INFINITY);

@@ -489,14 +489,7 @@ fn run_fista<T: Real>(
 ) -> (Mat<f64>, Info) {
     let mut prob = problem::<T>(x, y, c, patterns, opts);
     let settings = super::fista_settings(opts);
-    let run = FistaRun {
-        settings: &settings,
-        observer,
-        stop,
-        start,
-        step: None,
-        outer: 0,
-    };
+    let run = FistaRun::new(&settings, observer, stop, start);
     let u0 = Mat::from_fn(w0.nrows(), w0.ncols(), |a, b| T::lit(w0[(a, b)]));
     let out = fista(&mut prob, opts.lambda, u0, run);
     let w = Mat::from_fn(out.u.nrows(), out.u.ncols(), |a, b| out.u[(a, b)].as_f64());

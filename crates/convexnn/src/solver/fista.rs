@@ -132,6 +132,25 @@ pub struct FistaRun<'a> {
     pub outer: usize,
 }
 
+impl<'a> FistaRun<'a> {
+    /// A solve from the default initial step, outside any outer loop.
+    pub fn new(
+        settings: &'a FistaSettings,
+        observer: &'a mut dyn Observe,
+        stop: &'a StopFlag,
+        start: Instant,
+    ) -> Self {
+        FistaRun {
+            settings,
+            observer,
+            stop,
+            start,
+            step: None,
+            outer: 0,
+        }
+    }
+}
+
 struct Check {
     objective: f64,
     dual: Option<f64>,

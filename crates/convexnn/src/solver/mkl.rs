@@ -619,14 +619,8 @@ mod tests {
             max_iter: 200_000,
             ..FistaSettings::default()
         };
-        let run = FistaRun {
-            settings: &settings,
-            observer: &mut Silent,
-            stop: &StopFlag::new(),
-            start: Instant::now(),
-            step: None,
-            outer: 0,
-        };
+        let (mut silent, stop) = (Silent, StopFlag::new());
+        let run = FistaRun::new(&settings, &mut silent, &stop, Instant::now());
         let out = fista(&mut prob, lambda, Mat::zeros(d, p), run);
         assert_eq!(
             out.status,
