@@ -418,7 +418,7 @@ pub fn certificate_text(c: &Certificate) -> String {
         c.relative_gap,
         c.network_objective,
         c.info.iterations,
-        if c.solver == "clarabel" {
+        if c.solver == "clarabel" || c.solver == "interior" {
             "interior-point iterations".to_string()
         } else {
             format!("{} forward + {} adjoint products", c.info.forward_calls, c.info.adjoint_calls)

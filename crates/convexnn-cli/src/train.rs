@@ -97,7 +97,8 @@ pub enum ConstructArg {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SolverArg {
     /// FISTA for gated; coordinate descent for the squared-loss threshold Lasso (up to 5000
-    /// columns); for ReLU the interior-point backend on small problems, else ADMM where its
+    /// columns); for ReLU with the squared loss the structured interior point where its
+    /// 2P(d+1) system has at most 6000 rows, the interior-point backend on small problems, else ADMM where its
     /// n × n factorization fits, else the augmented Lagrangian; for the hinge loss, the interior
     /// point with column generation up to n = 2000, else pdhg.
     Auto,
@@ -109,6 +110,9 @@ pub enum SolverArg {
     Admm,
     /// Interior-point backend (exact, small problems).
     Clarabel,
+    /// Structured interior point for the squared-loss ReLU program (one Cholesky factorization
+    /// of a 2P(d+1) system per iteration; needs sampled gates; memory grows as (P d)^2).
+    Interior,
     /// Restarted primal-dual hybrid gradient (threshold networks with the hinge loss).
     Pdhg,
     /// Coordinate descent over the popcount Gram matrix (threshold networks, squared loss).
@@ -144,6 +148,7 @@ impl SolverArg {
             SolverArg::Al => SolverChoice::Al,
             SolverArg::Admm => SolverChoice::Admm,
             SolverArg::Clarabel => SolverChoice::Clarabel,
+            SolverArg::Interior => SolverChoice::Interior,
             SolverArg::Pdhg => SolverChoice::Pdhg,
             SolverArg::Cd => SolverChoice::Cd,
             SolverArg::Mkl => SolverChoice::Mkl,

@@ -157,13 +157,14 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "al" => Ok(SolverChoice::Al),
         "admm" => Ok(SolverChoice::Admm),
         "clarabel" => Ok(SolverChoice::Clarabel),
+        "interior" => Ok(SolverChoice::Interior),
         "pdhg" => Ok(SolverChoice::Pdhg),
         "cd" => Ok(SolverChoice::Cd),
         "mkl" => Ok(SolverChoice::Mkl),
         "nuclear" => Ok(SolverChoice::Nuclear),
         "bcd" => Ok(SolverChoice::Bcd),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"pdhg\", \"cd\", \"mkl\", \"nuclear\", \"bcd\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"interior\", \"pdhg\", \"cd\", \"mkl\", \"nuclear\", \"bcd\", got {s:?}"
         ))),
     }
 }

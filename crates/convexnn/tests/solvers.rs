@@ -381,6 +381,83 @@ fn augmented_lagrangian_matches_interior_point_logistic() {
 }
 
 #[test]
+fn structured_interior_point_matches_the_clarabel_backend() {
+    compare_with_exact(Formulation::Relu, Loss::Squared, SolverChoice::Interior);
+}
+
+/// `auto` takes the structured interior point for small squared-loss ReLU programs with sampled
+/// gates and the Clarabel backend where the patterns carry no interior gates; other programs are
+/// refused with the supported choices.
+#[test]
+fn structured_interior_point_is_chosen_and_refused_where_it_should_be() {
+    let (x, y) = problem(3, Loss::Squared);
+    let opts = TrainOptions {
+        formulation: Formulation::Relu,
+        lambda: 1e-2,
+        patterns: PatternSource::Sample { count: 12 },
+        tol: 1e-8,
+        ..TrainOptions::default()
+    };
+    let c = fit(&x, &y, &opts).certificate;
+    assert_eq!(c.solver, "interior");
+    assert_eq!(
+        c.info.status,
+        Status::Converged,
+        "{:?} rel gap {:e}",
+        c.info,
+        c.relative_gap
+    );
+    assert_eq!(c.info.violation, 0.0);
+    let pats = fit(&x, &y, &opts).patterns;
+    let masks = TrainOptions {
+        patterns: PatternSource::Masks((0..pats.len()).map(|i| pats.column(i)).collect()),
+        ..opts.clone()
+    };
+    let c = fit(&x, &y, &masks).certificate;
+    assert_eq!(c.solver, "clarabel", "masks carry no gates");
+    let err = train(
+        x.as_ref(),
+        &y,
+        &TrainOptions {
+            solver: SolverChoice::Interior,
+            ..masks
+        },
+        &mut Silent,
+        &StopFlag::new(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(err.contains("gates strictly"), "{err}");
+    for (formulation, loss) in [
+        (Formulation::Relu, Loss::Logistic),
+        (Formulation::Gated, Loss::Squared),
+        (Formulation::Abs, Loss::Squared),
+    ] {
+        let (x, y) = problem(3, loss);
+        let err = train(
+            x.as_ref(),
+            &y,
+            &TrainOptions {
+                formulation,
+                loss,
+                solver: SolverChoice::Interior,
+                ..opts.clone()
+            },
+            &mut Silent,
+            &StopFlag::new(),
+        )
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(
+            err.contains("--solver interior solves the ReLU program"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn admm_matches_interior_point_squared() {
     compare_with_exact(Formulation::Relu, Loss::Squared, SolverChoice::Admm);
 }

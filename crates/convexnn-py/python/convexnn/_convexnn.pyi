@@ -98,7 +98,7 @@ def fit(
     *,
     # formulation: "gated", "relu", "leaky_relu" (with slope), "abs", "threshold" or "linear" (no
     # patterns: n_patterns and exact unused, gates refused; solvers auto/fista/clarabel, f64).
-    # solver: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear" or "bcd".
+    # solver: "auto", "fista", "al", "admm", "clarabel", "interior", "pdhg", "cd", "mkl", "nuclear" or "bcd".
     # conv: "HxW:FHxFW:STRIDE[:circular][:separable][:nobias]".
     # depth: with dictionary=True, 2 (two layers), or 3 or 4 (relu only: the deep narrow network).
     formulation: str = "gated",

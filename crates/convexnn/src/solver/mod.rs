@@ -6,6 +6,8 @@
 //!   programs (gated ReLU, and the inner problems of the augmented Lagrangian).
 //! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (docs/programs.md §4b).
 //! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
+//! - [`interior`]: a structured interior point (Mehrotra predictor–corrector) for the squared-loss
+//!   ReLU program, factoring one P·d system per iteration (docs/programs.md (M61)–(M63)).
 //! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
 //! - [`exact_l1`]: the same backend for dense ℓ1 programs with a free intercept (1-D dictionaries).
 //! - [`mkl`]: gated ReLU as multiple kernel learning, by iterative reweighting with an n × n
@@ -30,6 +32,7 @@ pub mod exact_l1;
 pub mod exact_linear;
 pub mod exact_outputs;
 pub mod fista;
+pub mod interior;
 pub mod mkl;
 pub mod nuclear;
 pub mod path;

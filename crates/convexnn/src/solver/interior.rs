@@ -1,0 +1,736 @@
+//! A structured interior point for the squared-loss ReLU program (docs/programs.md (M6),
+//! (M61)–(M62)): Mehrotra's predictor–corrector on the program's own structure, instead of a
+//! general conic solver's sparse factorization.
+//!
+//! Variables: one block `(u_b, t_b)` per weight vector (b < P: v_b, b ≥ P: w_{b−P}), with the
+//! constraints `X̃_i u_b ≥ 0` (slacks s = X̃_i u_b, multipliers z) and the convex scalar inequality
+//! `g_b = ‖u_b‖²/t_b − t_b ≤ 0` (slack σ_b = −g_b, multiplier ζ_b), the second-order cone
+//! `‖u_b‖ ≤ t_b` written so that the primal–dual method of Boyd & Vandenberghe (2004, §11.7) applies.
+//! Objective `(1/2n)‖Σ_i D_i X(v_i − w_i) − y‖² + λ Σ_b t_b`.
+//!
+//! Each iteration solves the Newton system of the perturbed KKT conditions (M62) twice (predictor
+//! with target 0, corrector with target σμ and Mehrotra's second-order term) with one Cholesky
+//! factorization. Eliminating the slacks and multipliers leaves one system in the blocks
+//! (u_b, t_b), of 2P(d+1) rows:
+//!
+//! ```text
+//! B_b = X_cᵀ diag(z_b / s_b) X_c + ζ_b ∇²g_b + (ζ_b / σ_b) ∇g_b ∇g_bᵀ   on the diagonal blocks,
+//! ± G_ij / n                                                        between the weights of blocks,
+//! ```
+//!
+//! with G = FᵀF the Gram form of the gated program ([`GramForm`], F = [D_1X … D_PX]), formed once,
+//! positive between two v or two w blocks and negative between a v and a w block. Forming B costs
+//! 2P·n·d² and the factorization (2P(d+1))³/3 flops, independent of n. (Eliminating the blocks' B_b first to a
+//! P·d system is cheaper but loses the accuracy of the last digits: B_b is ill-conditioned near
+//! the optimum.)
+//!
+//! The iterates stay strictly inside the cones (the cone violation is zero), and the multipliers z
+//! are the γ_i, ξ_i of the Lagrangian dual (M9), so the certificate of [`crate::program::relu`]
+//! bounds the optimum with them. The start is each pattern's gate, which lies strictly inside its
+//! cone when no sample sits on its hyperplane ([`interior_start`]).
+
+use std::time::Instant;
+
+use faer::linalg::matmul::matmul;
+use faer::linalg::solvers::Solve;
+use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
+
+use super::bcd::GramForm;
+use super::{IterRecord, Observe, Status, StopFlag};
+use crate::error::{Error, Result};
+use crate::features::PatternSet;
+use crate::operator::{MaskedOperator, DEFAULT_BLOCK_ROWS};
+use crate::program::relu::{certificate, dual_direction, polish_multipliers};
+use crate::program::Loss;
+
+/// Settings of [`relu_interior`].
+#[derive(Clone, Debug)]
+pub struct InteriorSettings {
+    /// Stop when the certified relative duality gap (M9), with the interior point's multipliers,
+    /// is at most this. It is evaluated once the duality measure (the sum of the complementarity
+    /// products) is below a tenth of it. Default 1e-6.
+    pub tol: f64,
+    /// Iteration cap. Default 200.
+    pub max_iter: usize,
+    /// Wall-clock limit in seconds, counted from the `start` passed to [`relu_interior`].
+    pub time_limit: Option<f64>,
+    /// Rows of X per sample K of a convolutional program (M35a); 1 for a fully connected one.
+    pub pooling: usize,
+}
+
+impl Default for InteriorSettings {
+    fn default() -> Self {
+        InteriorSettings {
+            tol: 1e-6,
+            max_iter: 200,
+            time_limit: None,
+            pooling: 1,
+        }
+    }
+}
+
+/// What [`relu_interior`] returns.
+pub struct InteriorOutput {
+    /// [V | W], d × 2P, strictly inside the cones.
+    pub u: Mat<f64>,
+    /// The cone multipliers [Γ | Ξ] (rows of X × 2P), the z of the last iterate.
+    pub mult: Mat<f64>,
+    /// How the solve ended ([`Status::Converged`] when the duality measure reached the tolerance).
+    pub status: Status,
+    /// Interior-point iterations.
+    pub iterations: usize,
+    /// The duality measure Σ zᵀs + Σ ζσ of the last iterate, relative to its objective.
+    pub relative_measure: f64,
+}
+
+/// Bytes [`relu_interior`] allocates for `rows` rows of X, `d` columns and `p` patterns: the Gram
+/// form ((Pd)²), the Newton system and its factor ((2P(d+1))² each), and about a dozen rows × 2P
+/// matrices (slacks, multipliers, steps, the certificate).
+pub fn interior_memory(rows: usize, d: usize, p: usize) -> usize {
+    let pd = p.saturating_mul(d);
+    let system = p.saturating_mul(2 * (d + 1));
+    pd.saturating_mul(pd)
+        .saturating_add(system.saturating_mul(system).saturating_mul(2))
+        .saturating_add(rows.saturating_mul(2 * p).saturating_mul(12))
+        .saturating_mul(8)
+}
+
+/// The start of the interior point: each pattern's gate scaled to unit norm (d × P), when every
+/// gate lies strictly inside its cone, (2D_i − I) X g_i > 0 on every nonzero row of X. `None`
+/// when the patterns carry no gates or a sample sits on a gate's hyperplane.
+pub fn interior_start(x: MatRef<'_, f64>, patterns: &PatternSet) -> Option<Mat<f64>> {
+    let g = patterns.gates()?;
+    let (n, d) = (x.nrows(), x.ncols());
+    if g.nrows() != d || g.ncols() != patterns.len() {
+        return None;
+    }
+    let mut xg = Mat::<f64>::zeros(n, g.ncols());
+    matmul(
+        xg.as_mut(),
+        Accum::Replace,
+        x,
+        g,
+        1.0,
+        faer::get_global_parallelism(),
+    );
+    let nonzero: Vec<bool> = (0..n).map(|j| (0..d).any(|a| x[(j, a)] != 0.0)).collect();
+    for i in 0..g.ncols() {
+        for (j, &nz) in nonzero.iter().enumerate() {
+            let m = sign(patterns.get(j, i)) * xg[(j, i)];
+            if nz && m.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                return None;
+            }
+        }
+    }
+    Some(Mat::from_fn(d, g.ncols(), |a, i| {
+        let norm = (0..d).map(|b| g[(b, i)].powi(2)).sum::<f64>().sqrt();
+        g[(a, i)] / norm
+    }))
+}
+
+/// Projected-gradient steps on the multipliers when the interior point's own do not certify.
+const POLISH_ITERS: usize = 500;
+
+fn sign(bit: bool) -> f64 {
+    if bit {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// The primal–dual iterate: weights U (d × 2P), norms t, cone slacks S and multipliers Z (rows × 2P,
+/// over the nonzero rows of X), second-order slacks σ and multipliers ζ.
+struct Iterate {
+    u: Mat<f64>,
+    t: Vec<f64>,
+    s: Mat<f64>,
+    z: Mat<f64>,
+    sig: Vec<f64>,
+    zeta: Vec<f64>,
+}
+
+/// A Newton direction for every part of the iterate.
+struct Direction {
+    du: Mat<f64>,
+    dt: Vec<f64>,
+    ds: Mat<f64>,
+    dz: Mat<f64>,
+    dsig: Vec<f64>,
+    dzeta: Vec<f64>,
+}
+
+/// The problem data the iterations share.
+struct Structure<'a> {
+    /// Nonzero rows of X (the cone rows).
+    xc: Mat<f64>,
+    /// Sign (2D_i − I) of each cone row for each pattern (rows × P).
+    signs: Mat<f64>,
+    form: &'a GramForm,
+    lambda: f64,
+}
+
+impl Structure<'_> {
+    fn p(&self) -> usize {
+        self.signs.ncols()
+    }
+    fn d(&self) -> usize {
+        self.xc.ncols()
+    }
+
+    /// S ∘ (X_c U): the cone slacks of weights U (d × 2P).
+    fn slacks(&self, u: MatRef<'_, f64>) -> Mat<f64> {
+        let p = self.p();
+        let mut out = Mat::<f64>::zeros(self.xc.nrows(), 2 * p);
+        matmul(
+            out.as_mut(),
+            Accum::Replace,
+            self.xc.as_ref(),
+            u,
+            1.0,
+            faer::get_global_parallelism(),
+        );
+        for b in 0..2 * p {
+            let sg = self.signs.col_as_slice(b % p);
+            for (o, &s) in out.col_as_slice_mut(b).iter_mut().zip(sg) {
+                *o *= s;
+            }
+        }
+        out
+    }
+
+    /// X_cᵀ (S ∘ W) for rows × 2P values W (the adjoint of [`Structure::slacks`]).
+    fn slacks_adjoint(&self, w: MatRef<'_, f64>) -> Mat<f64> {
+        let p = self.p();
+        let sw = Mat::from_fn(w.nrows(), 2 * p, |j, b| self.signs[(j, b % p)] * w[(j, b)]);
+        let mut out = Mat::<f64>::zeros(self.d(), 2 * p);
+        matmul(
+            out.as_mut(),
+            Accum::Replace,
+            self.xc.transpose(),
+            sw.as_ref(),
+            1.0,
+            faer::get_global_parallelism(),
+        );
+        out
+    }
+
+    /// a = v − w as one P·d vector (group i at i·d).
+    fn difference(&self, u: MatRef<'_, f64>) -> Vec<f64> {
+        let (p, d) = (self.p(), self.d());
+        let mut a = vec![0.0; p * d];
+        for i in 0..p {
+            for r in 0..d {
+                a[i * d + r] = u[(r, i)] - u[(r, p + i)];
+            }
+        }
+        a
+    }
+
+    /// (G/n) a.
+    fn gram_times(&self, a: &[f64]) -> Vec<f64> {
+        let m = a.len();
+        let mut q = Mat::<f64>::zeros(m, 1);
+        matmul(
+            q.as_mut(),
+            Accum::Replace,
+            self.form.g.as_ref(),
+            MatRef::from_column_major_slice(a, m, 1),
+            1.0 / self.form.n as f64,
+            faer::get_global_parallelism(),
+        );
+        q.col_as_slice(0).to_vec()
+    }
+
+    /// The objective (1/2n)‖Fa − y‖² + λΣt and the data gradient (G a − b)/n of a = v − w.
+    fn objective(&self, u: MatRef<'_, f64>, t: &[f64]) -> (f64, Vec<f64>) {
+        let a = self.difference(u);
+        let q = self.gram_times(&a);
+        let n = self.form.n as f64;
+        let quad: f64 = a.iter().zip(&q).map(|(x, y)| x * y).sum::<f64>();
+        let lin: f64 = a.iter().zip(&self.form.b).map(|(x, y)| x * y).sum::<f64>() / n;
+        let value = 0.5 * quad - lin + 0.5 * self.form.yy / n + self.lambda * t.iter().sum::<f64>();
+        let grad = q
+            .iter()
+            .zip(&self.form.b)
+            .map(|(qi, bi)| qi - bi / n)
+            .collect();
+        (value, grad)
+    }
+}
+
+/// ∇g of g(u, t) = ‖u‖²/t − t: (2u/t, −‖u‖²/t² − 1).
+fn soc_gradient(u: &[f64], t: f64) -> Vec<f64> {
+    let uu: f64 = u.iter().map(|v| v * v).sum();
+    let mut g: Vec<f64> = u.iter().map(|v| 2.0 * v / t).collect();
+    g.push(-uu / (t * t) - 1.0);
+    g
+}
+
+/// Largest α ≥ 0 with ‖u + α du‖ ≤ t + α dt (∞ if every α is), from inside the cone.
+fn soc_step(u: &[f64], t: f64, du: &[f64], dt: f64) -> f64 {
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let qa = dt * dt - dot(du, du);
+    let qb = 2.0 * (t * dt - dot(u, du));
+    let qc = t * t - dot(u, u);
+    let mut alpha = if dt < 0.0 { -t / dt } else { f64::INFINITY };
+    let root = if qa.abs() <= 1e-300 {
+        if qb < 0.0 {
+            -qc / qb
+        } else {
+            f64::INFINITY
+        }
+    } else {
+        let disc = qb * qb - 4.0 * qa * qc;
+        if disc < 0.0 {
+            f64::INFINITY
+        } else {
+            // The roots, computed without cancellation; the smallest positive one.
+            let sq = disc.sqrt();
+            let q = -0.5 * (qb + qb.signum() * sq);
+            let r1 = q / qa;
+            let r2 = if q != 0.0 { qc / q } else { f64::INFINITY };
+            [r1, r2]
+                .into_iter()
+                .filter(|r| *r > 0.0)
+                .fold(f64::INFINITY, f64::min)
+        }
+    };
+    alpha = alpha.min(root);
+    alpha
+}
+
+/// Largest α ≤ 1 keeping x + α dx ≥ 0 for positive x.
+fn positive_step(x: &[f64], dx: &[f64], mut alpha: f64) -> f64 {
+    for (&v, &dv) in x.iter().zip(dx) {
+        if dv < 0.0 {
+            alpha = alpha.min(-v / dv);
+        }
+    }
+    alpha
+}
+
+/// The Cholesky factor of the Newton matrix of one iteration (M62): the 2P(d+1) blocks (u_b, t_b)
+/// in order, B_b on the diagonal blocks and ±G/n between the weights of any two blocks.
+struct Factored {
+    system: faer::linalg::solvers::Llt<f64>,
+}
+
+/// The barrier block B_b ((d+1) × (d+1), column-major) of block `b`: X_cᵀ diag(z/s) X_c on the
+/// weights plus ζ∇²g + (ζ/σ)∇g∇gᵀ of the cone inequality.
+fn barrier_block(st: &Structure<'_>, it: &Iterate, b: usize) -> Mat<f64> {
+    let d = st.d();
+    let e = d + 1;
+    let xc = st.xc.as_ref();
+    let (zc, sc) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
+    let scaled = Mat::from_fn(xc.nrows(), d, |j, a| xc[(j, a)] * zc[j] / sc[j]);
+    let mut blk = Mat::<f64>::zeros(e, e);
+    matmul(
+        blk.as_mut().submatrix_mut(0, 0, d, d),
+        Accum::Replace,
+        scaled.transpose(),
+        xc,
+        1.0,
+        Par::Seq,
+    );
+    let u = it.u.col_as_slice(b);
+    let (t, zeta, sig) = (it.t[b], it.zeta[b], it.sig[b]);
+    let gg = soc_gradient(u, t);
+    let uu: f64 = u.iter().map(|v| v * v).sum();
+    for c in 0..e {
+        for r in 0..e {
+            let hess = match (r < d, c < d) {
+                (true, true) if r == c => 2.0 / t,
+                (true, true) => 0.0,
+                (true, false) => -2.0 * u[r] / (t * t),
+                (false, true) => -2.0 * u[c] / (t * t),
+                (false, false) => 2.0 * uu / (t * t * t),
+            };
+            blk[(r, c)] += zeta * hess + zeta / sig * gg[r] * gg[c];
+        }
+    }
+    blk
+}
+
+fn factor(st: &Structure<'_>, it: &Iterate) -> Option<Factored> {
+    let (p, d) = (st.p(), st.d());
+    let e = d + 1;
+    let blocks: Vec<Mat<f64>> = (0..2 * p)
+        .into_par_iter()
+        .map(|b| barrier_block(st, it, b))
+        .collect();
+    let inv_n = 1.0 / st.form.n as f64;
+    let size = 2 * p * e;
+    let mut k = Mat::<f64>::zeros(size, size);
+    // Column by column: the weights of block bc against those of every block br, ±G/n.
+    for bc in 0..2 * p {
+        let ic = bc % p;
+        for c in 0..d {
+            let g = &st.form.g.col_as_slice(ic * d + c);
+            let col = k.col_as_slice_mut(bc * e + c);
+            for br in 0..2 * p {
+                let sg = if (br < p) == (bc < p) { inv_n } else { -inv_n };
+                let ir = br % p;
+                for (o, &v) in col[br * e..br * e + d]
+                    .iter_mut()
+                    .zip(&g[ir * d..ir * d + d])
+                {
+                    *o = sg * v;
+                }
+            }
+        }
+    }
+    for (b, blk) in blocks.iter().enumerate() {
+        for c in 0..e {
+            for r in 0..e {
+                k[(b * e + r, b * e + c)] += blk[(r, c)];
+            }
+        }
+    }
+    let system = k.llt(faer::Side::Lower).ok()?;
+    Some(Factored { system })
+}
+
+/// The Newton direction for the complementarity targets `rc` (rows × 2P, for z∘s) and `rc_soc`
+/// (for ζσ) (M62), from the dual residual `rd` ((d+1) × 2P).
+fn direction(
+    st: &Structure<'_>,
+    it: &Iterate,
+    f: &Factored,
+    rd: &Mat<f64>,
+    rc: &Mat<f64>,
+    rc_soc: &[f64],
+) -> Direction {
+    let (p, d) = (st.p(), st.d());
+    let e = d + 1;
+    // r = −r_d − Σ ∇f_j rc_j / s_j: for the cone rows ∇f = −x̃, so + X_cᵀ(S ∘ rc/s).
+    let w = Mat::from_fn(rc.nrows(), 2 * p, |j, b| rc[(j, b)] / it.s[(j, b)]);
+    let back = st.slacks_adjoint(w.as_ref());
+    let mut x = Mat::<f64>::zeros(2 * p * e, 1);
+    for b in 0..2 * p {
+        let gg = soc_gradient(it.u.col_as_slice(b), it.t[b]);
+        for r in 0..e {
+            let cone = if r < d { back[(r, b)] } else { 0.0 };
+            x[(b * e + r, 0)] = -rd[(r, b)] + cone - gg[r] * rc_soc[b] / it.sig[b];
+        }
+    }
+    f.system.solve_in_place(x.as_mut());
+    let du = Mat::from_fn(d, 2 * p, |k, b| x[(b * e + k, 0)]);
+    let dt: Vec<f64> = (0..2 * p).map(|b| x[(b * e + d, 0)]).collect();
+    let ds = st.slacks(du.as_ref());
+    let dz = Mat::from_fn(rc.nrows(), 2 * p, |j, b| {
+        (rc[(j, b)] - it.z[(j, b)] * ds[(j, b)]) / it.s[(j, b)]
+    });
+    let (mut dsig, mut dzeta) = (vec![0.0; 2 * p], vec![0.0; 2 * p]);
+    for b in 0..2 * p {
+        let gg = soc_gradient(it.u.col_as_slice(b), it.t[b]);
+        let lin: f64 = (0..d).map(|k| gg[k] * du[(k, b)]).sum::<f64>() + gg[d] * dt[b];
+        dsig[b] = -lin;
+        dzeta[b] = (rc_soc[b] - it.zeta[b] * dsig[b]) / it.sig[b];
+    }
+    Direction {
+        du,
+        dt,
+        ds,
+        dz,
+        dsig,
+        dzeta,
+    }
+}
+
+/// Largest step in (0, 1] that keeps the slacks, multipliers and cones strictly feasible.
+fn max_step(it: &Iterate, dir: &Direction) -> f64 {
+    let mut alpha = 1.0f64;
+    for b in 0..it.u.ncols() {
+        alpha = positive_step(it.s.col_as_slice(b), dir.ds.col_as_slice(b), alpha);
+        alpha = positive_step(it.z.col_as_slice(b), dir.dz.col_as_slice(b), alpha);
+        alpha = alpha.min(soc_step(
+            it.u.col_as_slice(b),
+            it.t[b],
+            dir.du.col_as_slice(b),
+            dir.dt[b],
+        ));
+    }
+    positive_step(&it.zeta, &dir.dzeta, alpha)
+}
+
+/// Σ (z + α dz)(s + α ds) + Σ (ζ + α dζ)(σ + α dσ).
+fn complementarity(it: &Iterate, dir: Option<(&Direction, f64)>) -> f64 {
+    let mut total = 0.0;
+    for b in 0..it.u.ncols() {
+        let (z, s) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
+        total += match dir {
+            None => z.iter().zip(s).map(|(a, b)| a * b).sum::<f64>(),
+            Some((d, a)) => {
+                let (dz, ds) = (d.dz.col_as_slice(b), d.ds.col_as_slice(b));
+                (0..z.len())
+                    .map(|j| (z[j] + a * dz[j]) * (s[j] + a * ds[j]))
+                    .sum::<f64>()
+            }
+        };
+        total += match dir {
+            None => it.zeta[b] * it.sig[b],
+            Some((d, a)) => (it.zeta[b] + a * d.dzeta[b]) * (it.sig[b] + a * d.dsig[b]),
+        };
+    }
+    total
+}
+
+/// The multipliers over all rows of X (zero on the rows left out of the cones).
+fn multipliers(z: &Mat<f64>, cone_rows: &[usize], rows: usize) -> Mat<f64> {
+    let mut mult = Mat::<f64>::zeros(rows, z.ncols());
+    for (j, &row) in cone_rows.iter().enumerate() {
+        for b in 0..z.ncols() {
+            mult[(row, b)] = z[(j, b)];
+        }
+    }
+    mult
+}
+
+/// Solves the squared-loss ReLU program (M6) over `patterns` of the rows of `x` (nK × d, K =
+/// [`InteriorSettings::pooling`]) for targets `y` (n) by the structured interior point (M61)–(M62),
+/// from `start` (d × P unit gates strictly inside their cones, see [`interior_start`]).
+#[allow(clippy::too_many_arguments)]
+pub fn relu_interior(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    lambda: f64,
+    start_gates: MatRef<'_, f64>,
+    settings: &InteriorSettings,
+    observer: &mut dyn Observe,
+    stop: &StopFlag,
+    start: Instant,
+) -> Result<InteriorOutput> {
+    let (rows, d, p) = (x.nrows(), x.ncols(), patterns.len());
+    if start_gates.nrows() != d || start_gates.ncols() != p {
+        return Err(Error::InvalidSetting(format!(
+            "the interior point needs one start gate per pattern: {} × {} for X with {d} columns \
+             and {p} patterns",
+            start_gates.nrows(),
+            start_gates.ncols()
+        )));
+    }
+    let form = GramForm::new(x, y, patterns, settings.pooling)?;
+    let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), DEFAULT_BLOCK_ROWS, 0)
+        .with_pooling(settings.pooling);
+    let cone_rows: Vec<usize> = (0..rows)
+        .filter(|&j| (0..d).any(|a| x[(j, a)] != 0.0))
+        .collect();
+    let nc = cone_rows.len();
+    let st = Structure {
+        xc: Mat::from_fn(nc, d, |j, a| x[(cone_rows[j], a)]),
+        signs: Mat::from_fn(nc, p, |j, i| sign(patterns.get(cone_rows[j], i))),
+        form: &form,
+        lambda,
+    };
+    // Start: u_b = c ĝ_i with c matching the targets' scale, t = 2‖u‖, μ₀ = F / m.
+    let rms = |v: &[f64]| (v.iter().map(|a| a * a).sum::<f64>() / v.len().max(1) as f64).sqrt();
+    let gates = Mat::from_fn(d, 2 * p, |a, b| start_gates[(a, b % p)]);
+    let xg = st.slacks(gates.as_ref());
+    let spread = (0..2 * p)
+        .map(|b| rms(xg.col_as_slice(b)))
+        .fold(1e-12, f64::max);
+    let scale = 0.1 * rms(y).max(1e-12) / spread;
+    let u = Mat::from_fn(d, 2 * p, |a, b| scale * gates[(a, b)]);
+    let t: Vec<f64> = (0..2 * p).map(|_| 2.0 * scale).collect();
+    let s = st.slacks(u.as_ref());
+    let m = (nc * 2 * p + 2 * p) as f64;
+    let (f0, _) = st.objective(u.as_ref(), &t);
+    let mu0 = f0.max(1e-12) / m;
+    let sig: Vec<f64> = (0..2 * p).map(|b| t[b] - scale * scale / t[b]).collect();
+    let mut it = Iterate {
+        z: Mat::from_fn(nc, 2 * p, |j, b| mu0 / s[(j, b)]),
+        zeta: sig.iter().map(|v| mu0 / v).collect(),
+        u,
+        t,
+        s,
+        sig,
+    };
+    let mut status = Status::MaxIterations;
+    let mut iterations = 0;
+    let mut relative_measure = f64::INFINITY;
+    let mut small_steps = 0;
+    let mut polished = None;
+    while iterations < settings.max_iter {
+        let (value, grad) = st.objective(it.u.as_ref(), &it.t);
+        let gap = complementarity(&it, None);
+        relative_measure = gap / value.abs().max(1e-12);
+        if !value.is_finite() || !gap.is_finite() {
+            status = Status::NumericalError;
+            break;
+        }
+        let record = IterRecord {
+            iteration: iterations,
+            outer: 0,
+            objective: value,
+            gap,
+            violation: 0.0,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        if !observer.on_iter(&record) || stop.is_set() {
+            status = Status::Interrupted;
+            break;
+        }
+        if relative_measure <= 0.1 * settings.tol {
+            // The primal iterate is accurate long before the dual residual of the cone
+            // inequalities is small (their apex, where unused neurons end, is not smooth): the
+            // multipliers are polished for the fixed θ of the certificate (M9) if needed.
+            let mut mult = multipliers(&it.z, &cone_rows, rows);
+            let mut certified = false;
+            for polish in [0, POLISH_ITERS] {
+                if polish > 0 {
+                    let theta = dual_direction(&mut op, y, Loss::Squared, it.u.as_ref());
+                    polish_multipliers(&mut op, &theta, lambda, &mut mult, polish);
+                }
+                let c = certificate(
+                    &mut op,
+                    y,
+                    Loss::Squared,
+                    lambda,
+                    it.u.as_ref(),
+                    Some(mult.as_ref()),
+                );
+                if c.objective - c.dual <= settings.tol * c.objective.abs() {
+                    certified = true;
+                    break;
+                }
+            }
+            if certified || relative_measure <= 1e-4 * settings.tol {
+                status = if certified {
+                    Status::Converged
+                } else {
+                    Status::Stalled
+                };
+                polished = Some(mult);
+                break;
+            }
+        }
+        if settings
+            .time_limit
+            .is_some_and(|l| start.elapsed().as_secs_f64() >= l)
+        {
+            status = Status::TimeLimit;
+            break;
+        }
+        // Dual residual r_d = ∇F − X_cᵀ(S∘Z) + ζ∇g, per block.
+        let cone = st.slacks_adjoint(it.z.as_ref());
+        let rd = Mat::from_fn(d + 1, 2 * p, |r, b| {
+            let gg_r = soc_gradient(it.u.col_as_slice(b), it.t[b])[r];
+            let data = if r < d {
+                let g = grad[(b % p) * d + r];
+                (if b < p { g } else { -g }) - cone[(r, b)]
+            } else {
+                lambda
+            };
+            data + it.zeta[b] * gg_r
+        });
+        let Some(fact) = factor(&st, &it) else {
+            status = Status::NumericalError;
+            break;
+        };
+        let mu = gap / m;
+        // Predictor: complementarity target 0.
+        let rc_aff = Mat::from_fn(nc, 2 * p, |j, b| -it.z[(j, b)] * it.s[(j, b)]);
+        let rs_aff: Vec<f64> = (0..2 * p).map(|b| -it.zeta[b] * it.sig[b]).collect();
+        let aff = direction(&st, &it, &fact, &rd, &rc_aff, &rs_aff);
+        let a_aff = max_step(&it, &aff);
+        let mu_aff = complementarity(&it, Some((&aff, a_aff))) / m;
+        let sigma = (mu_aff / mu).clamp(0.0, 1.0).powi(3);
+        // Corrector: target σμ with Mehrotra's second-order term.
+        let rc = Mat::from_fn(nc, 2 * p, |j, b| {
+            sigma * mu - aff.ds[(j, b)] * aff.dz[(j, b)] - it.z[(j, b)] * it.s[(j, b)]
+        });
+        let rs: Vec<f64> = (0..2 * p)
+            .map(|b| sigma * mu - aff.dsig[b] * aff.dzeta[b] - it.zeta[b] * it.sig[b])
+            .collect();
+        let dir = direction(&st, &it, &fact, &rd, &rc, &rs);
+        let alpha = (0.99 * max_step(&it, &dir)).min(1.0);
+        small_steps = if alpha < 1e-8 { small_steps + 1 } else { 0 };
+        if small_steps >= 3 {
+            status = Status::Stalled;
+            break;
+        }
+        for b in 0..2 * p {
+            for k in 0..d {
+                it.u[(k, b)] += alpha * dir.du[(k, b)];
+            }
+            it.t[b] += alpha * dir.dt[b];
+            it.zeta[b] += alpha * dir.dzeta[b];
+            let uu: f64 = it.u.col_as_slice(b).iter().map(|v| v * v).sum();
+            it.sig[b] = it.t[b] - uu / it.t[b];
+        }
+        for b in 0..2 * p {
+            for j in 0..nc {
+                it.z[(j, b)] += alpha * dir.dz[(j, b)];
+            }
+        }
+        it.s = st.slacks(it.u.as_ref());
+        iterations += 1;
+    }
+    Ok(InteriorOutput {
+        mult: polished.unwrap_or_else(|| multipliers(&it.z, &cone_rows, rows)),
+        u: it.u,
+        status,
+        iterations,
+        relative_measure,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::sample::sample_patterns;
+    use crate::rng::Rng;
+    use crate::solver::Silent;
+
+    #[test]
+    fn soc_step_finds_the_boundary() {
+        // From (u, t) = (0, 1) along du = (1, 0), dt = 0: the boundary is at α = 1.
+        let a = soc_step(&[0.0, 0.0], 1.0, &[1.0, 0.0], 0.0);
+        assert!((a - 1.0).abs() < 1e-12, "{a}");
+        // Moving inward never leaves the cone.
+        assert_eq!(soc_step(&[0.5, 0.0], 1.0, &[0.0, 0.0], 1.0), f64::INFINITY);
+        // Shrinking t at twice the rate of u: ‖(0.5 − α)‖ … boundary where 1 − 2α = 0.5 − α.
+        let a = soc_step(&[0.5], 1.0, &[-1.0], -2.0);
+        assert!((a - 0.5).abs() < 1e-12, "{a}");
+    }
+
+    #[test]
+    fn interior_point_certifies_small_relu_programs() {
+        let mut rng = Rng::new(4);
+        let (n, d) = (60, 4);
+        let x = Mat::from_fn(n, d, |_, a| if a == d - 1 { 1.0 } else { rng.normal() });
+        let y: Vec<f64> = (0..n)
+            .map(|j| (x[(j, 0)] - 0.5 * x[(j, 1)]).max(0.0) + 0.1 * rng.normal())
+            .collect();
+        let pats = sample_patterns(x.as_ref(), 10, 3).unwrap();
+        let gates = interior_start(x.as_ref(), &pats).expect("sampled gates are interior");
+        let out = relu_interior(
+            x.as_ref(),
+            &y,
+            &pats,
+            1e-3,
+            gates.as_ref(),
+            &InteriorSettings::default(),
+            &mut Silent,
+            &StopFlag::new(),
+            Instant::now(),
+        )
+        .unwrap();
+        assert_eq!(out.status, Status::Converged);
+        let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
+        let c = certificate(
+            &mut op,
+            &y,
+            Loss::Squared,
+            1e-3,
+            out.u.as_ref(),
+            Some(out.mult.as_ref()),
+        );
+        assert_eq!(c.violation, 0.0);
+        let rel = (c.objective - c.dual) / c.objective;
+        assert!(rel < 1e-7, "relative gap {rel}");
+    }
+}
