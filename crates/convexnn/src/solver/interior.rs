@@ -311,9 +311,12 @@ fn positive_step(x: &[f64], dx: &[f64], mut alpha: f64) -> f64 {
     alpha
 }
 
-/// The Cholesky factor of the Newton matrix of one iteration (M62): the 2P(d+1) blocks (u_b, t_b)
-/// in order, B_b on the diagonal blocks and ±G/n between the weights of any two blocks.
+/// The Newton matrix of one iteration (M62), factored in the variables (v_i, t_{v_i}, t_{w_i}, a_i)
+/// with a = v − w: per pattern the Cholesky factor of the pivot Y_i over (v_i, t_{v_i}, t_{w_i})
+/// and the coupling C_i to a_i, and the Cholesky factor of the P·d Schur complement
+/// S = G/n + blockdiag(B_{w_i}^{uu} − C_iᵀY_i⁻¹C_i) in a.
 struct Factored {
+    pivots: Vec<(faer::linalg::solvers::Llt<f64>, Mat<f64>)>,
     system: faer::linalg::solvers::Llt<f64>,
 }
 
@@ -355,41 +358,67 @@ fn barrier_block(st: &Structure<'_>, it: &Iterate, b: usize) -> Mat<f64> {
 
 fn factor(st: &Structure<'_>, it: &Iterate) -> Option<Factored> {
     let (p, d) = (st.p(), st.d());
-    let e = d + 1;
-    let blocks: Vec<Mat<f64>> = (0..2 * p)
+    let per: Vec<Option<PatternPivot>> = (0..p)
         .into_par_iter()
-        .map(|b| barrier_block(st, it, b))
+        .map(|i| pattern_pivot(st, it, i))
         .collect();
+    let per: Vec<PatternPivot> = per.into_iter().collect::<Option<_>>()?;
     let inv_n = 1.0 / st.form.n as f64;
-    let size = 2 * p * e;
-    let mut k = Mat::<f64>::zeros(size, size);
-    // Column by column: the weights of block bc against those of every block br, ±G/n.
-    for bc in 0..2 * p {
-        let ic = bc % p;
-        for c in 0..d {
-            let g = &st.form.g.col_as_slice(ic * d + c);
-            let col = k.col_as_slice_mut(bc * e + c);
-            for br in 0..2 * p {
-                let sg = if (br < p) == (bc < p) { inv_n } else { -inv_n };
-                let ir = br % p;
-                for (o, &v) in col[br * e..br * e + d]
-                    .iter_mut()
-                    .zip(&g[ir * d..ir * d + d])
-                {
-                    *o = sg * v;
-                }
+    let mut k = Mat::from_fn(p * d, p * d, |r, c| st.form.g[(r, c)] * inv_n);
+    let mut pivots = Vec::with_capacity(p);
+    for (i, (llt, c, m)) in per.into_iter().enumerate() {
+        for col in 0..d {
+            for row in 0..d {
+                k[(i * d + row, i * d + col)] += 0.5 * (m[(row, col)] + m[(col, row)]);
             }
         }
-    }
-    for (b, blk) in blocks.iter().enumerate() {
-        for c in 0..e {
-            for r in 0..e {
-                k[(b * e + r, b * e + c)] += blk[(r, c)];
-            }
-        }
+        pivots.push((llt, c));
     }
     let system = k.llt(faer::Side::Lower).ok()?;
-    Some(Factored { system })
+    Some(Factored { pivots, system })
+}
+
+/// A pattern's pivot factor, its coupling C_i and its Schur block B_{w_i}^{uu} − C_iᵀY_i⁻¹C_i.
+type PatternPivot = (faer::linalg::solvers::Llt<f64>, Mat<f64>, Mat<f64>);
+
+/// The change of variables w = v − a turns the data term into (1/2n)aᵀGa and leaves the barrier
+/// blocks B_v on (v, t_v) and B_w on (v − a, t_w): the pivot over y = (v, t_v, t_w) is
+/// block-diagonal across patterns, so eliminating it is a block Cholesky step (stable, unlike
+/// eliminating through explicit inverses of the B blocks).
+fn pattern_pivot(st: &Structure<'_>, it: &Iterate, i: usize) -> Option<PatternPivot> {
+    let (p, d) = (st.p(), st.d());
+    let bv = barrier_block(st, it, i);
+    let bw = barrier_block(st, it, p + i);
+    let mut y = Mat::<f64>::zeros(d + 2, d + 2);
+    for c in 0..d {
+        for r in 0..d {
+            y[(r, c)] = bv[(r, c)] + bw[(r, c)];
+        }
+        y[(c, d)] = bv[(c, d)];
+        y[(d, c)] = bv[(d, c)];
+        y[(c, d + 1)] = bw[(c, d)];
+        y[(d + 1, c)] = bw[(d, c)];
+    }
+    y[(d, d)] = bv[(d, d)];
+    y[(d + 1, d + 1)] = bw[(d, d)];
+    let c = Mat::from_fn(d + 2, d, |r, col| match r {
+        r if r < d => -bw[(r, col)],
+        r if r == d => 0.0,
+        _ => -bw[(d, col)],
+    });
+    let llt = y.llt(faer::Side::Lower).ok()?;
+    let mut yc = c.clone();
+    llt.solve_in_place(yc.as_mut());
+    let mut m = Mat::from_fn(d, d, |r, col| bw[(r, col)]);
+    matmul(
+        m.as_mut(),
+        Accum::Add,
+        c.transpose(),
+        yc.as_ref(),
+        -1.0,
+        Par::Seq,
+    );
+    Some((llt, c, m))
 }
 
 /// The Newton direction for the complementarity targets `rc` (rows × 2P, for z∘s) and `rc_soc`
@@ -407,17 +436,48 @@ fn direction(
     // r = −r_d − Σ ∇f_j rc_j / s_j: for the cone rows ∇f = −x̃, so + X_cᵀ(S ∘ rc/s).
     let w = Mat::from_fn(rc.nrows(), 2 * p, |j, b| rc[(j, b)] / it.s[(j, b)]);
     let back = st.slacks_adjoint(w.as_ref());
-    let mut x = Mat::<f64>::zeros(2 * p * e, 1);
-    for b in 0..2 * p {
+    let rhs = Mat::from_fn(e, 2 * p, |r, b| {
         let gg = soc_gradient(it.u.col_as_slice(b), it.t[b]);
-        for r in 0..e {
-            let cone = if r < d { back[(r, b)] } else { 0.0 };
-            x[(b * e + r, 0)] = -rd[(r, b)] + cone - gg[r] * rc_soc[b] / it.sig[b];
+        let cone = if r < d { back[(r, b)] } else { 0.0 };
+        -rd[(r, b)] + cone - gg[r] * rc_soc[b] / it.sig[b]
+    });
+    // In the variables (y_i, a_i), y = (v, t_v, t_w): the right-hand side is (r_v + r_w, r_{t_v},
+    // r_{t_w}) for y and −r_w for a; y is eliminated per pattern, then S Δa = r_a − Σ C_iᵀY_i⁻¹r_y.
+    let ry: Vec<Mat<f64>> = (0..p)
+        .map(|i| {
+            Mat::from_fn(d + 2, 1, |r, _| match r {
+                r if r < d => rhs[(r, i)] + rhs[(r, p + i)],
+                r if r == d => rhs[(d, i)],
+                _ => rhs[(d, p + i)],
+            })
+        })
+        .collect();
+    let mut q = ry.clone();
+    let mut da = Mat::<f64>::zeros(p * d, 1);
+    for i in 0..p {
+        let (llt, c) = &f.pivots[i];
+        llt.solve_in_place(q[i].as_mut());
+        for r in 0..d {
+            let ctq: f64 = (0..d + 2).map(|k| c[(k, r)] * q[i][(k, 0)]).sum();
+            da[(i * d + r, 0)] = -rhs[(r, p + i)] - ctq;
         }
     }
-    f.system.solve_in_place(x.as_mut());
-    let du = Mat::from_fn(d, 2 * p, |k, b| x[(b * e + k, 0)]);
-    let dt: Vec<f64> = (0..2 * p).map(|b| x[(b * e + d, 0)]).collect();
+    f.system.solve_in_place(da.as_mut());
+    let mut du = Mat::<f64>::zeros(d, 2 * p);
+    let mut dt = vec![0.0; 2 * p];
+    for i in 0..p {
+        let (llt, c) = &f.pivots[i];
+        let mut dy = Mat::from_fn(d + 2, 1, |r, _| {
+            ry[i][(r, 0)] - (0..d).map(|k| c[(r, k)] * da[(i * d + k, 0)]).sum::<f64>()
+        });
+        llt.solve_in_place(dy.as_mut());
+        for r in 0..d {
+            du[(r, i)] = dy[(r, 0)];
+            du[(r, p + i)] = dy[(r, 0)] - da[(i * d + r, 0)];
+        }
+        dt[i] = dy[(d, 0)];
+        dt[p + i] = dy[(d + 1, 0)];
+    }
     let ds = st.slacks(du.as_ref());
     let dz = Mat::from_fn(rc.nrows(), 2 * p, |j, b| {
         (rc[(j, b)] - it.z[(j, b)] * ds[(j, b)]) / it.s[(j, b)]
