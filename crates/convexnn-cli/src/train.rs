@@ -98,7 +98,7 @@ pub enum ConstructArg {
 pub enum SolverArg {
     /// FISTA for gated; coordinate descent for the squared-loss threshold Lasso (up to 5000
     /// columns); for ReLU with the squared loss the structured interior point where its
-    /// 2P(d+1) system has at most 6000 rows, the interior-point backend on small problems, else ADMM where its
+    /// P d system has at most 4000 rows, the interior-point backend on small problems, else ADMM where its
     /// n × n factorization fits, else the augmented Lagrangian; for the hinge loss, the interior
     /// point with column generation up to n = 2000, else pdhg.
     Auto,
@@ -111,7 +111,7 @@ pub enum SolverArg {
     /// Interior-point backend (exact, small problems).
     Clarabel,
     /// Structured interior point for the squared-loss ReLU program (one Cholesky factorization
-    /// of a 2P(d+1) system per iteration; needs sampled gates; memory grows as (P d)^2).
+    /// of a P d system per iteration; needs sampled gates; memory grows as (P d)^2).
     Interior,
     /// Restarted primal-dual hybrid gradient (threshold networks with the hinge loss).
     Pdhg,

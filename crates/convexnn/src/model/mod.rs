@@ -102,7 +102,7 @@ pub enum SolverChoice {
     Mkl,
     /// The structured interior point for the squared-loss ReLU program (docs/programs.md
     /// (M61)–(M62)): Mehrotra's predictor–corrector with one Cholesky factorization of a
-    /// 2P(d+1) system per iteration and iterates strictly inside the cones. Needs gates strictly
+    /// P·d system per iteration and iterates strictly inside the cones. Needs gates strictly
     /// inside their cones (sampled patterns); `Auto` picks it for squared-loss ReLU programs whose
     /// system has at most [`INTERIOR_MAX_SYSTEM`] rows.
     Interior,
@@ -507,13 +507,13 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
     }
 }
 
-/// Most rows 2P(d+1) of the structured interior point's Newton system for which `auto` picks it
-/// ((2P(d+1))³/3 flops a factorization: about 0.3 s at 6000 rows on two cores).
-pub const INTERIOR_MAX_SYSTEM: usize = 6000;
+/// Most rows P·d of the structured interior point's reduced Newton system for which `auto` picks
+/// it ((Pd)³/3 flops a factorization: about 0.3 s at 4000 rows on two cores).
+pub const INTERIOR_MAX_SYSTEM: usize = 4000;
 
-/// Rows of the structured interior point's Newton system, 2P(d+1).
+/// Rows of the structured interior point's reduced Newton system, P·d.
 pub fn interior_system(d: usize, p: usize) -> usize {
-    2 * p * (d + 1)
+    p * d
 }
 
 /// Bytes a solve is estimated to allocate (operator, iterates, caches, multipliers).

@@ -9,20 +9,22 @@
 //! Objective `(1/2n)‖Σ_i D_i X(v_i − w_i) − y‖² + λ Σ_b t_b`.
 //!
 //! Each iteration solves the Newton system of the perturbed KKT conditions (M62) twice (predictor
-//! with target 0, corrector with target σμ and Mehrotra's second-order term) with one Cholesky
-//! factorization. Eliminating the slacks and multipliers leaves one system in the blocks
-//! (u_b, t_b), of 2P(d+1) rows:
+//! with target 0, corrector with target σμ and Mehrotra's second-order term) with one
+//! factorization. Eliminating the slacks and multipliers leaves a symmetric positive definite
+//! system in the blocks (u_b, t_b): the barrier blocks
 //!
 //! ```text
-//! B_b = X_cᵀ diag(z_b / s_b) X_c + ζ_b ∇²g_b + (ζ_b / σ_b) ∇g_b ∇g_bᵀ   on the diagonal blocks,
-//! ± G_ij / n                                                        between the weights of blocks,
+//! B_b = X_cᵀ diag(z_b / s_b) X_c + ζ_b ∇²g_b + (ζ_b / σ_b) ∇g_b ∇g_bᵀ
 //! ```
 //!
-//! with G = FᵀF the Gram form of the gated program ([`GramForm`], F = [D_1X … D_PX]), formed once,
-//! positive between two v or two w blocks and negative between a v and a w block. Forming B costs
-//! 2P·n·d² and the factorization (2P(d+1))³/3 flops, independent of n. (Eliminating the blocks' B_b first to a
-//! P·d system is cheaper but loses the accuracy of the last digits: B_b is ill-conditioned near
-//! the optimum.)
+//! on the diagonal, and the data term, which sees only a = v − w through G = FᵀF, the Gram form of
+//! the gated program ([`GramForm`], F = [D_1X … D_PX], formed once). In the variables
+//! (v_i, t_{v_i}, t_{w_i}, a_i) (w = v − a) the pivot over y_i = (v_i, t_{v_i}, t_{w_i}) is
+//! block-diagonal across patterns; one block Cholesky step per pattern leaves the P·d system
+//! S = G/n + blockdiag(B_{w_i}^{uu} − C_iᵀY_i⁻¹C_i) in a. An iteration costs 2P·n·d² flops for the
+//! blocks and (Pd)³/3 for the factorization, about a tenth of the 2P(d+1) system of all blocks.
+//! (Eliminating the blocks through explicit inverses B_b⁻¹ instead loses the last digits: B_b is
+//! ill-conditioned near the optimum.)
 //!
 //! The iterates stay strictly inside the cones (the cone violation is zero), and the multipliers z
 //! are the γ_i, ξ_i of the Lagrangian dual (M9), so the certificate of [`crate::program::relu`]
@@ -85,14 +87,14 @@ pub struct InteriorOutput {
 }
 
 /// Bytes [`relu_interior`] allocates for `rows` rows of X, `d` columns and `p` patterns: the Gram
-/// form ((Pd)²), the Newton system and its factor ((2P(d+1))² each), and about a dozen rows × 2P
-/// matrices (slacks, multipliers, steps, the certificate).
+/// form, the reduced system and its factor ((Pd)² each), and about a dozen rows × 2P matrices
+/// (slacks, multipliers, steps, the certificate).
 pub fn interior_memory(rows: usize, d: usize, p: usize) -> usize {
     let pd = p.saturating_mul(d);
-    let system = p.saturating_mul(2 * (d + 1));
     pd.saturating_mul(pd)
-        .saturating_add(system.saturating_mul(system).saturating_mul(2))
+        .saturating_mul(3)
         .saturating_add(rows.saturating_mul(2 * p).saturating_mul(12))
+        .saturating_add(p.saturating_mul((d + 2) * (d + 2) * 4))
         .saturating_mul(8)
 }
 
@@ -131,6 +133,15 @@ pub fn interior_start(x: MatRef<'_, f64>, patterns: &PatternSet) -> Option<Mat<f
 
 /// Projected-gradient steps on the multipliers when the interior point's own do not certify.
 const POLISH_ITERS: usize = 500;
+
+/// A rows × cols matrix filled column by column by `fill(column, slice)`.
+fn columns(rows: usize, cols: usize, mut fill: impl FnMut(usize, &mut [f64])) -> Mat<f64> {
+    let mut out = Mat::<f64>::zeros(rows, cols);
+    for c in 0..cols {
+        fill(c, out.col_as_slice_mut(c));
+    }
+    out
+}
 
 fn sign(bit: bool) -> f64 {
     if bit {
@@ -201,9 +212,14 @@ impl Structure<'_> {
     }
 
     /// X_cᵀ (S ∘ W) for rows × 2P values W (the adjoint of [`Structure::slacks`]).
-    fn slacks_adjoint(&self, w: MatRef<'_, f64>) -> Mat<f64> {
+    fn slacks_adjoint(&self, w: &Mat<f64>) -> Mat<f64> {
         let p = self.p();
-        let sw = Mat::from_fn(w.nrows(), 2 * p, |j, b| self.signs[(j, b % p)] * w[(j, b)]);
+        let sw = columns(w.nrows(), 2 * p, |b, out| {
+            let (sg, wc) = (self.signs.col_as_slice(b % p), w.col_as_slice(b));
+            for ((o, &s), &v) in out.iter_mut().zip(sg).zip(wc) {
+                *o = s * v;
+            }
+        });
         let mut out = Mat::<f64>::zeros(self.d(), 2 * p);
         matmul(
             out.as_mut(),
@@ -327,7 +343,11 @@ fn barrier_block(st: &Structure<'_>, it: &Iterate, b: usize) -> Mat<f64> {
     let e = d + 1;
     let xc = st.xc.as_ref();
     let (zc, sc) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
-    let scaled = Mat::from_fn(xc.nrows(), d, |j, a| xc[(j, a)] * zc[j] / sc[j]);
+    let scaled = columns(xc.nrows(), d, |a, out| {
+        for (((o, &x), &z), &s) in out.iter_mut().zip(st.xc.col_as_slice(a)).zip(zc).zip(sc) {
+            *o = x * z / s;
+        }
+    });
     let mut blk = Mat::<f64>::zeros(e, e);
     matmul(
         blk.as_mut().submatrix_mut(0, 0, d, d),
@@ -364,7 +384,10 @@ fn factor(st: &Structure<'_>, it: &Iterate) -> Option<Factored> {
         .collect();
     let per: Vec<PatternPivot> = per.into_iter().collect::<Option<_>>()?;
     let inv_n = 1.0 / st.form.n as f64;
-    let mut k = Mat::from_fn(p * d, p * d, |r, c| st.form.g[(r, c)] * inv_n);
+    let mut k = st.form.g.clone();
+    for c in 0..p * d {
+        k.col_as_slice_mut(c).iter_mut().for_each(|v| *v *= inv_n);
+    }
     let mut pivots = Vec::with_capacity(p);
     for (i, (llt, c, m)) in per.into_iter().enumerate() {
         for col in 0..d {
@@ -434,8 +457,16 @@ fn direction(
     let (p, d) = (st.p(), st.d());
     let e = d + 1;
     // r = −r_d − Σ ∇f_j rc_j / s_j: for the cone rows ∇f = −x̃, so + X_cᵀ(S ∘ rc/s).
-    let w = Mat::from_fn(rc.nrows(), 2 * p, |j, b| rc[(j, b)] / it.s[(j, b)]);
-    let back = st.slacks_adjoint(w.as_ref());
+    let w = columns(rc.nrows(), 2 * p, |b, out| {
+        for ((o, &r), &s) in out
+            .iter_mut()
+            .zip(rc.col_as_slice(b))
+            .zip(it.s.col_as_slice(b))
+        {
+            *o = r / s;
+        }
+    });
+    let back = st.slacks_adjoint(&w);
     let rhs = Mat::from_fn(e, 2 * p, |r, b| {
         let gg = soc_gradient(it.u.col_as_slice(b), it.t[b]);
         let cone = if r < d { back[(r, b)] } else { 0.0 };
@@ -479,8 +510,12 @@ fn direction(
         dt[p + i] = dy[(d + 1, 0)];
     }
     let ds = st.slacks(du.as_ref());
-    let dz = Mat::from_fn(rc.nrows(), 2 * p, |j, b| {
-        (rc[(j, b)] - it.z[(j, b)] * ds[(j, b)]) / it.s[(j, b)]
+    let dz = columns(rc.nrows(), 2 * p, |b, out| {
+        let (r, z) = (rc.col_as_slice(b), it.z.col_as_slice(b));
+        let (dsb, sb) = (ds.col_as_slice(b), it.s.col_as_slice(b));
+        for j in 0..out.len() {
+            out[j] = (r[j] - z[j] * dsb[j]) / sb[j];
+        }
     });
     let (mut dsig, mut dzeta) = (vec![0.0; 2 * p], vec![0.0; 2 * p]);
     for b in 0..2 * p {
@@ -601,7 +636,11 @@ pub fn relu_interior(
     let mu0 = f0.max(1e-12) / m;
     let sig: Vec<f64> = (0..2 * p).map(|b| t[b] - scale * scale / t[b]).collect();
     let mut it = Iterate {
-        z: Mat::from_fn(nc, 2 * p, |j, b| mu0 / s[(j, b)]),
+        z: columns(nc, 2 * p, |b, out| {
+            for (o, &v) in out.iter_mut().zip(s.col_as_slice(b)) {
+                *o = mu0 / v;
+            }
+        }),
         zeta: sig.iter().map(|v| mu0 / v).collect(),
         u,
         t,
@@ -675,7 +714,7 @@ pub fn relu_interior(
             break;
         }
         // Dual residual r_d = ∇F − X_cᵀ(S∘Z) + ζ∇g, per block.
-        let cone = st.slacks_adjoint(it.z.as_ref());
+        let cone = st.slacks_adjoint(&it.z);
         let rd = Mat::from_fn(d + 1, 2 * p, |r, b| {
             let gg_r = soc_gradient(it.u.col_as_slice(b), it.t[b])[r];
             let data = if r < d {
@@ -692,15 +731,27 @@ pub fn relu_interior(
         };
         let mu = gap / m;
         // Predictor: complementarity target 0.
-        let rc_aff = Mat::from_fn(nc, 2 * p, |j, b| -it.z[(j, b)] * it.s[(j, b)]);
+        let rc_aff = columns(nc, 2 * p, |b, out| {
+            for ((o, &z), &s) in out
+                .iter_mut()
+                .zip(it.z.col_as_slice(b))
+                .zip(it.s.col_as_slice(b))
+            {
+                *o = -z * s;
+            }
+        });
         let rs_aff: Vec<f64> = (0..2 * p).map(|b| -it.zeta[b] * it.sig[b]).collect();
         let aff = direction(&st, &it, &fact, &rd, &rc_aff, &rs_aff);
         let a_aff = max_step(&it, &aff);
         let mu_aff = complementarity(&it, Some((&aff, a_aff))) / m;
         let sigma = (mu_aff / mu).clamp(0.0, 1.0).powi(3);
         // Corrector: target σμ with Mehrotra's second-order term.
-        let rc = Mat::from_fn(nc, 2 * p, |j, b| {
-            sigma * mu - aff.ds[(j, b)] * aff.dz[(j, b)] - it.z[(j, b)] * it.s[(j, b)]
+        let rc = columns(nc, 2 * p, |b, out| {
+            let (z, sl) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
+            let (ds, dz) = (aff.ds.col_as_slice(b), aff.dz.col_as_slice(b));
+            for j in 0..out.len() {
+                out[j] = sigma * mu - ds[j] * dz[j] - z[j] * sl[j];
+            }
         });
         let rs: Vec<f64> = (0..2 * p)
             .map(|b| sigma * mu - aff.dsig[b] * aff.dzeta[b] - it.zeta[b] * it.sig[b])
