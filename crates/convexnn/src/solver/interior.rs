@@ -306,13 +306,14 @@ impl Structure<'_> {
         out
     }
 
-    /// X_cᵀ (S ∘ W) for rows × 2P values W (the adjoint of [`Structure::slacks`]).
-    fn slacks_adjoint(&self, w: &Mat<f64>) -> Mat<f64> {
+    /// X_cᵀ (S ∘ W) for the rows × 2P values W that `fill(b, column)` writes (the adjoint of
+    /// [`Structure::slacks`]).
+    fn slacks_adjoint(&self, mut fill: impl FnMut(usize, &mut [f64])) -> Mat<f64> {
         let p = self.p();
-        let sw = columns(w.nrows(), 2 * p, |b, out| {
-            let (sg, wc) = (self.signs.col_as_slice(b % p), w.col_as_slice(b));
-            for ((o, &s), &v) in out.iter_mut().zip(sg).zip(wc) {
-                *o = s * v;
+        let sw = columns(self.xc.nrows(), 2 * p, |b, out| {
+            fill(b, out);
+            for (o, &s) in out.iter_mut().zip(self.signs.col_as_slice(b % p)) {
+                *o *= s;
             }
         });
         let mut out = Mat::<f64>::zeros(self.d(), 2 * p);
@@ -555,7 +556,7 @@ fn direction(
     let (p, d) = (st.p(), st.d());
     let e = d + 1;
     // r = −r_d − Σ ∇f_j rc_j / s_j: for the cone rows ∇f = −x̃, so + X_cᵀ(S ∘ rc/s).
-    let w = columns(rc.nrows(), 2 * p, |b, out| {
+    let back = st.slacks_adjoint(|b, out| {
         for ((o, &r), &s) in out
             .iter_mut()
             .zip(rc.col_as_slice(b))
@@ -564,7 +565,6 @@ fn direction(
             *o = r / s;
         }
     });
-    let back = st.slacks_adjoint(&w);
     // The cones: W Δz + W⁻¹ Δs = λ ⋄ r, so Δz = W⁻¹(λ ⋄ r) − W⁻² Δs.
     let shift: Vec<Vec<f64>> = (0..2 * p)
         .map(|b| {
@@ -739,7 +739,7 @@ fn analytic_center(st: &Structure<'_>, i: usize, g: &[f64]) -> Vec<f64> {
         let mut step = Mat::from_fn(d, 1, |a, _| -grad[a]);
         llt.solve_in_place(step.as_mut());
         let decrement: f64 = -(0..d).map(|a| grad[a] * step[(a, 0)]).sum::<f64>();
-        if decrement < 1e-8 {
+        if decrement < 1e-4 {
             break;
         }
         let phi = barrier(&u, &s);
@@ -916,7 +916,7 @@ pub fn relu_interior(
             break;
         }
         // Dual residual r_d = ∇F − X_cᵀ(S∘Z) − z_q, per block over (u, t).
-        let cone = st.slacks_adjoint(&it.z);
+        let cone = st.slacks_adjoint(|b, out| out.copy_from_slice(it.z.col_as_slice(b)));
         let rd = Mat::from_fn(d + 1, 2 * p, |r, b| {
             if r < d {
                 let g = grad[(b % p) * d + r];

@@ -1,0 +1,95 @@
+"""Side by side: the exact ReLU program (squared loss) solved by convexnn and by CVXPY + Clarabel.
+
+Usage: python relu_cvxpy.py N D P [--lam 1e-3] [--solvers interior] [--binary convexnn] [--out DIR]
+
+Generates planted data (Gaussian X with a bias column, targets from a 5-neuron ReLU network plus
+noise, seeded), samples P gates, and solves the same program (same patterns, same normalization
+(1/(2n))||yhat - y||^2 + lam * sum of group norms) with each convexnn solver and with CVXPY's
+Clarabel interface, in one run. Prints each solve's time and objective, the relative difference
+and the speed-up. Needs numpy and cvxpy (with clarabel) in the running Python; they are
+references, not dependencies of convexnn.
+"""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+
+ap = argparse.ArgumentParser()
+ap.add_argument("n", type=int)
+ap.add_argument("d", type=int)
+ap.add_argument("p", type=int)
+ap.add_argument("--lam", type=float, default=1e-3)
+ap.add_argument("--solvers", default="interior", help="comma-separated convexnn solvers")
+ap.add_argument("--binary", default="convexnn")
+ap.add_argument("--out", default=None, help="folder for X.npy, y.npy, G.npy (default: temporary)")
+ap.add_argument("--seed", type=int, default=1)
+ap.add_argument("--skip-cvxpy", action="store_true")
+a = ap.parse_args()
+
+n, d, P, lam = a.n, a.d, a.p, a.lam
+rng = np.random.default_rng(a.seed)
+X = rng.standard_normal((n, d))
+X[:, -1] = 1.0
+W = rng.standard_normal((d, 5))
+v = rng.standard_normal(5)
+y = np.maximum(X @ W, 0) @ v / np.sqrt(5) + 0.1 * rng.standard_normal(n)
+G = rng.standard_normal((d, P))
+out = a.out or tempfile.mkdtemp(prefix="relu_cvxpy_")
+os.makedirs(out, exist_ok=True)
+np.save(f"{out}/X.npy", X)
+np.save(f"{out}/y.npy", y)
+np.save(f"{out}/G.npy", G)
+# The patterns convexnn builds from the gates: distinct, nonempty columns of 1[XG >= 0].
+D = (X @ G >= 0).astype(float)
+D = np.unique(D, axis=1)
+D = D[:, D.sum(0) > 0]
+p = D.shape[1]
+
+
+def objective(V, Wm):
+    yhat = np.sum(D * (X @ (V - Wm)), axis=1)
+    return 0.5 * np.sum((yhat - y) ** 2) / n + lam * (
+        np.linalg.norm(V, axis=0).sum() + np.linalg.norm(Wm, axis=0).sum())
+
+
+results = {}
+for s in a.solvers.split(","):
+    t = time.perf_counter()
+    r = subprocess.run([a.binary, "train", "--x", f"{out}/X.npy", "--y", f"{out}/y.npy",
+                        "--model", "relu", "--gates", f"{out}/G.npy", "--lambda", str(lam),
+                        "--tol", "1e-7", "--solver", s, "--max-iter", "100000", "--json"],
+                       capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        print(f"convexnn {s} failed: {r.stderr[-2000:]}")
+        continue
+    j = json.loads(r.stdout)
+    results[s] = j
+    print(f"convexnn {s}: objective {j['objective']:.10e} rel gap {j['relative_gap']:.2e} "
+          f"status {j['status']} iterations {j['iterations']} patterns {j['n_patterns']} "
+          f"solve {j['solve_seconds']:.2f} s wall {wall:.2f} s", flush=True)
+
+if not a.skip_cvxpy:
+    import cvxpy as cp
+
+    V = cp.Variable((d, p))
+    Wv = cp.Variable((d, p))
+    yhat = cp.sum(cp.multiply(D, X @ (V - Wv)), axis=1)
+    S = 2 * D - 1
+    cons = [cp.multiply(S, X @ V) >= 0, cp.multiply(S, X @ Wv) >= 0]
+    obj = cp.sum_squares(yhat - y) / (2 * n) + lam * (
+        cp.sum(cp.norm(V, 2, axis=0)) + cp.sum(cp.norm(Wv, 2, axis=0)))
+    prob = cp.Problem(cp.Minimize(obj), cons)
+    t = time.perf_counter()
+    prob.solve(solver=cp.CLARABEL)
+    cv_time = time.perf_counter() - t
+    cv_obj = objective(V.value, Wv.value)
+    print(f"cvxpy+clarabel: objective {cv_obj:.10e} status {prob.status} time {cv_time:.2f} s "
+          f"(solver {prob.solver_stats.solve_time:.2f} s), patterns {p}", flush=True)
+    for s, j in results.items():
+        print(f"  {s}: relative difference {(j['objective'] - cv_obj) / cv_obj:+.2e}, "
+              f"speed-up {cv_time / j['solve_seconds']:.1f}x")
