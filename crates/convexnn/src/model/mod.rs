@@ -36,7 +36,7 @@ use crate::solver::mkl::{
 use crate::solver::nuclear::{nuclear_heuristic, NuclearSettings};
 use crate::solver::pdhg::{hinge_lasso_pdhg, PdhgSettings};
 use crate::solver::working_set::{hinge_lasso_working_set, WorkingSetSettings};
-use crate::solver::{relative_gap, Info, Observe, Status, StopFlag};
+use crate::solver::{Info, Observe, Status, StopFlag};
 
 pub mod dictionary;
 pub mod file;
@@ -1438,6 +1438,7 @@ fn solve_hinge(
             iterations: run.iterations,
             outer: run.outer,
             calls: (op.forward_calls, op.adjoint_calls),
+            dense: false,
         },
     ))
 }
@@ -1454,6 +1455,9 @@ struct SolverRun {
     outer: usize,
     /// Forward and adjoint products.
     calls: (usize, usize),
+    /// Whether the weights are an interior point's, not exactly sparse: then [`sparsify`] zeroes
+    /// the negligible groups first.
+    dense: bool,
 }
 
 /// Certifies a solver's weights in f64, prunes them, and assembles the [`Info`]; the gap uses the
@@ -1463,9 +1467,14 @@ fn certified_run(
     run: SolverRun,
 ) -> (Mat<f64>, Info) {
     let mult = run.mult.as_ref().map(|m| m.as_ref());
-    let cert = certify_f64(x, y, patterns, opts, run.weights.as_ref(), mult);
+    let (weights, cert) = if run.dense {
+        sparsify(x, y, patterns, opts, run.weights, mult)
+    } else {
+        let cert = certify_f64(x, y, patterns, opts, run.weights.as_ref(), mult);
+        (run.weights, cert)
+    };
     let (weights, (objective, dual, violation)) =
-        maybe_prune(x, y, patterns, opts, run.weights, mult, cert);
+        maybe_prune(x, y, patterns, opts, weights, mult, cert);
     let dual = dual.max(run.dual.min(objective));
     let gap = (objective - dual).max(0.0);
     let info = Info {
@@ -1526,6 +1535,7 @@ fn solve_admm(
             iterations: out.iterations,
             outer: 0,
             calls: (op.forward_calls, op.adjoint_calls),
+            dense: false,
         },
     ))
 }
@@ -1573,6 +1583,7 @@ fn solve_cd(
             iterations: out.sweeps,
             outer: out.full_sweeps,
             calls: (0, 0),
+            dense: false,
         },
     )
 }
@@ -1626,6 +1637,7 @@ fn solve_bcd(
             iterations: out.sweeps,
             outer: 0,
             calls: (0, 0),
+            dense: false,
         },
     ))
 }
@@ -1670,24 +1682,19 @@ fn solve_mkl(
         stop,
         start,
     )?;
-    let (weights, cert) = sparsify(x, y, patterns, opts, out.u, None);
-    let (weights, (objective, dual, violation)) =
-        maybe_prune(x, y, patterns, opts, weights, None, cert);
-    let dual = dual.max(out.dual.min(objective));
-    let gap = (objective - dual).max(0.0);
-    let info = Info {
-        status: final_status(out.status, gap, objective, opts.tol, violation),
-        objective,
-        dual_objective: dual,
-        gap,
-        violation,
-        iterations: out.iterations,
-        outer_iterations: 0,
-        forward_calls: op.forward_calls,
-        adjoint_calls: op.adjoint_calls,
-        seconds: 0.0,
-    };
-    Ok((weights, info))
+    Ok(certified_run(
+        (x, y, patterns, opts),
+        SolverRun {
+            weights: out.u,
+            mult: None,
+            dual: out.dual,
+            status: out.status,
+            iterations: out.iterations,
+            outer: 0,
+            calls: (op.forward_calls, op.adjoint_calls),
+            dense: true,
+        },
+    ))
 }
 
 /// The interior-point backend, its solution sparsified, pruned and certified in f64.
@@ -1754,33 +1761,24 @@ fn solve_interior(
         stop,
         start,
     )?;
-    let mult = Some(out.mult.as_ref());
-    let (weights, cert) = sparsify(x, y, patterns, opts, out.u, mult);
-    let (weights, (objective, dual, violation)) =
-        maybe_prune(x, y, patterns, opts, weights, mult, cert);
-    let gap = (objective - dual).max(0.0);
-    let status = match out.status {
-        // The measure may stall a little above its target once the certified gap is met.
-        Status::Stalled | Status::MaxIterations | Status::NumericalError
-            if relative_gap(gap, objective) <= opts.tol =>
-        {
-            Status::Converged
-        }
-        s => s,
-    };
-    let info = Info {
-        status: final_status(status, gap, objective, opts.tol, violation),
-        objective,
-        dual_objective: dual,
-        gap,
-        violation,
-        iterations: out.iterations,
-        outer_iterations: 0,
-        forward_calls: 0,
-        adjoint_calls: 0,
-        seconds: 0.0,
-    };
-    Ok((weights, info))
+    Ok(certified_run(
+        (x, y, patterns, opts),
+        SolverRun {
+            weights: out.u,
+            mult: Some(out.mult),
+            dual: f64::NEG_INFINITY,
+            // A factorization that fails near the optimum ends the solve as a stall; the
+            // certificate then grades it.
+            status: match out.status {
+                Status::NumericalError => Status::Stalled,
+                s => s,
+            },
+            iterations: out.iterations,
+            outer: 0,
+            calls: (0, 0),
+            dense: true,
+        },
+    ))
 }
 
 /// Objective, dual bound and cone violation of convex weights, in f64 (M13 for gated, M9 for ReLU
