@@ -372,7 +372,11 @@ fn convolutional_network_from_the_command_line() {
         "--lambda",
         "1e-3",
     ];
-    for (model, solver) in [("gated", "fista"), ("relu", "clarabel")] {
+    for (model, solver) in [
+        ("gated", "fista"),
+        ("relu", "clarabel"),
+        ("relu", "interior"),
+    ] {
         let args = [
             &base[..],
             &[
@@ -383,6 +387,7 @@ fn convolutional_network_from_the_command_line() {
         let j = stdout_json(&run(&dir, &args));
         // A certified gap (FISTA may stop at reduced accuracy on the pooled program).
         assert!(j["relative_gap"].as_f64().unwrap() <= 1e-5, "{model}: {j}");
+        assert_eq!(j["solver"], solver, "{j}");
         assert_eq!(j["d"], 16);
         let saved: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
