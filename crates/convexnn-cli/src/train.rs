@@ -104,6 +104,9 @@ pub enum SolverArg {
     Auto,
     /// Restarted FISTA (gated).
     Fista,
+    /// Guarded Anderson acceleration of the proximal gradient method (gated; the programs FISTA
+    /// solves).
+    Anderson,
     /// Augmented Lagrangian (ReLU).
     Al,
     /// ADMM with a factored linear step (ReLU; memory grows as n²).
@@ -144,6 +147,7 @@ impl SolverArg {
         match self {
             SolverArg::Auto => SolverChoice::Auto,
             SolverArg::Fista => SolverChoice::Fista,
+            SolverArg::Anderson => SolverChoice::Anderson,
             SolverArg::Bcd => SolverChoice::Bcd,
             SolverArg::Al => SolverChoice::Al,
             SolverArg::Admm => SolverChoice::Admm,

@@ -154,6 +154,7 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
     match s {
         "auto" => Ok(SolverChoice::Auto),
         "fista" => Ok(SolverChoice::Fista),
+        "anderson" => Ok(SolverChoice::Anderson),
         "al" => Ok(SolverChoice::Al),
         "admm" => Ok(SolverChoice::Admm),
         "clarabel" => Ok(SolverChoice::Clarabel),
@@ -164,7 +165,7 @@ fn parse_solver(s: &str) -> PyResult<SolverChoice> {
         "nuclear" => Ok(SolverChoice::Nuclear),
         "bcd" => Ok(SolverChoice::Bcd),
         _ => Err(PyValueError::new_err(format!(
-            "solver must be one of \"auto\", \"fista\", \"al\", \"admm\", \"clarabel\", \"interior\", \"pdhg\", \"cd\", \"mkl\", \"nuclear\", \"bcd\", got {s:?}"
+            "solver must be one of \"auto\", \"fista\", \"anderson\", \"al\", \"admm\", \"clarabel\", \"interior\", \"pdhg\", \"cd\", \"mkl\", \"nuclear\", \"bcd\", got {s:?}"
         ))),
     }
 }
@@ -857,7 +858,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   −1/+1); `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
-/// - `solver`: "auto", "fista", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear" or "bcd";
+/// - `solver`: "auto", "fista", "anderson", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear" or "bcd";
 ///   `tol`, `max_iter`, `time_limit` (seconds), `precision` ("f64" or "f32"), `threads` (0 = all
 ///   cores).
 /// - `solver="bcd"` (gated, squared loss): block coordinate descent on the Gram form of the

@@ -130,6 +130,18 @@ fn fista_matches_interior_point_logistic() {
     compare_with_exact(Formulation::Gated, Loss::Logistic, SolverChoice::Fista);
 }
 
+/// Guarded Anderson acceleration reaches the exact optimum on the programs FISTA solves.
+#[test]
+fn anderson_matches_interior_point() {
+    for (formulation, loss) in [
+        (Formulation::Gated, Loss::Squared),
+        (Formulation::Gated, Loss::Logistic),
+        (Formulation::Threshold, Loss::Squared),
+    ] {
+        compare_with_exact(formulation, loss, SolverChoice::Anderson);
+    }
+}
+
 #[test]
 fn threshold_lasso_matches_interior_point_squared() {
     compare_with_exact(Formulation::Threshold, Loss::Squared, SolverChoice::Fista);

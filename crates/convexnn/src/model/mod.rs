@@ -24,6 +24,7 @@ use crate::program::{normalization, Formulation, Loss};
 use crate::real::Real;
 use crate::solver::admm::{admm, admm_memory, AdmmSettings};
 use crate::solver::al::{augmented_lagrangian, AlSettings};
+use crate::solver::anderson::anderson;
 use crate::solver::bcd::{gram_form_memory, group_bcd, BcdSettings, GramForm};
 use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
@@ -100,6 +101,11 @@ pub enum SolverChoice {
     /// programs, squared loss, n ≤ [`MKL_MAX_ROWS`]; memory grows as n²). Never chosen by `Auto`.
     /// Reports the learned kernel weights in [`Certificate::kernel_weights`].
     Mkl,
+    /// Guarded Anderson acceleration of the proximal gradient method (docs/programs.md (M64)) for
+    /// the programs FISTA solves (gated and threshold programs with a smooth loss): extrapolation
+    /// from the last ten proximal gradient steps, taken only where it lowers the objective, at
+    /// FISTA's cost per iteration.
+    Anderson,
     /// The structured interior point for the squared-loss ReLU program (docs/programs.md
     /// (M61)–(M62)): Mehrotra's predictor–corrector with one Cholesky factorization of a
     /// P·d system per iteration and iterates strictly inside the cones. Needs gates strictly
@@ -701,9 +707,11 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
         opts.solver
     };
     match (pattern_solver, opts.formulation) {
-        (SolverChoice::Fista, f) if f.is_cone_program() => {
+        (SolverChoice::Fista | SolverChoice::Anderson, f) if f.is_cone_program() => {
             return Err(Error::InvalidSetting(format!(
-                "FISTA solves the unconstrained gated program; use --solver admm, al or clarabel for {}",
+                "--solver {} solves the unconstrained gated program; use --solver admm, al, \
+                 interior or clarabel for {}",
+                format!("{pattern_solver:?}").to_lowercase(),
                 f.as_str()
             )))
         }
@@ -738,9 +746,9 @@ fn validate(x: MatRef<'_, f64>, y: &[f64], opts: &TrainOptions) -> Result<Vec<f6
                 opts.formulation.as_str()
             )));
         }
-        if opts.solver == SolverChoice::Fista {
+        if matches!(opts.solver, SolverChoice::Fista | SolverChoice::Anderson) {
             return Err(Error::InvalidSetting(format!(
-                "FISTA needs a smooth loss; the {} loss is solved by --solver pdhg or clarabel \
+                "FISTA and Anderson acceleration need a smooth loss; the {} loss is solved by --solver pdhg or clarabel \
                  (auto picks by size)",
                 opts.loss.as_str()
             )));
@@ -995,6 +1003,8 @@ pub fn train(
         }
         s => s,
     };
+    // The first-order solvers read which of them runs from the options.
+    let program = TrainOptions { solver, ..program };
     let (weights, mut info) =
         match (solver, opts.precision) {
             (SolverChoice::Clarabel | SolverChoice::Pdhg, _) if opts.loss == Loss::Hinge => {
@@ -1277,7 +1287,12 @@ fn solve_iterative<T: Real>(
             Formulation::Gated | Formulation::Threshold | Formulation::Linear => {
                 let mut gated = GatedProblem::<T>::new(op, y, opts.loss);
                 let run = FistaRun::new(&fista_settings, observer, stop, start);
-                let out = fista(&mut gated, opts.lambda, initial::<T>(opts, d, p), run);
+                let u0 = initial::<T>(opts, d, p);
+                let out = if opts.solver == SolverChoice::Anderson {
+                    anderson(&mut gated, opts.lambda, u0, run)
+                } else {
+                    fista(&mut gated, opts.lambda, u0, run)
+                };
                 let calls = (gated.op.forward_calls, gated.op.adjoint_calls);
                 let dual = out.dual.unwrap_or(f64::NEG_INFINITY);
                 (

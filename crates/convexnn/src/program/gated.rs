@@ -71,8 +71,16 @@ impl<T: Real> Smooth<T> for GatedProblem<T> {
         dst.copy_from_slice(src);
     }
 
+    fn combine(&self, out: &mut Vec<T>, parts: &[&Vec<T>], weights: &[f64]) {
+        crate::solver::fista::combine_vecs(out, parts, weights);
+    }
+
     fn value(&self, cache: &Vec<T>) -> f64 {
         self.loss.value(cache, &self.y)
+    }
+
+    fn divergence(&self, new: &Vec<T>, old: &Vec<T>) -> Option<f64> {
+        self.loss.divergence(new, old, &self.y)
     }
 
     fn gradient(&mut self, cache: &Vec<T>, grad: MatMut<'_, T>) {

@@ -190,6 +190,10 @@ impl Smooth<f64> for InterceptLasso {
         dst.copy_from_slice(src);
     }
 
+    fn combine(&self, out: &mut Vec<f64>, parts: &[&Vec<f64>], weights: &[f64]) {
+        crate::solver::fista::combine_vecs(out, parts, weights);
+    }
+
     fn value(&self, cache: &Vec<f64>) -> f64 {
         Loss::Squared.value(cache, &self.y)
     }

@@ -188,6 +188,10 @@ impl<T: Real> Smooth<T> for OutputsProblem<T> {
         dst.copy_from_slice(src);
     }
 
+    fn combine(&self, out: &mut Vec<T>, parts: &[&Vec<T>], weights: &[f64]) {
+        crate::solver::fista::combine_vecs(out, parts, weights);
+    }
+
     fn value(&self, cache: &Vec<T>) -> f64 {
         self.loss.value_outputs(cache, &self.y, self.outputs)
     }

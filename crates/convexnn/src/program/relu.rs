@@ -208,6 +208,16 @@ impl<T: Real> Smooth<T> for ReluAlProblem<T> {
         dst.yhat.copy_from_slice(&src.yhat);
     }
 
+    fn combine(&self, out: &mut ReluCache<T>, parts: &[&ReluCache<T>], weights: &[f64]) {
+        use crate::solver::fista::{combine_slices, combine_vecs};
+        for c in 0..out.z.ncols() {
+            let cols: Vec<&[T]> = parts.iter().map(|p| p.z.col_as_slice(c)).collect();
+            combine_slices(out.z.col_as_slice_mut(c), &cols, weights);
+        }
+        let yhats: Vec<&Vec<T>> = parts.iter().map(|p| &p.yhat).collect();
+        combine_vecs(&mut out.yhat, &yhats, weights);
+    }
+
     fn value(&self, cache: &ReluCache<T>) -> f64 {
         let delta = self.delta;
         let inv = T::lit(1.0 / delta);

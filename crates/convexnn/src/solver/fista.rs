@@ -32,10 +32,19 @@ pub trait Smooth<T: Real> {
     fn extrapolate(&self, out: &mut Self::Cache, new: &Self::Cache, old: &Self::Cache, beta: T);
     /// Copies `src` into `dst`.
     fn copy_cache(&self, dst: &mut Self::Cache, src: &Self::Cache);
+    /// `out = Σ_j weights_j · parts_j`, the image of the same combination of points (𝓛 is
+    /// linear): Anderson acceleration combines its history this way without a forward product.
+    fn combine(&self, out: &mut Self::Cache, parts: &[&Self::Cache], weights: &[f64]);
     /// f(U) from its cache.
     fn value(&self, cache: &Self::Cache) -> f64;
     /// `grad = ∇f(U)` from its cache (one adjoint product).
     fn gradient(&mut self, cache: &Self::Cache, grad: MatMut<'_, T>);
+    /// f(new) − f(old) − ⟨∇f(old), new − old⟩ from the two images, computed without the
+    /// cancellation of the three terms' difference, where the problem knows how (the backtracking
+    /// test then stays exact near a fixed point, where the terms are at the rounding of f).
+    fn divergence(&self, _new: &Self::Cache, _old: &Self::Cache) -> Option<f64> {
+        None
+    }
     /// A lower bound on min f + λR from the point's cache and gradient (weak duality), if known.
     fn dual_bound(&self, _cache: &Self::Cache, _grad: MatRef<'_, T>, _lambda: f64) -> Option<f64> {
         None
@@ -60,6 +69,25 @@ pub trait Smooth<T: Real> {
             .unwrap_or(f64::NEG_INFINITY);
         (objective, dual)
     }
+}
+
+/// `out = Σ_j weights_j · parts_j` element by element, accumulated in f64 (the weights of an
+/// extrapolation can be large and of both signs).
+pub fn combine_slices<T: Real>(out: &mut [T], parts: &[&[T]], weights: &[f64]) {
+    for (e, o) in out.iter_mut().enumerate() {
+        let v: f64 = parts
+            .iter()
+            .zip(weights)
+            .map(|(p, w)| w * p[e].as_f64())
+            .sum();
+        *o = T::lit(v);
+    }
+}
+
+/// [`Smooth::combine`] for caches that are one vector.
+pub fn combine_vecs<T: Real>(out: &mut [T], parts: &[&Vec<T>], weights: &[f64]) {
+    let slices: Vec<&[T]> = parts.iter().map(|v| v.as_slice()).collect();
+    combine_slices(out, &slices, weights);
 }
 
 /// Settings of [`fista`], with documented defaults.
@@ -151,13 +179,31 @@ impl<'a> FistaRun<'a> {
     }
 }
 
-struct Check {
-    objective: f64,
+/// The optimality measures at one point.
+pub(super) struct Check {
+    pub(super) objective: f64,
     dual: Option<f64>,
     subgradient_sq: f64,
 }
 
-fn certify<T: Real, S: Smooth<T>>(
+/// The measures at U from its cache and its gradient `grad` (already computed).
+pub(super) fn measures<T: Real, S: Smooth<T>>(
+    p: &S,
+    u: MatRef<'_, T>,
+    cache: &S::Cache,
+    grad: MatRef<'_, T>,
+    lambda: f64,
+) -> Check {
+    let penalty = p.penalty();
+    Check {
+        objective: p.value(cache) + lambda * penalty.value(u),
+        dual: p.dual_bound(cache, grad, lambda),
+        subgradient_sq: penalty.min_norm_subgradient_sq(u, grad, lambda),
+    }
+}
+
+/// The gradient at U into `grad` (one adjoint product) and the measures there.
+pub(super) fn certify<T: Real, S: Smooth<T>>(
     p: &mut S,
     u: MatRef<'_, T>,
     cache: &S::Cache,
@@ -165,12 +211,7 @@ fn certify<T: Real, S: Smooth<T>>(
     lambda: f64,
 ) -> Check {
     p.gradient(cache, grad.as_mut());
-    let penalty = p.penalty();
-    Check {
-        objective: p.value(cache) + lambda * penalty.value(u),
-        dual: p.dual_bound(cache, grad.as_ref(), lambda),
-        subgradient_sq: penalty.min_norm_subgradient_sq(u, grad.as_ref(), lambda),
-    }
+    measures(p, u, cache, grad.as_ref(), lambda)
 }
 
 fn converged(c: &Check, s: &FistaSettings) -> bool {
@@ -180,7 +221,163 @@ fn converged(c: &Check, s: &FistaSettings) -> bool {
     }
 }
 
-fn inner(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+/// The stopping rules that FISTA and Anderson acceleration share: the certified measure, the
+/// iteration cap, the interrupt and the time limit, and in single precision the stall test
+/// ([`FistaSettings::stall_checks`]).
+pub(super) struct Monitor {
+    /// The best checked objective and optimality measure, and the checks since either improved.
+    best: f64,
+    best_measure: f64,
+    flat_checks: usize,
+    resolution: f64,
+    single: bool,
+}
+
+fn measure(c: &Check) -> f64 {
+    c.dual.map_or(c.subgradient_sq, |d| c.objective - d)
+}
+
+impl Monitor {
+    pub(super) fn new<T: Real>(first: &Check) -> Self {
+        Monitor {
+            best: first.objective,
+            best_measure: measure(first),
+            flat_checks: 0,
+            resolution: 100.0 * T::epsilon().as_f64(),
+            single: T::epsilon().as_f64() > 1e-10,
+        }
+    }
+
+    /// Why to stop before iteration `k`, if at all.
+    pub(super) fn halt(&self, check: &Check, k: usize, run: &FistaRun<'_>) -> Option<Status> {
+        let s = run.settings;
+        if converged(check, s) {
+            Some(Status::Converged)
+        } else if k >= s.max_iter {
+            Some(Status::MaxIterations)
+        } else if run.stop.is_set() {
+            Some(Status::Interrupted)
+        } else if s
+            .time_limit
+            .is_some_and(|limit| run.start.elapsed().as_secs_f64() > limit)
+        {
+            Some(Status::TimeLimit)
+        } else {
+            None
+        }
+    }
+
+    /// After the check at iteration `k`: the stall test and the progress record; why to stop, if
+    /// at all.
+    pub(super) fn checked(
+        &mut self,
+        check: &Check,
+        k: usize,
+        run: &mut FistaRun<'_>,
+    ) -> Option<Status> {
+        if !check.objective.is_finite() {
+            return Some(Status::NumericalError);
+        }
+        let mut status = None;
+        let m = measure(check);
+        if check.objective < self.best - self.resolution * self.best.abs()
+            || m < 0.9 * self.best_measure
+        {
+            self.best = self.best.min(check.objective);
+            self.best_measure = self.best_measure.min(m);
+            self.flat_checks = 0;
+        } else {
+            self.flat_checks += 1;
+            if self.single
+                && self.flat_checks >= run.settings.stall_checks.max(1)
+                && !converged(check, run.settings)
+            {
+                status = Some(Status::Stalled);
+            }
+        }
+        let rec = IterRecord {
+            iteration: k,
+            outer: run.outer,
+            objective: check.objective,
+            gap: check.dual.map_or(f64::NAN, |d| check.objective - d),
+            violation: 0.0,
+            seconds: run.start.elapsed().as_secs_f64(),
+        };
+        if !run.observer.on_iter(&rec) {
+            status = Some(Status::Interrupted);
+        }
+        status
+    }
+}
+
+/// The output of a solve that ended with `status` at `u` (its cache, last check and step).
+pub(super) fn output<T: Real, C>(
+    (u, cache): (Mat<T>, C),
+    check: Check,
+    status: Status,
+    (iterations, step): (usize, f64),
+    s: &FistaSettings,
+) -> FistaOutput<T, C> {
+    let status = if status != Status::Converged && converged(&check, s) {
+        Status::Converged
+    } else {
+        status
+    };
+    FistaOutput {
+        u,
+        cache,
+        objective: check.objective,
+        dual: check.dual,
+        subgradient_sq: check.subgradient_sq,
+        iterations,
+        status,
+        step,
+    }
+}
+
+/// (x − y) element by element, in f64 (steps and displacements without rounding drift).
+pub(super) fn difference_f64<T: Real>(out: &mut Mat<f64>, x: MatRef<'_, T>, y: MatRef<'_, T>) {
+    for i in 0..x.ncols() {
+        let (a, b) = (col(x, i), col(y, i));
+        for ((o, a), b) in col_mut(out.as_mut(), i).iter_mut().zip(a).zip(b) {
+            *o = a.as_f64() - b.as_f64();
+        }
+    }
+}
+
+/// Whether the step from y (objective `fy`, gradient `grad`) to x_new (objective `f_new`,
+/// displacement `step`) satisfies the backtracking condition of step size η (M18),
+/// f(x_new) − f(y) − ⟨∇f(y), step⟩ ≤ ‖step‖²/2η, and whether the curvature is far below 1/η
+/// (Lassplore: grow η). The left side is the problem's `divergence` where it has one, else the
+/// difference of the three terms with a relative `slack` for rounding.
+pub(super) fn sufficient_decrease<T: Real>(
+    (fy, f_new): (f64, f64),
+    divergence: Option<f64>,
+    grad: MatRef<'_, T>,
+    step: MatRef<'_, f64>,
+    eta: f64,
+    slack: f64,
+) -> (bool, bool) {
+    let sq = inner(step, step);
+    if let (Some(div), true) = (divergence, f_new.is_finite()) {
+        let ok = div <= sq / (2.0 * eta) * (1.0 + slack);
+        return (ok, ok && sq > 5.0 * 2.0 * eta * div);
+    }
+    let lin: f64 = (0..step.ncols())
+        .map(|i| {
+            col(grad, i)
+                .iter()
+                .zip(col(step, i))
+                .map(|(g, s)| g.as_f64() * s)
+                .sum::<f64>()
+        })
+        .sum();
+    let ok =
+        f_new.is_finite() && f_new <= fy + lin + sq / (2.0 * eta) + slack * fy.abs().max(1e-300);
+    (ok, ok && sq > 5.0 * 2.0 * eta * (f_new - fy - lin))
+}
+
+pub(super) fn inner(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
     (0..a.ncols())
         .map(|i| {
             col(a, i)
@@ -218,31 +415,12 @@ pub fn fista<T: Real, S: Smooth<T>>(
     let mut t = 1.0f64;
     let slack = 10.0 * T::epsilon().as_f64();
     let mut check = certify(p, x.as_ref(), &cx, &mut grad, lambda);
-    // The best checked objective and optimality measure, and the checks since either improved.
-    let resolution = 100.0 * T::epsilon().as_f64();
-    let single = T::epsilon().as_f64() > 1e-10;
-    let measure = |c: &Check| c.dual.map_or(c.subgradient_sq, |d| c.objective - d);
-    let (mut best, mut best_measure, mut flat_checks) = (check.objective, measure(&check), 0usize);
-    let mut status = None;
+    let mut monitor = Monitor::new::<T>(&check);
+    let mut run = run;
     let mut k = 0;
-    while status.is_none() {
-        if converged(&check, s) {
-            status = Some(Status::Converged);
-            break;
-        }
-        if k >= s.max_iter {
-            status = Some(Status::MaxIterations);
-            break;
-        }
-        if run.stop.is_set() {
-            status = Some(Status::Interrupted);
-            break;
-        }
-        if let Some(limit) = s.time_limit {
-            if run.start.elapsed().as_secs_f64() > limit {
-                status = Some(Status::TimeLimit);
-                break;
-            }
+    let status = loop {
+        if let Some(status) = monitor.halt(&check, k, &run) {
+            break status;
         }
         // Gradient at the extrapolated point y.
         let fy = p.value(&cy);
@@ -259,52 +437,37 @@ pub fn fista<T: Real, S: Smooth<T>>(
             }
             penalty.prox(x_new.as_mut(), eta * lambda);
             p.forward(x_new.as_ref(), &mut cx_new);
-            let f_new = p.value(&cx_new);
-            for i in 0..q {
-                let (a, b) = (col(x_new.as_ref(), i), col(y.as_ref(), i));
-                for ((o, a), b) in col_mut(step.as_mut(), i).iter_mut().zip(a).zip(b) {
-                    *o = a.as_f64() - b.as_f64();
-                }
-            }
-            let lin: f64 = (0..q)
-                .map(|i| {
-                    col(grad.as_ref(), i)
-                        .iter()
-                        .zip(col(step.as_ref(), i))
-                        .map(|(g, s)| g.as_f64() * s)
-                        .sum::<f64>()
-                })
-                .sum();
-            let sq = inner(step.as_ref(), step.as_ref());
-            if !f_new.is_finite() {
-                eta *= 0.5;
-                continue;
-            }
-            if f_new <= fy + lin + sq / (2.0 * eta) + slack * fy.abs().max(1e-300) {
-                // Lassplore step growth: the local curvature is well below 1/η.
-                if sq > 5.0 * 2.0 * eta * (f_new - fy - lin) {
+            difference_f64(&mut step, x_new.as_ref(), y.as_ref());
+            let (ok, grow) = sufficient_decrease(
+                (fy, p.value(&cx_new)),
+                p.divergence(&cx_new, &cy),
+                grad.as_ref(),
+                step.as_ref(),
+                eta,
+                slack,
+            );
+            if ok {
+                if grow {
                     eta *= 1.25;
                 }
                 accepted = true;
                 break;
             }
-            eta *= 0.8;
+            eta *= if p.value(&cx_new).is_finite() {
+                0.8
+            } else {
+                0.5
+            };
         }
         if !accepted {
-            status = Some(if check.objective.is_finite() {
+            break if check.objective.is_finite() {
                 Status::Stalled
             } else {
                 Status::NumericalError
-            });
-            break;
+            };
         }
         // Restart test (gradient-mapping rule): ⟨x_new − x, y − x_new⟩ > 0.
-        for i in 0..q {
-            let (a, b) = (col(x_new.as_ref(), i), col(x.as_ref(), i));
-            for ((o, a), b) in col_mut(diff.as_mut(), i).iter_mut().zip(a).zip(b) {
-                *o = a.as_f64() - b.as_f64();
-            }
-        }
+        difference_f64(&mut diff, x_new.as_ref(), x.as_ref());
         let restart = -inner(diff.as_ref(), step.as_ref()) > 0.0;
         if restart {
             t = 1.0;
@@ -328,51 +491,13 @@ pub fn fista<T: Real, S: Smooth<T>>(
         k += 1;
         if k % s.check_every.max(1) == 0 {
             check = certify(p, x.as_ref(), &cx, &mut grad, lambda);
-            if !check.objective.is_finite() {
-                status = Some(Status::NumericalError);
-                break;
-            }
-            let m = measure(&check);
-            if check.objective < best - resolution * best.abs() || m < 0.9 * best_measure {
-                best = best.min(check.objective);
-                best_measure = best_measure.min(m);
-                flat_checks = 0;
-            } else {
-                flat_checks += 1;
-                if single && flat_checks >= s.stall_checks.max(1) && !converged(&check, s) {
-                    status = Some(Status::Stalled);
-                }
-            }
-            let rec = IterRecord {
-                iteration: k,
-                outer: run.outer,
-                objective: check.objective,
-                gap: check.dual.map_or(f64::NAN, |d| check.objective - d),
-                violation: 0.0,
-                seconds: run.start.elapsed().as_secs_f64(),
-            };
-            if !run.observer.on_iter(&rec) {
-                status = Some(Status::Interrupted);
+            if let Some(status) = monitor.checked(&check, k, &mut run) {
+                break status;
             }
         }
-    }
+    };
     if k % s.check_every.max(1) != 0 {
         check = certify(p, x.as_ref(), &cx, &mut grad, lambda);
     }
-    let status = status.unwrap_or(Status::MaxIterations);
-    let status = if status != Status::Converged && converged(&check, s) {
-        Status::Converged
-    } else {
-        status
-    };
-    FistaOutput {
-        u: x,
-        cache: cx,
-        objective: check.objective,
-        dual: check.dual,
-        subgradient_sq: check.subgradient_sq,
-        iterations: k,
-        status,
-        step: eta,
-    }
+    output((x, cx), check, status, (k, eta), s)
 }

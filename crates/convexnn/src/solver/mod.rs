@@ -4,6 +4,8 @@
 //!   the bit-packed columns or over a dense matrix.
 //! - [`fista`]: restarted FISTA with backtracking line search (docs/programs.md §4a), for unconstrained
 //!   programs (gated ReLU, and the inner problems of the augmented Lagrangian).
+//! - [`anderson`]: guarded Anderson acceleration of the proximal gradient method
+//!   (docs/programs.md (M64)), for the same programs as FISTA.
 //! - [`al`]: augmented Lagrangian outer loop for the cone-constrained ReLU program (docs/programs.md §4b).
 //! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
 //! - [`interior`]: a structured interior point (Mehrotra predictor–corrector) for the squared-loss
@@ -24,6 +26,7 @@
 
 pub mod admm;
 pub mod al;
+pub mod anderson;
 pub mod bcd;
 pub mod cd;
 pub mod conic;
