@@ -28,8 +28,8 @@
 use faer::{Mat, Side};
 
 use super::fista::{
-    certify, combine_slices, difference_f64, inner, output, sufficient_decrease, FistaOutput,
-    FistaRun, Monitor, Smooth,
+    certify, combine_slices, difference_f64, initial_step, inner, output, prox_gradient_step,
+    sufficient_decrease, FistaOutput, FistaRun, Monitor, Smooth,
 };
 use super::Status;
 use crate::program::penalty::{col, col_mut};
@@ -136,9 +136,7 @@ pub fn anderson<T: Real, S: Smooth<T>>(
     let s = run.settings;
     let (d, q) = p.dims();
     let penalty = p.penalty();
-    let mut eta = run
-        .step
-        .unwrap_or_else(|| 1.0 / p.lipschitz_estimate().max(1e-12));
+    let mut eta = initial_step(p, &run);
     let mut x = u0;
     let mut cx = p.new_cache();
     p.forward(x.as_ref(), &mut cx);
@@ -164,14 +162,7 @@ pub fn anderson<T: Real, S: Smooth<T>>(
             history.slot(|| (Mat::zeros(d, q), p.new_cache(), Mat::zeros(d, q)));
         let mut accepted = false;
         for _ in 0..60 {
-            let e = T::lit(eta);
-            for i in 0..q {
-                let (xi, gi) = (col(x.as_ref(), i), col(grad.as_ref(), i));
-                for ((o, a), g) in col_mut(y.as_mut(), i).iter_mut().zip(xi).zip(gi) {
-                    *o = *a - e * *g;
-                }
-            }
-            penalty.prox(y.as_mut(), eta * lambda);
+            prox_gradient_step(&mut y, x.as_ref(), grad.as_ref(), eta, lambda, &penalty);
             p.forward(y.as_ref(), &mut cy);
             difference_f64(&mut step, y.as_ref(), x.as_ref());
             let f_y = p.value(&cy);

@@ -389,6 +389,32 @@ pub(super) fn inner(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
         .sum()
 }
 
+/// `out = prox_{ηλR}(from − η ∇f)`, the proximal gradient step (M17) from `from` with gradient
+/// `grad`.
+pub(super) fn prox_gradient_step<T: Real>(
+    out: &mut Mat<T>,
+    from: MatRef<'_, T>,
+    grad: MatRef<'_, T>,
+    eta: f64,
+    lambda: f64,
+    penalty: &GroupPenalty,
+) {
+    let e = T::lit(eta);
+    for i in 0..from.ncols() {
+        let (fi, gi) = (col(from, i), col(grad, i));
+        for ((o, a), g) in col_mut(out.as_mut(), i).iter_mut().zip(fi).zip(gi) {
+            *o = *a - e * *g;
+        }
+    }
+    penalty.prox(out.as_mut(), eta * lambda);
+}
+
+/// The run's initial step, else 1 / (the problem's Lipschitz estimate).
+pub(super) fn initial_step<T: Real, S: Smooth<T>>(p: &mut S, run: &FistaRun<'_>) -> f64 {
+    run.step
+        .unwrap_or_else(|| 1.0 / p.lipschitz_estimate().max(1e-12))
+}
+
 /// Minimizes f(U) + λ R(U) (R = Σ‖u_i‖ unless the problem says otherwise) from `u0` by restarted FISTA with backtracking (M16)–(M18).
 pub fn fista<T: Real, S: Smooth<T>>(
     p: &mut S,
@@ -399,9 +425,7 @@ pub fn fista<T: Real, S: Smooth<T>>(
     let s = run.settings;
     let (d, q) = p.dims();
     let penalty = p.penalty();
-    let mut eta = run
-        .step
-        .unwrap_or_else(|| 1.0 / p.lipschitz_estimate().max(1e-12));
+    let mut eta = initial_step(p, &run);
     let mut x = u0;
     let mut x_new = Mat::<T>::zeros(d, q);
     let mut y = x.clone();
@@ -427,15 +451,7 @@ pub fn fista<T: Real, S: Smooth<T>>(
         p.gradient(&cy, grad.as_mut());
         let mut accepted = false;
         for _ in 0..60 {
-            // x_new = prox_{ηλR}(y − η ∇f(y))
-            let e = T::lit(eta);
-            for i in 0..q {
-                let (yi, gi) = (col(y.as_ref(), i), col(grad.as_ref(), i));
-                for ((o, a), g) in col_mut(x_new.as_mut(), i).iter_mut().zip(yi).zip(gi) {
-                    *o = *a - e * *g;
-                }
-            }
-            penalty.prox(x_new.as_mut(), eta * lambda);
+            prox_gradient_step(&mut x_new, y.as_ref(), grad.as_ref(), eta, lambda, &penalty);
             p.forward(x_new.as_ref(), &mut cx_new);
             difference_f64(&mut step, x_new.as_ref(), y.as_ref());
             let (ok, grow) = sufficient_decrease(
