@@ -24,12 +24,14 @@ use crate::program::{normalization, Formulation, Loss};
 use crate::real::Real;
 use crate::solver::admm::{admm, admm_memory, AdmmSettings};
 use crate::solver::al::{augmented_lagrangian, AlSettings};
-use crate::solver::anderson::anderson;
+use crate::solver::anderson::{anderson, anderson_memory};
 use crate::solver::bcd::{gram_form_memory, group_bcd, BcdSettings, GramForm};
 use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
-use crate::solver::interior::{interior_memory, interior_start, relu_interior, InteriorSettings};
+use crate::solver::interior::{
+    interior_memory, interior_start, relu_interior, InteriorSettings, NewtonSystem,
+};
 pub use crate::solver::mkl::MKL_MAX_ROWS;
 use crate::solver::mkl::{
     check_mkl_size, kernel_weights, mkl_memory, mkl_reweighting, MklPenalty, MklSettings,
@@ -498,7 +500,7 @@ pub fn resolve_solver(opts: &TrainOptions, n: usize, d: usize, p: usize) -> Solv
             if opts.loss == Loss::Squared
                 && opts.formulation == Formulation::Relu
                 && interior_system(d, p) <= INTERIOR_MAX_SYSTEM
-                && interior_memory(n, d, p) <= limit
+                && interior_memory(n, n / pooling(opts), d, p, NewtonSystem::Auto) <= limit
             {
                 SolverChoice::Interior
             } else if opts.loss == Loss::Squared && n * p * d <= 200_000 {
@@ -535,7 +537,9 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
             exact_memory_estimate(n, d, p.min(4 * n.max(10)), f, opts.loss)
         }
         (SolverChoice::Clarabel, f) => exact_memory_estimate(n, d, p, f, opts.loss),
-        (SolverChoice::Interior, _) => interior_memory(n, d, p),
+        (SolverChoice::Interior, _) => {
+            interior_memory(n, n / pooling(opts), d, p, NewtonSystem::Auto)
+        }
         // the n × n factor and its work copy, eight n × 2P matrices, the d × 2P iterates.
         (SolverChoice::Admm, _) => admm_memory(n) + 16 * n * p * 8 + 12 * d * p * 8,
         // the Gram matrix, the coefficients and their certificate.
@@ -544,6 +548,13 @@ pub fn memory_estimate(n: usize, d: usize, p: usize, opts: &TrainOptions) -> usi
         (SolverChoice::Mkl, _) => mkl_memory(n, p) + 16 * p * p + 6 * d * p * 8,
         // the Gram form, the iterate, Gu and the certificate.
         (SolverChoice::Bcd, _) => gram_form_memory(d * p) + 6 * d * p * 8 + 4 * n * 8,
+        // plus Anderson's history of points, images and residuals.
+        (SolverChoice::Anderson, Formulation::Gated | Formulation::Linear) => {
+            8 * d * p * b + 4 * n * b + anderson_memory(d * p, n, b)
+        }
+        (SolverChoice::Anderson, Formulation::Threshold) => {
+            8 * p * b + 4 * n * b + anderson_memory(p, n, b)
+        }
         (_, Formulation::Gated | Formulation::Linear) => 8 * d * p * b + 4 * n * b,
         (_, Formulation::Threshold) => 8 * p * b + 4 * n * b,
         // caches (3), multipliers, gradient scratch, certificate: six n × 2P matrices, plus XG.
@@ -1764,6 +1775,7 @@ fn solve_interior(
         max_iter: opts.max_iter.min(500),
         time_limit: opts.time_limit,
         pooling: pooling(opts),
+        system: NewtonSystem::Auto,
     };
     let out = relu_interior(
         x,

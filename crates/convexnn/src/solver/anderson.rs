@@ -39,6 +39,12 @@ use crate::real::Real;
 /// 30% more iterations on gated programs (n = 5000, d = 50, P = 300).
 pub const ANDERSON_MEMORY: usize = 11;
 
+/// Bytes the history adds to a proximal gradient solve of `weights` unknowns whose images have
+/// `image` entries, in a working precision of `bytes` (points and images in it, residuals in f64).
+pub fn anderson_memory(weights: usize, image: usize, bytes: usize) -> usize {
+    ANDERSON_MEMORY * (weights * (bytes + 8) + image * bytes)
+}
+
 /// Relative Tikhonov regularization of the residuals' Gram matrix (its scale is its largest
 /// diagonal entry), so that nearly dependent residuals give bounded weights.
 const REGULARIZATION: f64 = 1e-10;

@@ -41,6 +41,7 @@ use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
 use super::bcd::GramForm;
+use super::woodbury::{woodbury_cheaper, woodbury_memory, Woodbury};
 use super::{IterRecord, Observe, Status, StopFlag};
 use crate::error::{Error, Result};
 use crate::features::PatternSet;
@@ -61,6 +62,31 @@ pub struct InteriorSettings {
     pub time_limit: Option<f64>,
     /// Rows of X per sample K of a convolutional program (M35a); 1 for a fully connected one.
     pub pooling: usize,
+    /// How the reduced P·d system is solved. Default [`NewtonSystem::Auto`].
+    pub system: NewtonSystem,
+}
+
+/// How the structured interior point solves its reduced P·d system S = G/n + M (M62).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewtonSystem {
+    /// The Woodbury form where it is cheaper ([`woodbury_cheaper`]: fewer samples than about half
+    /// of P·d), else the direct factorization.
+    Auto,
+    /// Cholesky factorization of S, formed from the Gram matrix G (Pd × Pd).
+    Direct,
+    /// The Woodbury identity over an n × n matrix, refined by conjugate gradients (M66).
+    Woodbury,
+}
+
+impl NewtonSystem {
+    /// Whether the Woodbury form is used for `samples` samples and P·d = `pd` rows.
+    pub fn uses_woodbury(self, samples: usize, pd: usize) -> bool {
+        match self {
+            NewtonSystem::Auto => woodbury_cheaper(samples, pd),
+            NewtonSystem::Direct => false,
+            NewtonSystem::Woodbury => true,
+        }
+    }
 }
 
 impl Default for InteriorSettings {
@@ -70,6 +96,7 @@ impl Default for InteriorSettings {
             max_iter: 200,
             time_limit: None,
             pooling: 1,
+            system: NewtonSystem::Auto,
         }
     }
 }
@@ -88,16 +115,28 @@ pub struct InteriorOutput {
     pub relative_measure: f64,
 }
 
-/// Bytes [`relu_interior`] allocates for `rows` rows of X, `d` columns and `p` patterns: the Gram
-/// form, the reduced system and its factor ((Pd)² each), and about a dozen rows × 2P matrices
+/// Bytes [`relu_interior`] allocates for `rows` rows of X (`samples` samples), `d` columns and `p`
+/// patterns: the reduced system (the Gram form, the system and its factor, (Pd)² each, or the
+/// Woodbury form's n × n matrices, as `system` chooses), and about a dozen rows × 2P matrices
 /// (slacks, multipliers, steps, the certificate).
-pub fn interior_memory(rows: usize, d: usize, p: usize) -> usize {
+pub fn interior_memory(
+    rows: usize,
+    samples: usize,
+    d: usize,
+    p: usize,
+    system: NewtonSystem,
+) -> usize {
     let pd = p.saturating_mul(d);
-    pd.saturating_mul(pd)
-        .saturating_mul(3)
-        .saturating_add(rows.saturating_mul(2 * p).saturating_mul(12))
+    let reduced = if system.uses_woodbury(samples, pd) {
+        woodbury_memory(samples, d, p)
+    } else {
+        pd.saturating_mul(pd).saturating_mul(3).saturating_mul(8)
+    };
+    rows.saturating_mul(2 * p)
+        .saturating_mul(12)
         .saturating_add(p.saturating_mul((d + 2) * (d + 2) * 4))
         .saturating_mul(8)
+        .saturating_add(reduced)
 }
 
 /// The start of the interior point: each pattern's gate scaled to unit norm (d × P), when every
@@ -273,7 +312,10 @@ struct Structure<'a> {
     xc: Mat<f64>,
     /// Sign (2D_i − I) of each cone row for each pattern (rows × P).
     signs: Mat<f64>,
-    form: &'a GramForm,
+    /// The Gram form, formed only for the direct factorization.
+    form: Option<&'a GramForm>,
+    /// The targets (n).
+    y: &'a [f64],
     lambda: f64,
 }
 
@@ -340,34 +382,31 @@ impl Structure<'_> {
         a
     }
 
-    /// (G/n) a.
-    fn gram_times(&self, a: &[f64]) -> Vec<f64> {
-        let m = a.len();
-        let mut q = Mat::<f64>::zeros(m, 1);
-        matmul(
-            q.as_mut(),
-            Accum::Replace,
-            self.form.g.as_ref(),
-            MatRef::from_column_major_slice(a, m, 1),
-            1.0 / self.form.n as f64,
-            faer::get_global_parallelism(),
-        );
-        q.col_as_slice(0).to_vec()
-    }
-
-    /// The objective (1/2n)‖Fa − y‖² + λΣt and the data gradient (G a − b)/n of a = v − w.
-    fn objective(&self, u: MatRef<'_, f64>, t: &[f64]) -> (f64, Vec<f64>) {
+    /// The objective (1/2n)‖Fa − y‖² + λΣt and the data gradient Fᵀ(Fa − y)/n of a = v − w (two
+    /// operator products).
+    fn objective(
+        &self,
+        op: &mut MaskedOperator<f64>,
+        u: MatRef<'_, f64>,
+        t: &[f64],
+    ) -> (f64, Vec<f64>) {
+        let (p, d) = (self.p(), self.d());
         let a = self.difference(u);
-        let q = self.gram_times(&a);
-        let n = self.form.n as f64;
-        let quad: f64 = a.iter().zip(&q).map(|(x, y)| x * y).sum::<f64>();
-        let lin: f64 = a.iter().zip(&self.form.b).map(|(x, y)| x * y).sum::<f64>() / n;
-        let value = 0.5 * quad - lin + 0.5 * self.form.yy / n + self.lambda * t.iter().sum::<f64>();
-        let grad = q
-            .iter()
-            .zip(&self.form.b)
-            .map(|(qi, bi)| qi - bi / n)
-            .collect();
+        let n = self.y.len();
+        let mut r = vec![0.0; n];
+        op.apply(MatRef::from_column_major_slice(&a, d, p), &mut r);
+        for (ri, yi) in r.iter_mut().zip(self.y) {
+            *ri -= yi;
+        }
+        let inv_n = 1.0 / n as f64;
+        let value = 0.5 * inv_n * r.iter().map(|v| v * v).sum::<f64>()
+            + self.lambda * t.iter().sum::<f64>();
+        let mut grad = vec![0.0; p * d];
+        op.adjoint(
+            &r,
+            faer::MatMut::from_column_major_slice_mut(&mut grad, d, p),
+        );
+        grad.iter_mut().for_each(|g| *g *= inv_n);
         (value, grad)
     }
 }
@@ -421,7 +460,7 @@ fn positive_step(x: &[f64], dx: &[f64], mut alpha: f64) -> f64 {
 /// S = G/n + blockdiag(B_{w_i}^{uu} − C_iᵀY_i⁻¹C_i) in a.
 struct Factored {
     pivots: Vec<(faer::linalg::solvers::Llt<f64>, Mat<f64>)>,
-    system: faer::linalg::solvers::Llt<f64>,
+    system: System,
     /// The Nesterov–Todd scaling of each block's second-order cone.
     nt: Vec<NtScaling>,
 }
@@ -466,7 +505,27 @@ fn barrier_block(st: &Structure<'_>, it: &Iterate, b: usize, nt: &NtScaling) -> 
     blk
 }
 
-fn factor(st: &Structure<'_>, it: &Iterate) -> Option<Factored> {
+/// The reduced system's factorization.
+enum System {
+    /// Cholesky factor of S.
+    Direct(faer::linalg::solvers::Llt<f64>),
+    /// The Woodbury form (M66).
+    Woodbury(Woodbury),
+}
+
+impl System {
+    /// In place, `r ← S⁻¹ r`.
+    fn solve(&self, op: &mut MaskedOperator<f64>, r: &mut Mat<f64>) {
+        match self {
+            System::Direct(llt) => llt.solve_in_place(r.as_mut()),
+            System::Woodbury(w) => {
+                w.solve(op, r.col_as_slice_mut(0));
+            }
+        }
+    }
+}
+
+fn factor(st: &Structure<'_>, it: &Iterate, op: &MaskedOperator<f64>) -> Option<Factored> {
     let (p, d) = (st.p(), st.d());
     let nt: Vec<NtScaling> = (0..2 * p)
         .map(|b| nt_scaling(&it.cone_point(b), it.zq.col_as_slice(b)))
@@ -476,21 +535,36 @@ fn factor(st: &Structure<'_>, it: &Iterate) -> Option<Factored> {
         .map(|i| pattern_pivot(st, it, i, &nt))
         .collect();
     let per: Vec<PatternPivot> = per.into_iter().collect::<Option<_>>()?;
-    let inv_n = 1.0 / st.form.n as f64;
-    let mut k = st.form.g.clone();
-    for c in 0..p * d {
-        k.col_as_slice_mut(c).iter_mut().for_each(|v| *v *= inv_n);
-    }
-    let mut pivots = Vec::with_capacity(p);
-    for (i, (llt, c, m)) in per.into_iter().enumerate() {
-        for col in 0..d {
-            for row in 0..d {
-                k[(i * d + row, i * d + col)] += 0.5 * (m[(row, col)] + m[(col, row)]);
+    let symmetric = |m: &Mat<f64>| Mat::from_fn(d, d, |r, c| 0.5 * (m[(r, c)] + m[(c, r)]));
+    let (pivots, system) = match st.form {
+        Some(form) => {
+            let inv_n = 1.0 / form.n as f64;
+            let mut k = form.g.clone();
+            for c in 0..p * d {
+                k.col_as_slice_mut(c).iter_mut().for_each(|v| *v *= inv_n);
             }
+            let mut pivots = Vec::with_capacity(p);
+            for (i, (llt, c, m)) in per.into_iter().enumerate() {
+                let m = symmetric(&m);
+                for col in 0..d {
+                    for row in 0..d {
+                        k[(i * d + row, i * d + col)] += m[(row, col)];
+                    }
+                }
+                pivots.push((llt, c));
+            }
+            (pivots, System::Direct(k.llt(faer::Side::Lower).ok()?))
         }
-        pivots.push((llt, c));
-    }
-    let system = k.llt(faer::Side::Lower).ok()?;
+        None => {
+            let mut pivots = Vec::with_capacity(p);
+            let mut blocks = Vec::with_capacity(p);
+            for (llt, c, m) in per {
+                blocks.push(symmetric(&m));
+                pivots.push((llt, c));
+            }
+            (pivots, System::Woodbury(Woodbury::new(op, blocks)?))
+        }
+    };
     Some(Factored { pivots, system, nt })
 }
 
@@ -547,6 +621,7 @@ fn pattern_pivot(
 /// residual `rd` ((d+1) × 2P, over (u, t)).
 fn direction(
     st: &Structure<'_>,
+    op: &mut MaskedOperator<f64>,
     it: &Iterate,
     f: &Factored,
     rd: &Mat<f64>,
@@ -601,7 +676,7 @@ fn direction(
             da[(i * d + r, 0)] = -rhs[(r, p + i)] - ctq;
         }
     }
-    f.system.solve_in_place(da.as_mut());
+    f.system.solve(op, &mut da);
     let mut du = Mat::<f64>::zeros(d, 2 * p);
     let mut dt = vec![0.0; 2 * p];
     for i in 0..p {
@@ -801,7 +876,12 @@ pub fn relu_interior(
             start_gates.ncols()
         )));
     }
-    let form = GramForm::new(x, y, patterns, settings.pooling)?;
+    let samples = rows / settings.pooling.max(1);
+    let form = if settings.system.uses_woodbury(samples, p * d) {
+        None
+    } else {
+        Some(GramForm::new(x, y, patterns, settings.pooling)?)
+    };
     let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), DEFAULT_BLOCK_ROWS, 0)
         .with_pooling(settings.pooling);
     let cone_rows: Vec<usize> = (0..rows)
@@ -811,7 +891,8 @@ pub fn relu_interior(
     let st = Structure {
         xc: Mat::from_fn(nc, d, |j, a| x[(cone_rows[j], a)]),
         signs: Mat::from_fn(nc, p, |j, i| sign(patterns.get(cone_rows[j], i))),
-        form: &form,
+        form: form.as_ref(),
+        y,
         lambda,
     };
     // Start: u_b = c ĝ_i with ĝ_i the analytic center of pattern i's cone in the unit ball and c
@@ -834,7 +915,7 @@ pub fn relu_interior(
     let t: Vec<f64> = (0..2 * p).map(|_| 2.0 * scale).collect();
     let s = st.slacks(u.as_ref());
     let m = (nc * 2 * p + 2 * p) as f64;
-    let (f0, _) = st.objective(u.as_ref(), &t);
+    let (f0, _) = st.objective(&mut op, u.as_ref(), &t);
     let mu0 = f0.max(1e-12) / m;
     // The second-order multipliers (λ, 0): the t rows of the dual residual start at zero.
     let zq = Mat::from_fn(d + 1, 2 * p, |k, _| if k == 0 { lambda } else { 0.0 });
@@ -855,7 +936,7 @@ pub fn relu_interior(
     let mut small_steps = 0;
     let mut polished = None;
     while iterations < settings.max_iter {
-        let (value, grad) = st.objective(it.u.as_ref(), &it.t);
+        let (value, grad) = st.objective(&mut op, it.u.as_ref(), &it.t);
         let gap = complementarity(&it, None);
         relative_measure = gap / value.abs().max(1e-12);
         if !value.is_finite() || !gap.is_finite() {
@@ -925,7 +1006,7 @@ pub fn relu_interior(
                 lambda - it.zq[(0, b)]
             }
         });
-        let Some(fact) = factor(&st, &it) else {
+        let Some(fact) = factor(&st, &it, &op) else {
             status = Status::NumericalError;
             break;
         };
@@ -945,7 +1026,7 @@ pub fn relu_interior(
             jordan(l, l)
         };
         let rq_aff = Mat::from_fn(d + 1, 2 * p, |k, b| -lambda_sq(b)[k]);
-        let aff = direction(&st, &it, &fact, &rd, &rc_aff, &rq_aff);
+        let aff = direction(&st, &mut op, &it, &fact, &rd, &rc_aff, &rq_aff);
         let a_aff = max_step(&it, &aff);
         let mu_aff = complementarity(&it, Some((&aff, a_aff))) / m;
         let sigma = (mu_aff / mu).clamp(0.0, 1.0).powi(3);
@@ -969,7 +1050,7 @@ pub fn relu_interior(
                 rq[(k, b)] = if k == 0 { sigma * mu } else { 0.0 } - ll[k] - second[k];
             }
         }
-        let dir = direction(&st, &it, &fact, &rd, &rc, &rq);
+        let dir = direction(&st, &mut op, &it, &fact, &rd, &rc, &rq);
         let alpha = (0.99 * max_step(&it, &dir)).min(1.0);
         small_steps = if alpha < 1e-8 { small_steps + 1 } else { 0 };
         if small_steps >= 3 {
@@ -1044,6 +1125,8 @@ mod tests {
         assert!((a - 0.5).abs() < 1e-12, "{a}");
     }
 
+    /// Both ways of solving the reduced system (the direct factorization and the Woodbury form,
+    /// M66) reach the same certified optimum.
     #[test]
     fn interior_point_certifies_small_relu_programs() {
         let mut rng = Rng::new(4);
@@ -1054,30 +1137,41 @@ mod tests {
             .collect();
         let pats = sample_patterns(x.as_ref(), 10, 3).unwrap();
         let gates = interior_start(x.as_ref(), &pats).expect("sampled gates are interior");
-        let out = relu_interior(
-            x.as_ref(),
-            &y,
-            &pats,
-            1e-3,
-            gates.as_ref(),
-            &InteriorSettings::default(),
-            &mut Silent,
-            &StopFlag::new(),
-            Instant::now(),
-        )
-        .unwrap();
-        assert_eq!(out.status, Status::Converged);
-        let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
-        let c = certificate(
-            &mut op,
-            &y,
-            Loss::Squared,
-            1e-3,
-            out.u.as_ref(),
-            Some(out.mult.as_ref()),
-        );
-        assert_eq!(c.violation, 0.0);
-        let rel = (c.objective - c.dual) / c.objective;
-        assert!(rel < 1e-7, "relative gap {rel}");
+        let mut objectives = Vec::new();
+        for system in [NewtonSystem::Direct, NewtonSystem::Woodbury] {
+            let settings = InteriorSettings {
+                tol: 1e-8,
+                system,
+                ..InteriorSettings::default()
+            };
+            let out = relu_interior(
+                x.as_ref(),
+                &y,
+                &pats,
+                1e-3,
+                gates.as_ref(),
+                &settings,
+                &mut Silent,
+                &StopFlag::new(),
+                Instant::now(),
+            )
+            .unwrap();
+            assert_eq!(out.status, Status::Converged, "{system:?}");
+            let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
+            let c = certificate(
+                &mut op,
+                &y,
+                Loss::Squared,
+                1e-3,
+                out.u.as_ref(),
+                Some(out.mult.as_ref()),
+            );
+            assert_eq!(c.violation, 0.0);
+            let rel = (c.objective - c.dual) / c.objective;
+            assert!(rel < 1e-8, "{system:?}: relative gap {rel}");
+            objectives.push(c.objective);
+        }
+        let diff = (objectives[0] - objectives[1]).abs() / objectives[0];
+        assert!(diff < 1e-8, "objectives {objectives:?}");
     }
 }

@@ -41,6 +41,7 @@ pub mod nuclear;
 pub mod path;
 pub mod pdhg;
 pub mod svm;
+pub mod woodbury;
 pub mod working_set;
 
 use std::sync::atomic::{AtomicBool, Ordering};
