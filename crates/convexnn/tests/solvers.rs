@@ -397,6 +397,47 @@ fn structured_interior_point_matches_the_clarabel_backend() {
     compare_with_exact(Formulation::Relu, Loss::Squared, SolverChoice::Interior);
 }
 
+/// With many more weights P·d than samples the structured interior point solves its reduced
+/// system through the Woodbury identity (docs/programs.md (M66)); it reaches the Clarabel
+/// backend's optimum there too, and `auto` picks it.
+#[test]
+fn structured_interior_point_woodbury_matches_the_clarabel_backend() {
+    let mut r = Rng::new(11);
+    let (n, d) = (30, 6);
+    let x = Mat::from_fn(n, d, |_, k| if k == d - 1 { 1.0 } else { r.normal() });
+    let y: Vec<f64> = (0..n)
+        .map(|i| (x[(i, 0)] + x[(i, 1)]).max(0.0) - 0.5 * x[(i, 2)] + 0.1 * r.normal())
+        .collect();
+    assert!(convexnn::solver::woodbury::woodbury_cheaper(n, 40 * d));
+    let opts = TrainOptions {
+        formulation: Formulation::Relu,
+        lambda: 1e-3,
+        patterns: PatternSource::Sample { count: 40 },
+        tol: 1e-8,
+        ..TrainOptions::default()
+    };
+    let ours = fit(&x, &y, &opts).certificate;
+    assert_eq!(ours.solver, "interior");
+    assert_eq!(ours.info.status, Status::Converged, "{:?}", ours.info);
+    let exact = fit(
+        &x,
+        &y,
+        &TrainOptions {
+            solver: SolverChoice::Clarabel,
+            ..opts.clone()
+        },
+    )
+    .certificate;
+    let rel = (ours.info.objective - exact.info.objective).abs() / exact.info.objective;
+    assert!(
+        rel < 1e-6,
+        "interior {} vs clarabel {}",
+        ours.info.objective,
+        exact.info.objective
+    );
+    assert!(ours.relative_gap <= 1e-8, "gap {}", ours.relative_gap);
+}
+
 /// `auto` takes the structured interior point for small squared-loss ReLU programs with sampled
 /// gates and the Clarabel backend where the patterns carry no interior gates; other programs are
 /// refused with the supported choices.

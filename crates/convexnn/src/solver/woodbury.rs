@@ -189,7 +189,10 @@ impl Woodbury {
     }
 
     /// In place, `r ← S⁻¹ r`: the factored inverse refined by preconditioned conjugate gradients
-    /// on S. Returns the refinement iterations.
+    /// on S. Where rounding leaves S without positive curvature along a search direction (the
+    /// blocks' cancellation, see [`shifted_factor`]), the refinement goes on as plain iterative
+    /// refinement x ← x + P(r − Sx), kept while it lowers the residual. Returns the refinement
+    /// iterations.
     pub fn solve(&self, op: &mut MaskedOperator<f64>, r: &mut [f64]) -> usize {
         let m = r.len();
         let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
@@ -207,25 +210,41 @@ impl Woodbury {
         let mut rz = dot(&res, &z);
         let mut iterations = 0;
         let mut sp = vec![0.0; m];
-        while norm(&res) > target && iterations < MAX_REFINE && rz > 0.0 {
-            self.times(op, &dir, &mut sp);
-            let curvature = dot(&dir, &sp);
-            if curvature <= 0.0 {
+        let mut conjugate = true;
+        while norm(&res) > target && iterations < MAX_REFINE {
+            iterations += 1;
+            if conjugate {
+                self.times(op, &dir, &mut sp);
+                let curvature = dot(&dir, &sp);
+                if curvature > 0.0 && rz > 0.0 {
+                    let alpha = rz / curvature;
+                    for j in 0..m {
+                        x[j] += alpha * dir[j];
+                        res[j] -= alpha * sp[j];
+                    }
+                    self.precondition(op, &res, &mut z);
+                    let next = dot(&res, &z);
+                    let beta = next / rz;
+                    rz = next;
+                    for (p, zj) in dir.iter_mut().zip(&z) {
+                        *p = zj + beta * *p;
+                    }
+                    continue;
+                }
+                conjugate = false;
+                self.precondition(op, &res, &mut z);
+            }
+            // Iterative refinement with the step z = P(res).
+            self.times(op, &z, &mut sp);
+            let next: Vec<f64> = res.iter().zip(&sp).map(|(r, s)| r - s).collect();
+            if norm(&next) >= norm(&res) {
                 break;
             }
-            let alpha = rz / curvature;
-            for j in 0..m {
-                x[j] += alpha * dir[j];
-                res[j] -= alpha * sp[j];
+            for (xj, zj) in x.iter_mut().zip(&z) {
+                *xj += zj;
             }
+            res = next;
             self.precondition(op, &res, &mut z);
-            let next = dot(&res, &z);
-            let beta = next / rz;
-            rz = next;
-            for (p, zj) in dir.iter_mut().zip(&z) {
-                *p = zj + beta * *p;
-            }
-            iterations += 1;
         }
         r.copy_from_slice(&x);
         iterations
