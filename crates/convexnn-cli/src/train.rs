@@ -96,9 +96,12 @@ pub enum ConstructArg {
 /// Solver choice.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SolverArg {
-    /// FISTA for gated; coordinate descent for the squared-loss threshold Lasso (up to 5000
+    /// For gated: block coordinate descent where its Gram form is small (f64), else Anderson for
+    /// the squared loss and FISTA for the logistic loss; coordinate descent for the squared-loss
+    /// threshold Lasso (up to 5000
     /// columns); for ReLU with the squared loss the structured interior point where its
-    /// P d system has at most 4000 rows, the interior-point backend on small problems, else ADMM where its
+    /// P d system has at most 4000 rows or its n × n Woodbury form is as cheap, the
+    /// interior-point backend on small problems, else ADMM where its
     /// n × n factorization fits, else the augmented Lagrangian; for the hinge loss, the interior
     /// point with column generation up to n = 2000, else pdhg.
     Auto,
@@ -113,8 +116,9 @@ pub enum SolverArg {
     Admm,
     /// Interior-point backend (exact, small problems).
     Clarabel,
-    /// Structured interior point for the squared-loss ReLU program (one Cholesky factorization
-    /// of a P d system per iteration; needs sampled gates; memory grows as (P d)^2).
+    /// Structured interior point for the squared-loss ReLU program (one factorization of a P d
+    /// system per iteration, or of an n × n matrix by the Woodbury identity when n < P d / 2;
+    /// needs sampled gates; memory grows as (P d)^2, or n^2).
     Interior,
     /// Restarted primal-dual hybrid gradient (threshold networks with the hinge loss).
     Pdhg,

@@ -23,7 +23,10 @@
 //! S = G/n + blockdiag(B_{w_i}^{uu} − C_iᵀY_i⁻¹C_i) in a. An iteration costs 2P·n·d² flops for the
 //! blocks and (Pd)³/3 for the factorization, about a tenth of the 2P(d+1) system of all blocks.
 //! (Eliminating the blocks through explicit inverses B_b⁻¹ instead loses the last digits: B_b is
-//! ill-conditioned near the optimum.)
+//! ill-conditioned near the optimum.) With fewer samples than about half of P·d, S is solved
+//! through the Woodbury identity over an n × n matrix instead, and G is not formed
+//! ([`crate::solver::woodbury`], (M66)); the objective and its gradient always go through the
+//! operator.
 //!
 //! The iterates stay strictly inside the cones (the cone violation is zero), and the multipliers z
 //! are the γ_i, ξ_i of the Lagrangian dual (M9), so the certificate of [`crate::program::relu`]

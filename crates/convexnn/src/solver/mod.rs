@@ -10,6 +10,8 @@
 //! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
 //! - [`interior`]: a structured interior point (Mehrotra predictor–corrector) for the squared-loss
 //!   ReLU program, factoring one P·d system per iteration (docs/programs.md (M61)–(M63)).
+//! - [`woodbury`]: that system through the Woodbury identity over an n × n matrix, refined by
+//!   conjugate gradients, when there are fewer samples than P·d/2 (docs/programs.md (M66)).
 //! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
 //! - [`exact_l1`]: the same backend for dense ℓ1 programs with a free intercept (1-D dictionaries).
 //! - [`mkl`]: gated ReLU as multiple kernel learning, by iterative reweighting with an n × n
