@@ -5,6 +5,7 @@ use convexnn::faer::Mat;
 use convexnn::model::{train, Fit, PatternSource, SolverChoice, TrainOptions};
 use convexnn::program::{Formulation, Loss};
 use convexnn::rng::Rng;
+use convexnn::solver::interior::NewtonSystem;
 use convexnn::solver::{Silent, Status, StopFlag};
 
 /// A random problem: n × d Gaussian features with a bias column, a ReLU-ish target.
@@ -403,20 +404,22 @@ fn structured_interior_point_matches_the_clarabel_backend() {
 #[test]
 fn structured_interior_point_woodbury_matches_the_clarabel_backend() {
     let mut r = Rng::new(11);
-    let (n, d) = (30, 6);
+    let (n, d, p) = (40, 10, 100);
     let x = Mat::from_fn(n, d, |_, k| if k == d - 1 { 1.0 } else { r.normal() });
     let y: Vec<f64> = (0..n)
         .map(|i| (x[(i, 0)] + x[(i, 1)]).max(0.0) - 0.5 * x[(i, 2)] + 0.1 * r.normal())
         .collect();
-    assert!(convexnn::solver::woodbury::woodbury_cheaper(n, 40 * d));
     let opts = TrainOptions {
         formulation: Formulation::Relu,
         lambda: 1e-3,
-        patterns: PatternSource::Sample { count: 40 },
+        patterns: PatternSource::Sample { count: p },
         tol: 1e-8,
         ..TrainOptions::default()
     };
-    let ours = fit(&x, &y, &opts).certificate;
+    let ours = fit(&x, &y, &opts);
+    let pd = ours.patterns.len() * d;
+    assert!(NewtonSystem::Auto.uses_woodbury(n, pd), "P·d = {pd}");
+    let ours = ours.certificate;
     assert_eq!(ours.solver, "interior");
     assert_eq!(ours.info.status, Status::Converged, "{:?}", ours.info);
     let exact = fit(
