@@ -290,7 +290,14 @@ fn cone_networks_with_separate_outputs_match_the_interior_point_backend() {
             };
             let f = fit(&x, &y, &labels, &opts);
             let c = &f.certificate;
-            assert_eq!(c.info.status, Status::Converged, "{kind:?} {solver:?}");
+            assert_eq!(
+                c.info.status,
+                Status::Converged,
+                "{kind:?} {solver:?} {} {:?} {}",
+                c.solver,
+                c.info,
+                f.patterns.len()
+            );
             assert_eq!(c.outputs.as_ref().map(|o| o.outputs), Some(2));
             assert!(
                 rel(c.network_objective, c.info.objective) <= 1e-8,

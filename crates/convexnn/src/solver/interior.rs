@@ -25,7 +25,7 @@
 //! (Eliminating the blocks through explicit inverses B_b⁻¹ instead loses the last digits: B_b is
 //! ill-conditioned near the optimum.) With fewer samples than about half of P·d, S is solved
 //! through the Woodbury identity over an n × n matrix instead, and G is not formed
-//! ([`crate::solver::woodbury`], (M66)); the objective and its gradient always go through the
+//! ([`crate::solver::woodbury`], (M66)); the objective and its gradient then go through the
 //! operator.
 //!
 //! The iterates stay strictly inside the cones (the cone violation is zero), and the multipliers z
@@ -392,8 +392,9 @@ impl Structure<'_> {
         a
     }
 
-    /// The objective (1/2n)‖Fa − y‖² + λΣt and the data gradient Fᵀ(Fa − y)/n of a = v − w (two
-    /// operator products).
+    /// The objective (1/2n)‖Fa − y‖² + λΣt and the data gradient Fᵀ(Fa − y)/n of a = v − w: from
+    /// the Gram form when it is formed ((aᵀGa − 2bᵀa + yᵀy)/2n, gradient (Ga − b)/n), else by two
+    /// operator products.
     fn objective(
         &self,
         op: &mut MaskedOperator<f64>,
@@ -403,14 +404,32 @@ impl Structure<'_> {
         let (p, d) = (self.p(), self.d());
         let a = self.difference(u);
         let n = self.y.len();
+        let inv_n = 1.0 / n as f64;
+        let penalty = self.lambda * t.iter().sum::<f64>();
+        if let Some(form) = self.form {
+            let mut q = Mat::<f64>::zeros(p * d, 1);
+            matmul(
+                q.as_mut(),
+                Accum::Replace,
+                form.g.as_ref(),
+                MatRef::from_column_major_slice(&a, p * d, 1),
+                1.0 / form.n as f64,
+                faer::get_global_parallelism(),
+            );
+            let q = q.col_as_slice(0);
+            let nf = form.n as f64;
+            let quad: f64 = a.iter().zip(q).map(|(x, y)| x * y).sum::<f64>();
+            let lin: f64 = a.iter().zip(&form.b).map(|(x, y)| x * y).sum::<f64>() / nf;
+            let value = 0.5 * quad - lin + 0.5 * form.yy / nf + penalty;
+            let grad = q.iter().zip(&form.b).map(|(qi, bi)| qi - bi / nf).collect();
+            return (value, grad);
+        }
         let mut r = vec![0.0; n];
         op.apply(MatRef::from_column_major_slice(&a, d, p), &mut r);
         for (ri, yi) in r.iter_mut().zip(self.y) {
             *ri -= yi;
         }
-        let inv_n = 1.0 / n as f64;
-        let value = 0.5 * inv_n * r.iter().map(|v| v * v).sum::<f64>()
-            + self.lambda * t.iter().sum::<f64>();
+        let value = 0.5 * inv_n * r.iter().map(|v| v * v).sum::<f64>() + penalty;
         let mut grad = vec![0.0; p * d];
         op.adjoint(
             &r,
