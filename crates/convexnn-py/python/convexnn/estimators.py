@@ -101,8 +101,10 @@ class _ConvexNetwork(BaseEstimator):
     gates : array of shape (n_inputs, P) or None, default=None
         User gates (the CLI's ``--gates``): pattern i is ``1[X g_i >= 0]`` on the network inputs,
         i.e. the (standardized) features plus the bias column when ``bias=True``.
-    solver : {"auto", "fista", "al", "admm", "clarabel", "interior", "pdhg", "cd", "mkl", "bcd", "nuclear"}, default="auto"
-        Solver: restarted FISTA (gated, linear), augmented Lagrangian or ADMM (ReLU), the
+    solver : {"auto", "fista", "anderson", "al", "admm", "clarabel", "interior", "pdhg", "cd", "mkl", "bcd", "nuclear"}, default="auto"
+        Solver: restarted FISTA (gated, linear), guarded Anderson acceleration of the proximal
+        gradient step ("anderson": gated networks; "auto" picks it for the squared loss where it
+        does not pick "bcd"), augmented Lagrangian or ADMM (ReLU), the
         interior-point backend (small problems), the primal-dual method (hinge loss), coordinate
         descent (squared-loss threshold networks), multiple kernel learning by iterative
         reweighting ("mkl": gated networks, squared loss, up to 5000 samples; the learned kernel
