@@ -49,7 +49,7 @@ use super::{IterRecord, Observe, Status, StopFlag};
 use crate::error::{Error, Result};
 use crate::features::PatternSet;
 use crate::operator::{MaskedOperator, DEFAULT_BLOCK_ROWS};
-use crate::program::relu::{certificate, dual_direction, polish_multipliers};
+use crate::program::relu::{certificate, dual_direction, exact_multipliers};
 use crate::program::Loss;
 
 /// Settings of [`relu_interior`].
@@ -181,9 +181,6 @@ pub fn interior_start(x: MatRef<'_, f64>, patterns: &PatternSet) -> Option<Mat<f
         g[(a, i)] / norm
     }))
 }
-
-/// Projected-gradient steps on the multipliers when the interior point's own do not certify.
-const POLISH_ITERS: usize = 500;
 
 /// A rows × cols matrix filled column by column by `fill(column, slice)`.
 fn columns(rows: usize, cols: usize, mut fill: impl FnMut(usize, &mut [f64])) -> Mat<f64> {
@@ -801,11 +798,20 @@ fn complementarity(it: &Iterate, dir: Option<(&Direction, f64)>) -> f64 {
 /// allows, so the start's cone slacks, and the multipliers μ₀/s, are not extreme.
 fn analytic_center(st: &Structure<'_>, i: usize, g: &[f64]) -> Vec<f64> {
     let d = st.d();
-    let (xc, sg) = (st.xc.as_ref(), st.signs.col_as_slice(i));
+    let sg = st.signs.col_as_slice(i);
+    // The pattern's signed rows x̃_j = ±x_j; slacks x̃_jᵀu by one product.
+    let xs = Mat::from_fn(st.xc.nrows(), d, |j, a| sg[j] * st.xc[(j, a)]);
     let slack = |u: &[f64]| -> Vec<f64> {
-        (0..xc.nrows())
-            .map(|j| sg[j] * (0..d).map(|a| xc[(j, a)] * u[a]).sum::<f64>())
-            .collect()
+        let mut s = Mat::<f64>::zeros(xs.nrows(), 1);
+        matmul(
+            s.as_mut(),
+            Accum::Replace,
+            xs.as_ref(),
+            MatRef::from_column_major_slice(u, d, 1),
+            1.0,
+            Par::Seq,
+        );
+        s.col_as_slice(0).to_vec()
     };
     let barrier = |u: &[f64], s: &[f64]| -> f64 {
         let uu: f64 = u.iter().map(|v| v * v).sum();
@@ -819,22 +825,28 @@ fn analytic_center(st: &Structure<'_>, i: usize, g: &[f64]) -> Vec<f64> {
     for _ in 0..20 {
         let uu: f64 = u.iter().map(|v| v * v).sum();
         let q = 1.0 - uu;
-        let mut grad: Vec<f64> = u.iter().map(|v| 2.0 * v / q).collect();
-        let mut h = Mat::<f64>::zeros(d, d);
-        for j in 0..xc.nrows() {
-            let w = 1.0 / s[j];
-            for a in 0..d {
-                let xa = sg[j] * xc[(j, a)];
-                grad[a] -= xa * w;
-                for b in 0..=a {
-                    h[(a, b)] += xa * sg[j] * xc[(j, b)] * w * w;
-                }
+        // Gradient 2u/q − X̃ᵀ(1/s) and Hessian X̃ᵀdiag(1/s²)X̃ + 4uuᵀ/q² + 2I/q.
+        let inv: Vec<f64> = s.iter().map(|v| 1.0 / v).collect();
+        let scaled = columns(xs.nrows(), d, |a, out| {
+            for ((o, &x), &w) in out.iter_mut().zip(xs.col_as_slice(a)).zip(&inv) {
+                *o = x * w;
             }
-        }
+        });
+        let mut h = Mat::<f64>::zeros(d, d);
+        matmul(
+            h.as_mut(),
+            Accum::Replace,
+            scaled.transpose(),
+            scaled.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        let grad: Vec<f64> = (0..d)
+            .map(|a| 2.0 * u[a] / q - scaled.col_as_slice(a).iter().sum::<f64>())
+            .collect();
         for a in 0..d {
-            for b in 0..=a {
+            for b in 0..d {
                 h[(a, b)] += 4.0 * u[a] * u[b] / (q * q) + if a == b { 2.0 / q } else { 0.0 };
-                h[(b, a)] = h[(a, b)];
             }
         }
         let Ok(llt) = h.llt(faer::Side::Lower) else {
@@ -986,14 +998,15 @@ pub fn relu_interior(
         }
         if relative_measure <= 0.1 * settings.tol {
             // The primal iterate is accurate long before the dual residual of the cone
-            // inequalities is small (their apex, where unused neurons end, is not smooth): the
-            // multipliers are polished for the fixed θ of the certificate (M9) if needed.
+            // inequalities is small (their apex, where unused neurons end, is not smooth): if the
+            // interior point's multipliers do not certify, the best ones for the fixed θ of the
+            // certificate (M9) are found block by block.
             let mut mult = multipliers(&it.z, &cone_rows, rows);
             let mut certified = false;
-            for polish in [0, POLISH_ITERS] {
-                if polish > 0 {
+            for exact in [false, true] {
+                if exact {
                     let theta = dual_direction(&mut op, y, Loss::Squared, it.u.as_ref());
-                    polish_multipliers(&mut op, &theta, lambda, &mut mult, polish);
+                    exact_multipliers(&op, &theta, &mut mult);
                 }
                 let c = certificate(
                     &mut op,

@@ -51,9 +51,9 @@ pub fn woodbury_memory(samples: usize, d: usize, p: usize) -> usize {
 }
 
 /// The Cholesky factor of M + δI for the smallest δ in {0, 1e-14, 1e-12, …, 1e-4} · max diag(M)
-/// that has one. The Schur blocks are positive definite in exact arithmetic but can lose the last
-/// digits of their smallest eigenvalues to cancellation near the optimum; the shift only changes
-/// the preconditioner, since the refinement multiplies by the unshifted blocks.
+/// that has one, else of M with its eigenvalues clamped from below. The Schur blocks, and K, are positive definite in exact arithmetic but can lose
+/// the last digits of their smallest eigenvalues to cancellation near the optimum; the shift only
+/// changes the preconditioner, since the refinement multiplies by the unshifted blocks.
 fn shifted_factor(m: &Mat<f64>) -> Option<Llt<f64>> {
     if let Ok(f) = m.llt(Side::Lower) {
         return Some(f);
@@ -70,7 +70,24 @@ fn shifted_factor(m: &Mat<f64>) -> Option<Llt<f64>> {
         }
         shift *= 100.0;
     }
-    None
+    // Cancellation larger than the block's own diagonal: the factor of its eigenvalues clamped to
+    // at least 1e-10 of the largest magnitude.
+    let sym = Mat::from_fn(m.nrows(), m.ncols(), |r, c| 0.5 * (m[(r, c)] + m[(c, r)]));
+    let eig = sym.self_adjoint_eigen(Side::Lower).ok()?;
+    let values: Vec<f64> = (0..m.nrows()).map(|j| eig.S().column_vector()[j]).collect();
+    let top = values.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if !(top.is_finite() && top > 0.0) {
+        return None;
+    }
+    let u = eig.U();
+    let clamped = Mat::from_fn(m.nrows(), m.ncols(), |r, c| {
+        values
+            .iter()
+            .enumerate()
+            .map(|(k, v)| u[(r, k)] * v.max(1e-10 * top) * u[(c, k)])
+            .sum::<f64>()
+    });
+    clamped.llt(Side::Lower).ok()
 }
 
 /// The factored Woodbury form of S = FᵀF/n + blockdiag(M_i).
@@ -144,7 +161,9 @@ impl Woodbury {
         for j in 0..n {
             k[(j, j)] += n as f64;
         }
-        let k = k.llt(Side::Lower).ok()?;
+        // With nearly singular blocks K's entries dwarf nI, and rounding can leave it without a
+        // factorization; a small shift changes only the preconditioner (see `solve`).
+        let k = shifted_factor(&k)?;
         Some(Woodbury { blocks, factors, k })
     }
 
