@@ -30,7 +30,8 @@ use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
 use crate::solver::interior::{
-    interior_memory, interior_start, relu_interior, InteriorSettings, NewtonSystem,
+    analytic_centers, interior_memory, interior_start, relu_interior, InteriorSettings,
+    NewtonSystem,
 };
 pub use crate::solver::mkl::MKL_MAX_ROWS;
 use crate::solver::mkl::{
@@ -1347,11 +1348,12 @@ fn solve_iterative<T: Real>(
                     ..AlSettings::default()
                 };
                 let u0 = initial::<T>(opts, d, 2 * p);
+                let centered = restoration_gates(x, patterns, opts);
                 let out = augmented_lagrangian(
                     &mut prob,
                     opts.lambda,
                     u0,
-                    patterns.gates(),
+                    centered.as_ref().map(|g| g.as_ref()).or(patterns.gates()),
                     &settings,
                     observer,
                     stop,
@@ -1534,6 +1536,22 @@ fn certified_run(
     (weights, info)
 }
 
+/// Interior gates for the feasibility restoration (M10): the analytic centers of the patterns'
+/// cones, whose margins to the samples' hyperplanes are as even as the cones allow (a raw gate
+/// with a sample just off its hyperplane needs a huge shift). `None` without interior gates, or
+/// with pooling (the cones then live on the patch rows).
+fn restoration_gates(
+    x: MatRef<'_, f64>,
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+) -> Option<Mat<f64>> {
+    if opts.convolution.is_some() {
+        return None;
+    }
+    let start = interior_start(x, patterns)?;
+    Some(analytic_centers(x, patterns, start.as_ref()))
+}
+
 /// ADMM on the ReLU program (f64), its solution pruned and certified like the other iterative solvers'.
 fn solve_admm(
     x: MatRef<'_, f64>,
@@ -1555,13 +1573,14 @@ fn solve_admm(
         ..defaults
     };
     let u0 = initial::<f64>(opts, x.ncols(), 2 * patterns.len());
+    let centered = restoration_gates(x, patterns, opts);
     let out = admm(
         &mut op,
         y,
         opts.loss,
         opts.lambda,
         u0,
-        patterns.gates(),
+        centered.as_ref().map(|g| g.as_ref()).or(patterns.gates()),
         &settings,
         observer,
         stop,

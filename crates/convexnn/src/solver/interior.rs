@@ -326,7 +326,51 @@ struct Structure<'a> {
     lambda: f64,
 }
 
+/// The rows of X that are not zero (the cone rows).
+fn nonzero_rows(x: MatRef<'_, f64>) -> Vec<usize> {
+    (0..x.nrows())
+        .filter(|&j| (0..x.ncols()).any(|a| x[(j, a)] != 0.0))
+        .collect()
+}
+
+/// The analytic center of each pattern's cone within the unit ball, at unit norm (d × P), found
+/// from the pattern's interior gate (a column of `gates`). Its margins to the samples' hyperplanes
+/// are as even as the cone allows: the start of the structured interior point (M61), and interior
+/// gates for the feasibility restoration (M10) that do not blow up on samples close to a raw
+/// gate's hyperplane.
+pub fn analytic_centers(
+    x: MatRef<'_, f64>,
+    patterns: &PatternSet,
+    gates: MatRef<'_, f64>,
+) -> Mat<f64> {
+    centers(&Structure::cones(x, patterns, &nonzero_rows(x)), gates)
+}
+
+fn centers(st: &Structure<'_>, gates: MatRef<'_, f64>) -> Mat<f64> {
+    let (d, p) = (st.d(), st.p());
+    let centered: Vec<Vec<f64>> = (0..p)
+        .into_par_iter()
+        .map(|i| {
+            let g: Vec<f64> = (0..d).map(|a| gates[(a, i)]).collect();
+            analytic_center(st, i, &g)
+        })
+        .collect();
+    Mat::from_fn(d, p, |a, i| centered[i][a])
+}
+
 impl Structure<'_> {
+    /// The cone rows `rows` of X and their signs, without the data term.
+    fn cones(x: MatRef<'_, f64>, patterns: &PatternSet, rows: &[usize]) -> Self {
+        let (d, p) = (x.ncols(), patterns.len());
+        Structure {
+            xc: Mat::from_fn(rows.len(), d, |j, a| x[(rows[j], a)]),
+            signs: Mat::from_fn(rows.len(), p, |j, i| sign(patterns.get(rows[j], i))),
+            form: None,
+            y: &[],
+            lambda: 0.0,
+        }
+    }
+
     fn p(&self) -> usize {
         self.signs.ncols()
     }
@@ -925,28 +969,19 @@ pub fn relu_interior(
     };
     let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), DEFAULT_BLOCK_ROWS, 0)
         .with_pooling(settings.pooling);
-    let cone_rows: Vec<usize> = (0..rows)
-        .filter(|&j| (0..d).any(|a| x[(j, a)] != 0.0))
-        .collect();
+    let cone_rows = nonzero_rows(x);
     let nc = cone_rows.len();
     let st = Structure {
-        xc: Mat::from_fn(nc, d, |j, a| x[(cone_rows[j], a)]),
-        signs: Mat::from_fn(nc, p, |j, i| sign(patterns.get(cone_rows[j], i))),
         form: form.as_ref(),
         y,
         lambda,
+        ..Structure::cones(x, patterns, &cone_rows)
     };
     // Start: u_b = c ĝ_i with ĝ_i the analytic center of pattern i's cone in the unit ball and c
     // matching the targets' scale, t = 2‖u‖, μ₀ = F / m.
     let rms = |v: &[f64]| (v.iter().map(|a| a * a).sum::<f64>() / v.len().max(1) as f64).sqrt();
-    let centered: Vec<Vec<f64>> = (0..p)
-        .into_par_iter()
-        .map(|i| {
-            let g: Vec<f64> = (0..d).map(|a| start_gates[(a, i)]).collect();
-            analytic_center(&st, i, &g)
-        })
-        .collect();
-    let gates = Mat::from_fn(d, 2 * p, |a, b| centered[b % p][a]);
+    let centered = centers(&st, start_gates);
+    let gates = Mat::from_fn(d, 2 * p, |a, b| centered[(a, b % p)]);
     let xg = st.slacks(gates.as_ref());
     let spread = (0..2 * p)
         .map(|b| rms(xg.col_as_slice(b)))
@@ -1165,6 +1200,26 @@ mod tests {
         // Shrinking t at twice the rate of u: ‖(0.5 − α)‖ … boundary where 1 − 2α = 0.5 − α.
         let a = soc_step(&[0.5], 1.0, &[-1.0], -2.0);
         assert!((a - 0.5).abs() < 1e-12, "{a}");
+    }
+
+    /// The analytic centers are unit vectors strictly inside their patterns' cones.
+    #[test]
+    fn analytic_centers_are_interior_unit_vectors() {
+        let mut rng = Rng::new(8);
+        let (n, d) = (200, 5);
+        let x = Mat::from_fn(n, d, |_, a| if a == d - 1 { 1.0 } else { rng.normal() });
+        let pats = sample_patterns(x.as_ref(), 20, 1).unwrap();
+        let gates = interior_start(x.as_ref(), &pats).expect("sampled gates are interior");
+        let centers = analytic_centers(x.as_ref(), &pats, gates.as_ref());
+        for i in 0..pats.len() {
+            let norm = (0..d).map(|a| centers[(a, i)].powi(2)).sum::<f64>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-12, "pattern {i}: norm {norm}");
+            for j in 0..n {
+                let m: f64 =
+                    sign(pats.get(j, i)) * (0..d).map(|a| x[(j, a)] * centers[(a, i)]).sum::<f64>();
+                assert!(m > 0.0, "pattern {i}, sample {j}: margin {m}");
+            }
+        }
     }
 
     /// Both ways of solving the reduced system (the direct factorization and the Woodbury form,
