@@ -40,11 +40,11 @@ use std::time::Instant;
 
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::bcd::GramForm;
-use super::woodbury::{woodbury_cheaper, woodbury_memory, Woodbury};
+use super::woodbury::{refined_solve, shifted_factor, woodbury_cheaper, woodbury_memory, Woodbury};
 use super::{IterRecord, Observe, Status, StopFlag};
 use crate::error::{Error, Result};
 use crate::features::PatternSet;
@@ -577,8 +577,9 @@ fn barrier_block(st: &Structure<'_>, it: &Iterate, b: usize, nt: &NtScaling) -> 
 
 /// The reduced system's factorization.
 enum System {
-    /// Cholesky factor of S.
-    Direct(faer::linalg::solvers::Llt<f64>),
+    /// Cholesky factor of S; or, where rounding left S without one near the optimum, of S with
+    /// a small diagonal shift, with S kept for the refinement.
+    Direct(faer::linalg::solvers::Llt<f64>, Option<Mat<f64>>),
     /// The Woodbury form (M66).
     Woodbury(Woodbury),
 }
@@ -587,7 +588,22 @@ impl System {
     /// In place, `r ← S⁻¹ r`.
     fn solve(&self, op: &mut MaskedOperator<f64>, r: &mut Mat<f64>) {
         match self {
-            System::Direct(llt) => llt.solve_in_place(r.as_mut()),
+            System::Direct(llt, None) => llt.solve_in_place(r.as_mut()),
+            System::Direct(llt, Some(s)) => {
+                let pd = s.nrows();
+                refined_solve(
+                    |v, out| {
+                        let mut o = MatMut::from_column_major_slice_mut(out, pd, 1);
+                        let v = MatRef::from_column_major_slice(v, pd, 1);
+                        matmul(o.as_mut(), Accum::Replace, s.as_ref(), v, 1.0, Par::Seq);
+                    },
+                    |v, out| {
+                        out.copy_from_slice(v);
+                        llt.solve_in_place(MatMut::from_column_major_slice_mut(out, pd, 1));
+                    },
+                    r.col_as_slice_mut(0),
+                );
+            }
             System::Woodbury(w) => {
                 w.solve(op, r.col_as_slice_mut(0));
             }
@@ -623,7 +639,11 @@ fn factor(st: &Structure<'_>, it: &Iterate, op: &MaskedOperator<f64>) -> Option<
                 }
                 pivots.push((llt, c));
             }
-            (pivots, System::Direct(k.llt(faer::Side::Lower).ok()?))
+            let system = match k.llt(faer::Side::Lower) {
+                Ok(llt) => System::Direct(llt, None),
+                Err(_) => System::Direct(shifted_factor(&k)?, Some(k)),
+            };
+            (pivots, system)
         }
         None => {
             let mut pivots = Vec::with_capacity(p);

@@ -54,7 +54,7 @@ pub fn woodbury_memory(samples: usize, d: usize, p: usize) -> usize {
 /// that has one, else of M with its eigenvalues clamped from below. The Schur blocks, and K, are positive definite in exact arithmetic but can lose
 /// the last digits of their smallest eigenvalues to cancellation near the optimum; the shift only
 /// changes the preconditioner, since the refinement multiplies by the unshifted blocks.
-fn shifted_factor(m: &Mat<f64>) -> Option<Llt<f64>> {
+pub fn shifted_factor(m: &Mat<f64>) -> Option<Llt<f64>> {
     if let Ok(f) = m.llt(Side::Lower) {
         return Some(f);
     }
@@ -208,66 +208,82 @@ impl Woodbury {
     }
 
     /// In place, `r ← S⁻¹ r`: the factored inverse refined by preconditioned conjugate gradients
-    /// on S. Where rounding leaves S without positive curvature along a search direction (the
-    /// blocks' cancellation, see [`shifted_factor`]), the refinement goes on as plain iterative
-    /// refinement x ← x + P(r − Sx), kept while it lowers the residual. Returns the refinement
-    /// iterations.
+    /// on S ([`refined_solve`]). Returns the refinement iterations.
     pub fn solve(&self, op: &mut MaskedOperator<f64>, r: &mut [f64]) -> usize {
-        let m = r.len();
-        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-        let rhs = r.to_vec();
-        let target = REFINE_TOL * norm(&rhs);
-        let mut x = vec![0.0; m];
-        self.precondition(op, &rhs, &mut x);
-        let mut sx = vec![0.0; m];
-        self.times(op, &x, &mut sx);
-        let mut res: Vec<f64> = rhs.iter().zip(&sx).map(|(b, s)| b - s).collect();
-        let mut z = vec![0.0; m];
-        self.precondition(op, &res, &mut z);
-        let mut dir = z.clone();
-        let mut rz = dot(&res, &z);
-        let mut iterations = 0;
-        let mut sp = vec![0.0; m];
-        let mut conjugate = true;
-        while norm(&res) > target && iterations < MAX_REFINE {
-            iterations += 1;
-            if conjugate {
-                self.times(op, &dir, &mut sp);
-                let curvature = dot(&dir, &sp);
-                if curvature > 0.0 && rz > 0.0 {
-                    let alpha = rz / curvature;
-                    for j in 0..m {
-                        x[j] += alpha * dir[j];
-                        res[j] -= alpha * sp[j];
-                    }
-                    self.precondition(op, &res, &mut z);
-                    let next = dot(&res, &z);
-                    let beta = next / rz;
-                    rz = next;
-                    for (p, zj) in dir.iter_mut().zip(&z) {
-                        *p = zj + beta * *p;
-                    }
-                    continue;
-                }
-                conjugate = false;
-                self.precondition(op, &res, &mut z);
-            }
-            // Iterative refinement with the step z = P(res).
-            self.times(op, &z, &mut sp);
-            let next: Vec<f64> = res.iter().zip(&sp).map(|(r, s)| r - s).collect();
-            if norm(&next) >= norm(&res) {
-                break;
-            }
-            for (xj, zj) in x.iter_mut().zip(&z) {
-                *xj += zj;
-            }
-            res = next;
-            self.precondition(op, &res, &mut z);
-        }
-        r.copy_from_slice(&x);
-        iterations
+        let op = std::cell::RefCell::new(op);
+        refined_solve(
+            |v, out| self.times(&mut op.borrow_mut(), v, out),
+            |v, out| self.precondition(&mut op.borrow_mut(), v, out),
+            r,
+        )
     }
+}
+
+/// In place, `r ← S⁻¹ r` for the symmetric S that `times` multiplies by, given an approximate
+/// inverse `precondition` (a factorization of a shifted or otherwise nearby matrix): the
+/// preconditioned solution refined by conjugate gradients on S. Where rounding leaves S without
+/// positive curvature along a search direction (the blocks' cancellation, see
+/// [`shifted_factor`]), the refinement goes on as plain iterative refinement x ← x + P(r − Sx),
+/// kept while it lowers the residual. Returns the refinement iterations.
+pub fn refined_solve(
+    mut times: impl FnMut(&[f64], &mut [f64]),
+    mut precondition: impl FnMut(&[f64], &mut [f64]),
+    r: &mut [f64],
+) -> usize {
+    let m = r.len();
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let rhs = r.to_vec();
+    let target = REFINE_TOL * norm(&rhs);
+    let mut x = vec![0.0; m];
+    precondition(&rhs, &mut x);
+    let mut sx = vec![0.0; m];
+    times(&x, &mut sx);
+    let mut res: Vec<f64> = rhs.iter().zip(&sx).map(|(b, s)| b - s).collect();
+    let mut z = vec![0.0; m];
+    precondition(&res, &mut z);
+    let mut dir = z.clone();
+    let mut rz = dot(&res, &z);
+    let mut iterations = 0;
+    let mut sp = vec![0.0; m];
+    let mut conjugate = true;
+    while norm(&res) > target && iterations < MAX_REFINE {
+        iterations += 1;
+        if conjugate {
+            times(&dir, &mut sp);
+            let curvature = dot(&dir, &sp);
+            if curvature > 0.0 && rz > 0.0 {
+                let alpha = rz / curvature;
+                for j in 0..m {
+                    x[j] += alpha * dir[j];
+                    res[j] -= alpha * sp[j];
+                }
+                precondition(&res, &mut z);
+                let next = dot(&res, &z);
+                let beta = next / rz;
+                rz = next;
+                for (p, zj) in dir.iter_mut().zip(&z) {
+                    *p = zj + beta * *p;
+                }
+                continue;
+            }
+            conjugate = false;
+            precondition(&res, &mut z);
+        }
+        // Iterative refinement with the step z = P(res).
+        times(&z, &mut sp);
+        let next: Vec<f64> = res.iter().zip(&sp).map(|(r, s)| r - s).collect();
+        if norm(&next) >= norm(&res) {
+            break;
+        }
+        for (xj, zj) in x.iter_mut().zip(&z) {
+            *xj += zj;
+        }
+        res = next;
+        precondition(&res, &mut z);
+    }
+    r.copy_from_slice(&x);
+    iterations
 }
 
 #[cfg(test)]
