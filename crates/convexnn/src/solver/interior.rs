@@ -1051,7 +1051,7 @@ pub fn relu_interior(
             status = Status::Interrupted;
             break;
         }
-        if relative_measure <= 0.1 * settings.tol {
+        if relative_measure <= settings.tol {
             // The primal iterate is accurate long before the dual residual of the cone
             // inequalities is small (their apex, where unused neurons end, is not smooth): if the
             // interior point's multipliers do not certify, the best ones for the fixed θ of the
