@@ -1519,6 +1519,8 @@ fn certified_run(
     };
     let (weights, (objective, dual, violation)) =
         maybe_prune(x, y, patterns, opts, weights, mult, cert);
+    let (weights, (objective, dual, violation)) =
+        no_worse_than_zero(x, y, patterns, opts, weights, (objective, dual, violation));
     let dual = dual.max(run.dual.min(objective));
     let gap = (objective - dual).max(0.0);
     let info = Info {
@@ -1534,6 +1536,27 @@ fn certified_run(
         seconds: 0.0,
     };
     (weights, info)
+}
+
+/// The zero network is feasible for every program: weights whose certified objective exceeds
+/// its value (a solver stopped far from the optimum, whose iterate the restoration (M10) had to
+/// shift a long way) are replaced by zeros. `cert` is (objective, dual bound, violation) of
+/// `weights`; both dual bounds are valid, so the larger is kept.
+fn no_worse_than_zero(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    patterns: &PatternSet,
+    opts: &TrainOptions,
+    weights: Mat<f64>,
+    cert: (f64, f64, f64),
+) -> (Mat<f64>, (f64, f64, f64)) {
+    let zero = Mat::<f64>::zeros(weights.nrows(), weights.ncols());
+    let at_zero = certify_f64(x, y, patterns, opts, zero.as_ref(), None);
+    if at_zero.0 < cert.0 {
+        (zero, (at_zero.0, at_zero.1.max(cert.1), at_zero.2))
+    } else {
+        (weights, (cert.0, cert.1.max(at_zero.1), cert.2))
+    }
 }
 
 /// Interior gates for the feasibility restoration (M10): the analytic centers of the patterns'
@@ -2068,6 +2091,47 @@ mod tests {
                 assert!(c.relative_gap <= opts.tol);
                 assert!((c.network_objective - c.info.objective).abs() <= 1e-8 * c.info.objective);
             }
+        }
+    }
+
+    /// Weights worse than the zero network are replaced by zeros (with the zero network's
+    /// objective); better ones are kept, with the larger dual bound.
+    #[test]
+    fn certified_weights_are_never_worse_than_zero() {
+        let (x, y) = problem(40, 3, 2);
+        let patterns = crate::features::sample::sample_patterns(x.as_ref(), 10, 1).unwrap();
+        let p = patterns.len();
+        for formulation in [Formulation::Gated, Formulation::Relu] {
+            let opts = TrainOptions {
+                formulation,
+                lambda: 1e-3,
+                ..TrainOptions::default()
+            };
+            let q = if formulation == Formulation::Relu {
+                2 * p
+            } else {
+                p
+            };
+            let zero_value = 0.5 * y.iter().map(|v| v * v).sum::<f64>() / y.len() as f64;
+            let huge = Mat::from_fn(3, q, |a, c| 50.0 * ((a + 2 * c) % 5) as f64 - 100.0);
+            let cert = certify_f64(x.as_ref(), &y, &patterns, &opts, huge.as_ref(), None);
+            assert!(cert.0 > zero_value);
+            let (w, (objective, dual, violation)) =
+                no_worse_than_zero(x.as_ref(), &y, &patterns, &opts, huge, cert);
+            assert!(w.col_iter().all(|c| c.iter().all(|&v| v == 0.0)));
+            assert!(
+                (objective - zero_value).abs() <= 1e-12 * zero_value,
+                "{formulation:?}"
+            );
+            assert!(dual <= objective && violation == 0.0);
+            // A solution of the program is kept.
+            let fit_opts = TrainOptions {
+                patterns: PatternSource::Sample { count: 10 },
+                seed: 1,
+                ..opts.clone()
+            };
+            let fit = train(x.as_ref(), &y, &fit_opts, &mut Silent, &StopFlag::new()).unwrap();
+            assert!(fit.certificate.info.objective < zero_value);
         }
     }
 

@@ -140,7 +140,8 @@ pub fn interior_memory(
     let reduced = if system.uses_woodbury(samples, pd) {
         woodbury_memory(samples, d, p)
     } else {
-        pd.saturating_mul(pd).saturating_mul(3).saturating_mul(8)
+        // G, S, its factor, and a shifted copy where S loses its factor to rounding.
+        pd.saturating_mul(pd).saturating_mul(4).saturating_mul(8)
     };
     rows.saturating_mul(2 * p)
         .saturating_mul(12)
