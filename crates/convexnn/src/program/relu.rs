@@ -591,17 +591,26 @@ pub fn exact_multipliers<T: Real>(op: &MaskedOperator<T>, theta: &[T], mult: &mu
     }
 }
 
-/// ‖g + Σ_j γ_j σ_j x_j‖ (x_j the rows of `x`).
-fn block_norm(x: MatRef<'_, f64>, sigma: &[f64], g: &[f64], gamma: &[f64]) -> f64 {
+/// g + Σ_j γ_j σ_j x_j over the entries (j, γ_j) (x_j the rows of `x`).
+fn block_residual(
+    x: MatRef<'_, f64>,
+    sigma: &[f64],
+    g: &[f64],
+    entries: impl Iterator<Item = (usize, f64)>,
+) -> Vec<f64> {
     let mut r = g.to_vec();
-    for (j, &v) in gamma.iter().enumerate() {
-        if v != 0.0 {
-            for (a, ra) in r.iter_mut().enumerate() {
-                *ra += v * sigma[j] * x[(j, a)];
-            }
+    for (j, v) in entries {
+        for (a, ra) in r.iter_mut().enumerate() {
+            *ra += v * sigma[j] * x[(j, a)];
         }
     }
-    column_norm(&r)
+    r
+}
+
+/// ‖g + Σ_j γ_j σ_j x_j‖ for a dense γ.
+fn block_norm(x: MatRef<'_, f64>, sigma: &[f64], g: &[f64], gamma: &[f64]) -> f64 {
+    let entries = gamma.iter().copied().enumerate().filter(|&(_, v)| v != 0.0);
+    column_norm(&block_residual(x, sigma, g, entries))
 }
 
 /// min over γ ≥ 0 of ‖g + Σ_j γ_j σ_j x_j‖ (x_j the rows of `x`) by Lawson–Hanson, warm-started
@@ -625,15 +634,6 @@ fn nnls_block(x: MatRef<'_, f64>, sigma: &[f64], g: &[f64], start: &[f64]) -> Ve
         let llt = gram.llt(faer::Side::Lower).ok()?;
         llt.solve_in_place(rhs.as_mut());
         Some((0..k).map(|r| rhs[(r, 0)]).collect())
-    };
-    let residual = |set: &[usize], vals: &[f64]| -> Vec<f64> {
-        let mut r = g.to_vec();
-        for (&j, &v) in set.iter().zip(vals) {
-            for (a, ra) in r.iter_mut().enumerate() {
-                *ra += v * sigma[j] * x[(j, a)];
-            }
-        }
-        r
     };
     // Warm start: the d largest positive multipliers, kept where their least-squares values are
     // positive.
@@ -670,7 +670,7 @@ fn nnls_block(x: MatRef<'_, f64>, sigma: &[f64], g: &[f64], start: &[f64]) -> Ve
     // again until the set changes otherwise.
     let mut tabu: Vec<usize> = Vec::new();
     for _ in 0..3 * d + 10 {
-        let r = residual(&set, &vals);
+        let r = block_residual(x, sigma, g, set.iter().copied().zip(vals.iter().copied()));
         let rnorm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
         // Most negative directional derivative −a_jᵀr over the rows outside the set.
         let mut best = (usize::MAX, 1e-13 * scale * rnorm.max(1e-300));
@@ -861,8 +861,6 @@ mod tests {
         }
     }
 
-    /// Weak duality holds for any nonnegative multipliers: the dual value (M9), or (M41) with the
-    /// leaky ReLU and abs masks, never exceeds the objective of any feasible point.
     /// The multipliers of [`exact_multipliers`] satisfy each block's nonnegative least-squares
     /// optimality conditions, and their certificate is at least as tight as a long polish's.
     #[test]
@@ -934,6 +932,8 @@ mod tests {
         }
     }
 
+    /// Weak duality holds for any nonnegative multipliers: the dual value (M9), or (M41) with the
+    /// leaky ReLU and abs masks, never exceeds the objective of any feasible point.
     #[test]
     fn dual_bound_is_valid_for_any_multipliers() {
         for (seed, off) in (0..5).flat_map(|s| [(s, 0.0), (s, 0.3), (s, -1.0)]) {
