@@ -22,6 +22,7 @@
 use std::time::Instant;
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{matmul as triangular_matmul, BlockStructure};
 use faer::linalg::solvers::Solve;
 use faer::{Accum, Mat, MatRef};
 
@@ -76,31 +77,57 @@ impl GramForm {
         let mut g = Mat::<f64>::zeros(p, p);
         let mut b = vec![0.0; p];
         let scale = 1.0 / k as f64;
+        let masks: Vec<Vec<bool>> = (0..groups).map(|i| patterns.column(i)).collect();
+        let mut f = Mat::<f64>::zeros(FORM_BLOCK.min(n), p);
         for start in (0..n).step_by(FORM_BLOCK) {
             let len = FORM_BLOCK.min(n - start);
-            // F's rows for these samples: (Π D_i X)_j = (1/K) Σ_k D_i(jK+k) x_{jK+k}.
-            let mut f = Mat::<f64>::zeros(len, p);
-            for i in 0..groups {
-                for r in 0..len {
-                    for row in (start + r) * k..(start + r + 1) * k {
-                        if patterns.get(row, i) {
-                            for a in 0..d {
-                                f[(r, i * d + a)] += scale * x[(row, a)];
-                            }
+            // F's rows for these samples: (Π D_i X)_j = (1/K) Σ_k D_i(jK+k) x_{jK+k}, column by
+            // column.
+            for (i, mask) in masks.iter().enumerate() {
+                for a in 0..d {
+                    let col = &mut f.col_as_slice_mut(i * d + a)[..len];
+                    if k == 1 {
+                        let on = &mask[start..start + len];
+                        for ((out, &on), r) in col.iter_mut().zip(on).zip(start..) {
+                            *out = if on { x[(r, a)] } else { 0.0 };
                         }
+                        continue;
+                    }
+                    for (r, out) in col.iter_mut().enumerate() {
+                        let rows = (start + r) * k..(start + r + 1) * k;
+                        *out = scale
+                            * rows
+                                .filter(|&row| mask[row])
+                                .map(|row| x[(row, a)])
+                                .sum::<f64>();
                     }
                 }
             }
-            matmul(
+            let block = f.as_ref().subrows(0, len);
+            // The lower triangle of G += FᵀF (mirrored below).
+            triangular_matmul(
                 g.as_mut(),
+                BlockStructure::TriangularLower,
                 Accum::Add,
-                f.transpose(),
-                f.as_ref(),
+                block.transpose(),
+                BlockStructure::Rectangular,
+                block,
+                BlockStructure::Rectangular,
                 1.0,
                 faer::get_global_parallelism(),
             );
             for (c, bc) in b.iter_mut().enumerate() {
-                *bc += (0..len).map(|r| f[(r, c)] * y[start + r]).sum::<f64>();
+                let col = &f.col_as_slice(c)[..len];
+                *bc += col
+                    .iter()
+                    .zip(&y[start..start + len])
+                    .map(|(f, y)| f * y)
+                    .sum::<f64>();
+            }
+        }
+        for c in 0..p {
+            for r in 0..c {
+                g[(r, c)] = g[(c, r)];
             }
         }
         Ok(GramForm {

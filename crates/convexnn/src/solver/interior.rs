@@ -20,8 +20,10 @@
 //! the gated program ([`GramForm`], F = [D_1X … D_PX], formed once). In the variables
 //! (v_i, t_{v_i}, t_{w_i}, a_i) (w = v − a) the pivot over y_i = (v_i, t_{v_i}, t_{w_i}) is
 //! block-diagonal across patterns; one block Cholesky step per pattern leaves the P·d system
-//! S = G/n + blockdiag(B_{w_i}^{uu} − C_iᵀY_i⁻¹C_i) in a. An iteration costs 2P·n·d² flops for the
-//! blocks and (Pd)³/3 for the factorization, about a tenth of the 2P(d+1) system of all blocks.
+//! S = G/n + blockdiag(B_{w_i}^{uu} − C_iᵀY_i⁻¹C_i) in a. An iteration costs P·n·d² flops for the
+//! blocks (one product of the rows' pairwise products x_ja·x_jc with the barrier weights z/s, see
+//! [`barrier_weights`]) and (Pd)³/3 for the factorization (in place, in a buffer each iteration
+//! reuses), about a tenth of the 2P(d+1) system of all blocks.
 //! (Eliminating the blocks through explicit inverses B_b⁻¹ instead loses the last digits: B_b is
 //! ill-conditioned near the optimum.) With fewer samples than about half of P·d, S is solved
 //! through the Woodbury identity over an n × n matrix instead, and G is not formed
@@ -38,8 +40,15 @@
 
 use std::time::Instant;
 
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt::factor::{
+    cholesky_in_place as llt_in_place, cholesky_in_place_scratch,
+};
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
+use faer::linalg::triangular_solve::{
+    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
@@ -126,9 +135,10 @@ pub struct InteriorOutput {
 }
 
 /// Bytes [`relu_interior`] allocates for `rows` rows of X (`samples` samples), `d` columns and `p`
-/// patterns: the reduced system (the Gram form, the system and its factor, (Pd)² each, or the
-/// Woodbury form's n × n matrices, as `system` chooses), and about a dozen rows × 2P matrices
-/// (slacks, multipliers, steps, the certificate).
+/// patterns: the reduced system (the Gram form, the system and a shifted copy, (Pd)² each, or the
+/// Woodbury form's n × n matrices, as `system` chooses), about a dozen rows × 2P matrices (slacks,
+/// multipliers, steps, the barrier weights, the certificate), and the rows' pairwise products
+/// (rows × d(d+1)/2) with their product by the barrier weights.
 pub fn interior_memory(
     rows: usize,
     samples: usize,
@@ -138,14 +148,16 @@ pub fn interior_memory(
 ) -> usize {
     let pd = p.saturating_mul(d);
     let reduced = if system.uses_woodbury(samples, pd) {
-        woodbury_memory(samples, d, p)
+        woodbury_memory(rows, samples, d, p)
     } else {
-        // G, S, its factor, and a shifted copy where S loses its factor to rounding.
-        pd.saturating_mul(pd).saturating_mul(4).saturating_mul(8)
+        // G, S (factored in place), and a shifted factor where S loses its factor to rounding.
+        pd.saturating_mul(pd).saturating_mul(3).saturating_mul(8)
     };
+    let pairs = d * (d + 1) / 2;
     rows.saturating_mul(2 * p)
-        .saturating_mul(12)
+        .saturating_mul(13)
         .saturating_add(p.saturating_mul((d + 2) * (d + 2) * 4))
+        .saturating_add(rows.saturating_add(2 * p).saturating_mul(pairs))
         .saturating_mul(8)
         .saturating_add(reduced)
 }
@@ -320,6 +332,10 @@ struct Structure<'a> {
     xc: Mat<f64>,
     /// Sign (2D_i − I) of each cone row for each pattern (rows × P).
     signs: Mat<f64>,
+    /// The cone rows' pairwise products x_ja·x_jc (a ≤ c, column [`pair_index`]), rows ×
+    /// d(d+1)/2: every barrier block X_cᵀ diag(z_b/s_b) X_c is one column of the single product
+    /// with the matrix of the weights z/s. Formed only by [`relu_interior`].
+    pairs: Mat<f64>,
     /// The Gram form, formed only for the direct factorization.
     form: Option<&'a GramForm>,
     /// The targets (n).
@@ -332,6 +348,27 @@ fn nonzero_rows(x: MatRef<'_, f64>) -> Vec<usize> {
     (0..x.nrows())
         .filter(|&j| (0..x.ncols()).any(|a| x[(j, a)] != 0.0))
         .collect()
+}
+
+/// Column of the pair (a, c), a ≤ c < d, among the d(d+1)/2 pairwise products (column-major upper
+/// triangle).
+fn pair_index(a: usize, c: usize) -> usize {
+    c * (c + 1) / 2 + a
+}
+
+/// The pairwise products x_ja·x_jc (a ≤ c) of the rows of `xc` (rows × d(d+1)/2).
+fn pair_products(xc: MatRef<'_, f64>) -> Mat<f64> {
+    let d = xc.ncols();
+    let mut out = Mat::<f64>::zeros(xc.nrows(), d * (d + 1) / 2);
+    for c in 0..d {
+        for a in 0..=c {
+            let col = out.col_as_slice_mut(pair_index(a, c));
+            for (j, o) in col.iter_mut().enumerate() {
+                *o = xc[(j, a)] * xc[(j, c)];
+            }
+        }
+    }
+    out
 }
 
 /// The analytic center of each pattern's cone within the unit ball, at unit norm (d × P), found
@@ -366,6 +403,7 @@ impl Structure<'_> {
         Structure {
             xc: Mat::from_fn(rows.len(), d, |j, a| x[(rows[j], a)]),
             signs: Mat::from_fn(rows.len(), p, |j, i| sign(patterns.get(rows[j], i))),
+            pairs: Mat::zeros(0, 0),
             form: None,
             y: &[],
             lambda: 0.0,
@@ -537,26 +575,18 @@ struct Factored {
 }
 
 /// The barrier block B_b ((d+1) × (d+1), over (u, t)) of block `b`: X_cᵀ diag(z/s) X_c on the
-/// weights plus W⁻² of the second-order cone's Nesterov–Todd scaling.
-fn barrier_block(st: &Structure<'_>, it: &Iterate, b: usize, nt: &NtScaling) -> Mat<f64> {
-    let d = st.d();
+/// weights, read from its column `weighted` of the pairwise products' product (see
+/// [`barrier_weights`]), plus W⁻² of the second-order cone's Nesterov–Todd scaling.
+fn barrier_block(weighted: &[f64], d: usize, nt: &NtScaling) -> Mat<f64> {
     let e = d + 1;
-    let xc = st.xc.as_ref();
-    let (zc, sc) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
-    let scaled = columns(xc.nrows(), d, |a, out| {
-        for (((o, &x), &z), &s) in out.iter_mut().zip(st.xc.col_as_slice(a)).zip(zc).zip(sc) {
-            *o = x * z / s;
-        }
-    });
     let mut blk = Mat::<f64>::zeros(e, e);
-    matmul(
-        blk.as_mut().submatrix_mut(0, 0, d, d),
-        Accum::Replace,
-        scaled.transpose(),
-        xc,
-        1.0,
-        Par::Seq,
-    );
+    for c in 0..d {
+        for a in 0..=c {
+            let v = weighted[pair_index(a, c)];
+            blk[(a, c)] = v;
+            blk[(c, a)] = v;
+        }
+    }
     let mut winv2 = Mat::<f64>::zeros(e, e);
     matmul(
         winv2.as_mut(),
@@ -576,11 +606,39 @@ fn barrier_block(st: &Structure<'_>, it: &Iterate, b: usize, nt: &NtScaling) -> 
     blk
 }
 
+/// X_cᵀ diag(z_b/s_b) X_c of every block b at once, as the columns of one product of the pairwise
+/// products with the weights z/s (d(d+1)/2 × 2P): 2P·rows·d²/2 multiply–adds in one matrix
+/// product, instead of 2P small ones.
+fn barrier_weights(st: &Structure<'_>, it: &Iterate) -> Mat<f64> {
+    let weights = columns(it.z.nrows(), it.z.ncols(), |b, out| {
+        for ((o, &z), &s) in out
+            .iter_mut()
+            .zip(it.z.col_as_slice(b))
+            .zip(it.s.col_as_slice(b))
+        {
+            *o = z / s;
+        }
+    });
+    let mut out = Mat::<f64>::zeros(st.pairs.ncols(), weights.ncols());
+    matmul(
+        out.as_mut(),
+        Accum::Replace,
+        st.pairs.transpose(),
+        weights.as_ref(),
+        1.0,
+        faer::get_global_parallelism(),
+    );
+    out
+}
+
 /// The reduced system's factorization.
 enum System {
-    /// Cholesky factor of S; or, where rounding left S without one near the optimum, of S with
-    /// a small diagonal shift, with S kept for the refinement.
-    Direct(faer::linalg::solvers::Llt<f64>, Option<Mat<f64>>),
+    /// The Cholesky factor of S in the lower triangle of S's own buffer (factored in place; the
+    /// buffer is recycled by the next iteration).
+    Direct(Mat<f64>),
+    /// Where rounding left S without a factor near the optimum: the factor of S with a small
+    /// diagonal shift, and S for the refinement.
+    Shifted(faer::linalg::solvers::Llt<f64>, Mat<f64>),
     /// The Woodbury form (M66).
     Woodbury(Woodbury),
 }
@@ -589,8 +647,12 @@ impl System {
     /// In place, `r ← S⁻¹ r`.
     fn solve(&self, op: &mut MaskedOperator<f64>, r: &mut Mat<f64>) {
         match self {
-            System::Direct(llt, None) => llt.solve_in_place(r.as_mut()),
-            System::Direct(llt, Some(s)) => {
+            System::Direct(l) => {
+                let par = faer::get_global_parallelism();
+                solve_lower_triangular_in_place(l.as_ref(), r.as_mut(), par);
+                solve_upper_triangular_in_place(l.transpose(), r.as_mut(), par);
+            }
+            System::Shifted(llt, s) => {
                 let pd = s.nrows();
                 refined_solve(
                     |v, out| {
@@ -610,51 +672,96 @@ impl System {
             }
         }
     }
+
+    /// The P·d × P·d buffer of a direct factorization, for the next iteration to reuse.
+    fn into_buffer(self) -> Option<Mat<f64>> {
+        match self {
+            System::Direct(m) | System::Shifted(_, m) => Some(m),
+            System::Woodbury(_) => None,
+        }
+    }
 }
 
-fn factor(st: &Structure<'_>, it: &Iterate, op: &MaskedOperator<f64>) -> Option<Factored> {
+/// `out = G/n + blockdiag(m_i)`, the reduced system S from the Gram form and the Schur blocks.
+fn assemble(form: &GramForm, blocks: &[Mat<f64>], out: &mut Mat<f64>) {
+    let d = form.d;
+    let inv_n = 1.0 / form.n as f64;
+    for c in 0..out.ncols() {
+        for (o, &g) in out
+            .col_as_slice_mut(c)
+            .iter_mut()
+            .zip(form.g.col_as_slice(c))
+        {
+            *o = g * inv_n;
+        }
+    }
+    for (i, m) in blocks.iter().enumerate() {
+        for col in 0..d {
+            for row in 0..d {
+                out[(i * d + row, i * d + col)] += 0.5 * (m[(row, col)] + m[(col, row)]);
+            }
+        }
+    }
+}
+
+/// In place, the Cholesky factor of the symmetric positive definite `m` in its lower triangle
+/// (the upper triangle is left as it was). `false` when `m` has no factor.
+fn cholesky_in_place(m: &mut Mat<f64>) -> bool {
+    let par = faer::get_global_parallelism();
+    let mut mem = MemBuffer::new(cholesky_in_place_scratch::<f64>(
+        m.nrows(),
+        par,
+        Default::default(),
+    ));
+    llt_in_place(
+        m.as_mut(),
+        Default::default(),
+        par,
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .is_ok()
+}
+
+/// The Newton matrix's factorization at iterate `it`; `spare`, the buffer of the previous
+/// iteration's direct factorization, is reused.
+fn factor(
+    st: &Structure<'_>,
+    it: &Iterate,
+    op: &MaskedOperator<f64>,
+    spare: Option<Mat<f64>>,
+) -> Option<Factored> {
     let (p, d) = (st.p(), st.d());
     let nt: Vec<NtScaling> = (0..2 * p)
         .map(|b| nt_scaling(&it.cone_point(b), it.zq.col_as_slice(b)))
         .collect();
+    let weighted = barrier_weights(st, it);
     let per: Vec<Option<PatternPivot>> = (0..p)
         .into_par_iter()
-        .map(|i| pattern_pivot(st, it, i, &nt))
+        .map(|i| pattern_pivot(st, &weighted, i, &nt))
         .collect();
     let per: Vec<PatternPivot> = per.into_iter().collect::<Option<_>>()?;
     let symmetric = |m: &Mat<f64>| Mat::from_fn(d, d, |r, c| 0.5 * (m[(r, c)] + m[(c, r)]));
-    let (pivots, system) = match st.form {
+    let mut pivots = Vec::with_capacity(p);
+    let mut blocks = Vec::with_capacity(p);
+    for (llt, c, m) in per {
+        blocks.push(m);
+        pivots.push((llt, c));
+    }
+    let system = match st.form {
         Some(form) => {
-            let inv_n = 1.0 / form.n as f64;
-            let mut k = form.g.clone();
-            for c in 0..p * d {
-                k.col_as_slice_mut(c).iter_mut().for_each(|v| *v *= inv_n);
+            let mut k = spare
+                .filter(|m| m.nrows() == p * d && m.ncols() == p * d)
+                .unwrap_or_else(|| Mat::zeros(p * d, p * d));
+            assemble(form, &blocks, &mut k);
+            if cholesky_in_place(&mut k) {
+                System::Direct(k)
+            } else {
+                assemble(form, &blocks, &mut k);
+                System::Shifted(shifted_factor(&k)?, k)
             }
-            let mut pivots = Vec::with_capacity(p);
-            for (i, (llt, c, m)) in per.into_iter().enumerate() {
-                let m = symmetric(&m);
-                for col in 0..d {
-                    for row in 0..d {
-                        k[(i * d + row, i * d + col)] += m[(row, col)];
-                    }
-                }
-                pivots.push((llt, c));
-            }
-            let system = match k.llt(faer::Side::Lower) {
-                Ok(llt) => System::Direct(llt, None),
-                Err(_) => System::Direct(shifted_factor(&k)?, Some(k)),
-            };
-            (pivots, system)
         }
-        None => {
-            let mut pivots = Vec::with_capacity(p);
-            let mut blocks = Vec::with_capacity(p);
-            for (llt, c, m) in per {
-                blocks.push(symmetric(&m));
-                pivots.push((llt, c));
-            }
-            (pivots, System::Woodbury(Woodbury::new(op, blocks)?))
-        }
+        None => System::Woodbury(Woodbury::new(op, blocks.iter().map(symmetric).collect())?),
     };
     Some(Factored { pivots, system, nt })
 }
@@ -668,13 +775,13 @@ type PatternPivot = (faer::linalg::solvers::Llt<f64>, Mat<f64>, Mat<f64>);
 /// eliminating through explicit inverses of the B blocks).
 fn pattern_pivot(
     st: &Structure<'_>,
-    it: &Iterate,
+    weighted: &Mat<f64>,
     i: usize,
     nt: &[NtScaling],
 ) -> Option<PatternPivot> {
     let (p, d) = (st.p(), st.d());
-    let bv = barrier_block(st, it, i, &nt[i]);
-    let bw = barrier_block(st, it, p + i, &nt[p + i]);
+    let bv = barrier_block(weighted.col_as_slice(i), d, &nt[i]);
+    let bw = barrier_block(weighted.col_as_slice(p + i), d, &nt[p + i]);
     let mut y = Mat::<f64>::zeros(d + 2, d + 2);
     for c in 0..d {
         for r in 0..d {
@@ -992,11 +1099,13 @@ pub fn relu_interior(
         .with_pooling(settings.pooling);
     let cone_rows = nonzero_rows(x);
     let nc = cone_rows.len();
+    let cones = Structure::cones(x, patterns, &cone_rows);
     let st = Structure {
+        pairs: pair_products(cones.xc.as_ref()),
         form: form.as_ref(),
         y,
         lambda,
-        ..Structure::cones(x, patterns, &cone_rows)
+        ..cones
     };
     // Start: u_b = c ĝ_i with ĝ_i the analytic center of pattern i's cone in the unit ball and c
     // matching the targets' scale, t = 2‖u‖, μ₀ = F / m.
@@ -1032,6 +1141,7 @@ pub fn relu_interior(
     let mut relative_measure = f64::INFINITY;
     let mut small_steps = 0;
     let mut polished = None;
+    let mut spare = None;
     while iterations < settings.max_iter {
         let (value, grad) = st.objective(&mut op, it.u.as_ref(), &it.t);
         let gap = complementarity(&it, None);
@@ -1104,7 +1214,7 @@ pub fn relu_interior(
                 lambda - it.zq[(0, b)]
             }
         });
-        let Some(fact) = factor(&st, &it, &op) else {
+        let Some(fact) = factor(&st, &it, &op, spare.take()) else {
             status = Status::NumericalError;
             break;
         };
@@ -1170,6 +1280,7 @@ pub fn relu_interior(
             }
         }
         it.s = st.slacks(it.u.as_ref());
+        spare = fact.system.into_buffer();
         iterations += 1;
     }
     Ok(InteriorOutput {
@@ -1221,6 +1332,34 @@ mod tests {
         // Shrinking t at twice the rate of u: ‖(0.5 − α)‖ … boundary where 1 − 2α = 0.5 − α.
         let a = soc_step(&[0.5], 1.0, &[-1.0], -2.0);
         assert!((a - 0.5).abs() < 1e-12, "{a}");
+    }
+
+    /// The in-place factor of a symmetric positive definite matrix solves it (through
+    /// [`System::Direct`]), and a matrix without a factor is reported as such.
+    #[test]
+    fn in_place_factor_solves_and_detects_indefinite_matrices() {
+        let mut rng = Rng::new(3);
+        let m = 40;
+        let a = Mat::from_fn(m, m, |_, _| rng.normal());
+        let mut s = a.as_ref() * a.transpose();
+        for j in 0..m {
+            s[(j, j)] += 0.5;
+        }
+        let rhs = Mat::from_fn(m, 1, |_, _| rng.normal());
+        let mut l = s.clone();
+        assert!(cholesky_in_place(&mut l));
+        let x = Mat::from_fn(1, 1, |_, _| 0.0);
+        let patterns = sample_patterns(x.as_ref(), 1, 1).unwrap();
+        let mut op = MaskedOperator::<f64>::new(x.as_ref(), patterns, 8, 1);
+        let mut got = rhs.clone();
+        System::Direct(l).solve(&mut op, &mut got);
+        let back = s.as_ref() * got.as_ref();
+        for j in 0..m {
+            assert!((back[(j, 0)] - rhs[(j, 0)]).abs() < 1e-9, "row {j}");
+        }
+        let mut indefinite = s.clone();
+        indefinite[(m - 1, m - 1)] = -1.0;
+        assert!(!cholesky_in_place(&mut indefinite));
     }
 
     /// The analytic centers are unit vectors strictly inside their patterns' cones.

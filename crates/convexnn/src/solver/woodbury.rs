@@ -8,8 +8,9 @@
 //!
 //! with F = [F_1 … F_P] the data operator (F_i = D_i X, averaged over each sample's rows for a
 //! convolutional program) and M = blockdiag(M_i) the patterns' d × d Schur blocks. With
-//! M_i = L_iL_iᵀ, F_i M_i⁻¹ F_iᵀ = (F_i L_i⁻ᵀ)(F_i L_i⁻ᵀ)ᵀ, so forming K costs P·rows·d² for the
-//! triangular solves and n²·P·d/2 multiply–adds for the product, and factoring it n³/6, against
+//! M_i = L_iL_iᵀ, F_i M_i⁻¹ F_iᵀ = (F_i L_i⁻ᵀ)(F_i L_i⁻ᵀ)ᵀ, so forming K costs one product
+//! X [L_1⁻ᵀ … L_P⁻ᵀ] (rows·P·d² multiply–adds, the d × d triangular inverses beside it), masked by
+//! the patterns, and n²·P·d/2 multiply–adds for the product, and factoring it n³/6, against
 //! (Pd)³/6 for S itself; the Gram matrix G = FᵀF is never formed.
 //!
 //! Near the optimum the blocks M_i are ill-conditioned (the active cone rows carry huge barrier
@@ -17,8 +18,10 @@
 //! refined by conjugate gradients on S itself, products with S going through the operator
 //! (S v = Fᵀ(F v)/n + M v), with the factored identity as the preconditioner.
 
+use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{matmul as triangular_matmul, BlockStructure};
 use faer::linalg::solvers::{Llt, Solve};
+use faer::linalg::triangular_inverse::invert_lower_triangular;
 use faer::{Accum, Mat, MatMut, MatRef, Side};
 use rayon::prelude::*;
 
@@ -29,7 +32,7 @@ const REFINE_TOL: f64 = 1e-11;
 /// Most conjugate-gradient iterations of the refinement.
 const MAX_REFINE: usize = 50;
 /// Entries of the n × (chunk · d) block of F M^{-1/2} formed at a time.
-const CHUNK_ENTRIES: usize = 1 << 22;
+const CHUNK_ENTRIES: usize = 1 << 19;
 
 /// Whether the Woodbury form is the cheaper way to solve a reduced system of `pd` = P·d rows for
 /// `samples` samples: n²·Pd/2 + n³/6 multiply–adds against (Pd)³/6.
@@ -38,15 +41,18 @@ pub fn woodbury_cheaper(samples: usize, pd: usize) -> bool {
     3.0 * n * n * m + n * n * n < m * m * m
 }
 
-/// Bytes the Woodbury form allocates: K and its factor (n² each), one chunk of F M^{-1/2}, and the
-/// blocks M_i with their factors.
-pub fn woodbury_memory(samples: usize, d: usize, p: usize) -> usize {
-    let chunk = samples.saturating_mul(d).max(CHUNK_ENTRIES);
+/// Bytes the Woodbury form allocates for `rows` rows of X (`samples` samples): K and its factor
+/// (n² each), one chunk of X L_i⁻ᵀ (and of its pooled rows, for a convolutional program), and the
+/// blocks M_i with their factors and inverses.
+pub fn woodbury_memory(rows: usize, samples: usize, d: usize, p: usize) -> usize {
+    let chunk = rows.saturating_mul(d).max(CHUNK_ENTRIES);
+    let pooled = if rows > samples { chunk } else { 0 };
     samples
         .saturating_mul(samples)
         .saturating_mul(2)
         .saturating_add(chunk)
-        .saturating_add(p.saturating_mul(d * d * 2))
+        .saturating_add(pooled)
+        .saturating_add(p.saturating_mul(d * d * 3))
         .saturating_mul(8)
 }
 
@@ -110,42 +116,54 @@ impl Woodbury {
             .par_iter()
             .map(shifted_factor)
             .collect::<Option<_>>()?;
-        let xt = x.transpose().to_owned();
         let patterns = op.patterns();
-        let chunk = (CHUNK_ENTRIES / (n * d).max(1)).clamp(1, p.max(1));
+        let pool = op.pooling();
+        let chunk = (CHUNK_ENTRIES / (rows * d).max(1)).clamp(1, p.max(1));
         let mut k = Mat::<f64>::zeros(n, n);
-        let mut q = Mat::<f64>::zeros(n, chunk * d);
+        let mut xl = Mat::<f64>::zeros(rows, chunk * d);
+        // The pooled columns (a convolutional program's samples average their rows).
+        let mut q = Mat::<f64>::zeros(if pool > 1 { n } else { 0 }, chunk * d);
         for first in (0..p).step_by(chunk) {
             let last = (first + chunk).min(p);
-            // Columns of F_i L_i⁻ᵀ: row k of L_i⁻¹Xᵀ, masked by pattern i and pooled.
-            let parts: Vec<Vec<f64>> = (first..last)
+            let width = (last - first) * d;
+            // X [L_first⁻ᵀ … L_last⁻ᵀ] as one product (the triangular inverses are d × d), then
+            // each pattern's d columns masked by its pattern and pooled: the columns of F_i L_i⁻ᵀ.
+            let inverses: Vec<Mat<f64>> = (first..last)
                 .into_par_iter()
                 .map(|i| {
-                    let mut z = xt.clone();
-                    faer::linalg::triangular_solve::solve_lower_triangular_in_place(
-                        factors[i].L(),
-                        z.as_mut(),
-                        faer::Par::Seq,
-                    );
-                    let mut out = vec![0.0; n * d];
-                    let mut masked = vec![0.0; rows];
-                    for (kk, col) in out.chunks_mut(n).enumerate() {
-                        for (r, m) in masked.iter_mut().enumerate() {
-                            *m = if patterns.get(r, i) { z[(kk, r)] } else { 0.0 };
-                        }
-                        op.pool_rows(&masked, col);
-                    }
-                    out
+                    let mut inv = Mat::<f64>::zeros(d, d);
+                    invert_lower_triangular(inv.as_mut(), factors[i].L(), faer::Par::Seq);
+                    inv
                 })
                 .collect();
-            let width = (last - first) * d;
-            for (c, part) in parts.iter().enumerate() {
+            let lt = Mat::from_fn(d, width, |a, c| inverses[c / d][(c % d, a)]);
+            matmul(
+                xl.as_mut().subcols_mut(0, width),
+                Accum::Replace,
+                x,
+                lt.as_ref(),
+                1.0,
+                op.par(),
+            );
+            for (c, i) in (first..last).enumerate() {
+                let mask = patterns.column(i);
                 for kk in 0..d {
-                    q.col_as_slice_mut(c * d + kk)
-                        .copy_from_slice(&part[kk * n..(kk + 1) * n]);
+                    let col = xl.col_as_slice_mut(c * d + kk);
+                    for (v, &on) in col.iter_mut().zip(&mask) {
+                        if !on {
+                            *v = 0.0;
+                        }
+                    }
+                    if pool > 1 {
+                        op.pool_rows(col, q.col_as_slice_mut(c * d + kk));
+                    }
                 }
             }
-            let qc = q.as_ref().subcols(0, width);
+            let qc = if pool > 1 {
+                q.as_ref().subcols(0, width)
+            } else {
+                xl.as_ref().subcols(0, width)
+            };
             triangular_matmul(
                 k.as_mut(),
                 BlockStructure::TriangularLower,
