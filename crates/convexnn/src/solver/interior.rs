@@ -22,7 +22,7 @@
 //! block-diagonal across patterns; one block Cholesky step per pattern leaves the P·d system
 //! S = G/n + blockdiag(B_{w_i}^{uu} − C_iᵀY_i⁻¹C_i) in a. An iteration costs P·n·d² flops for the
 //! blocks (one product of the rows' pairwise products x_ja·x_jc with the barrier weights z/s, see
-//! [`barrier_weights`]) and (Pd)³/3 for the factorization (in place, in a buffer each iteration
+//! `barrier_weights`) and (Pd)³/3 for the factorization (in place, in a buffer each iteration
 //! reuses), about a tenth of the 2P(d+1) system of all blocks.
 //! (Eliminating the blocks through explicit inverses B_b⁻¹ instead loses the last digits: B_b is
 //! ill-conditioned near the optimum.) With fewer samples than about half of P·d, S is solved
@@ -53,6 +53,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::bcd::GramForm;
+use super::crossover::{polish_on_face, Face, FaceProgram};
 use super::woodbury::{refined_solve, shifted_factor, woodbury_cheaper, woodbury_memory, Woodbury};
 use super::{IterRecord, Observe, Status, StopFlag};
 use crate::error::{Error, Result};
@@ -1049,6 +1050,92 @@ fn analytic_center(st: &Structure<'_>, i: usize, g: &[f64]) -> Vec<f64> {
     unit(&u)
 }
 
+/// The certificate's three tries at the tolerance: the iterate's own multipliers, the exact ones
+/// for its θ (M67), and the point polished on the identified face (M69).
+#[derive(Clone, Copy)]
+enum Attempt {
+    Iterate,
+    Exact,
+    Face,
+}
+
+/// The face the iterate points to (M69): block b is nonzero where its norm t_b, relative to the
+/// largest, exceeds its cone multiplier's slack (λ − ‖z_q‖)/λ; a cone row of a nonzero block is held
+/// at zero where its multiplier, in the units of λ/‖x_j‖, exceeds its slack in the units of
+/// ‖x_j‖‖u_b‖ (the two factors of z_j s_j = μ split at the same scale).
+fn identify_face(st: &Structure<'_>, it: &Iterate) -> Face {
+    let (nc, d) = (st.xc.nrows(), st.d());
+    let row_norm: Vec<f64> = (0..nc)
+        .map(|j| (0..d).map(|a| st.xc[(j, a)].powi(2)).sum::<f64>().sqrt())
+        .collect();
+    let t_max = it.t.iter().fold(0.0f64, |a, &v| a.max(v)).max(1e-300);
+    let rows = (0..it.u.ncols())
+        .map(|b| {
+            let zq = it.zq.col_as_slice(b);
+            let dual_slack = (st.lambda - zq[1..].iter().map(|v| v * v).sum::<f64>().sqrt())
+                .max(0.0)
+                / st.lambda;
+            if it.t[b] / t_max <= dual_slack {
+                return None;
+            }
+            let norm =
+                it.u.col_as_slice(b)
+                    .iter()
+                    .map(|v| v * v)
+                    .sum::<f64>()
+                    .sqrt();
+            let (s, z) = (it.s.col_as_slice(b), it.z.col_as_slice(b));
+            Some(
+                (0..nc)
+                    .filter(|&j| {
+                        z[j] * row_norm[j] / st.lambda > s[j] / (row_norm[j] * norm).max(1e-300)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    Face { rows }
+}
+
+/// The iterate polished on its face (M69), or `None` where the face holds no minimizer.
+fn polish(
+    st: &Structure<'_>,
+    op: &mut MaskedOperator<f64>,
+    it: &Iterate,
+    pooling: usize,
+) -> Option<Mat<f64>> {
+    let (d, p) = (st.d(), st.p());
+    // X_cᵀ D_i X_c per pattern, one product with the pairwise products.
+    let on = Mat::from_fn(st.xc.nrows(), p, |j, i| {
+        if st.signs[(j, i)] > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let mut packed = Mat::<f64>::zeros(st.pairs.ncols(), p);
+    matmul(
+        packed.as_mut(),
+        Accum::Replace,
+        st.pairs.transpose(),
+        on.as_ref(),
+        1.0,
+        faer::get_global_parallelism(),
+    );
+    let grams: Vec<Mat<f64>> = (0..p)
+        .map(|i| Mat::from_fn(d, d, |a, c| packed[(pair_index(a.min(c), a.max(c)), i)]))
+        .collect();
+    let prog = FaceProgram {
+        xc: st.xc.as_ref(),
+        signs: st.signs.as_ref(),
+        grams: &grams,
+        y: st.y,
+        lambda: st.lambda,
+        pooling,
+    };
+    polish_on_face(op, &prog, it.u.as_ref(), &identify_face(st, it))
+}
+
 fn unit(u: &[f64]) -> Vec<f64> {
     let norm = u.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
     u.iter().map(|v| v / norm).collect()
@@ -1142,6 +1229,7 @@ pub fn relu_interior(
     let mut small_steps = 0;
     let mut polished = None;
     let mut spare = None;
+    let mut face_tries = 0;
     while iterations < settings.max_iter {
         let (value, grad) = st.objective(&mut op, it.u.as_ref(), &it.t);
         let gap = complementarity(&it, None);
@@ -1169,10 +1257,43 @@ pub fn relu_interior(
             // certificate (M9) are found block by block.
             let mut mult = multipliers(&it.z, &cone_rows, rows);
             let mut certified = false;
-            for exact in [false, true] {
-                if exact {
-                    let theta = dual_direction(&mut op, y, Loss::Squared, it.u.as_ref());
-                    exact_multipliers(&op, &theta, &mut mult);
+            // The face is tried at most twice (the last iterates lose accuracy, see (M69)).
+            let face = face_tries < 2;
+            for attempt in [Attempt::Iterate, Attempt::Exact, Attempt::Face] {
+                match attempt {
+                    Attempt::Iterate => {}
+                    Attempt::Exact => {
+                        let theta = dual_direction(&mut op, y, Loss::Squared, it.u.as_ref());
+                        exact_multipliers(&op, &theta, &mut mult);
+                    }
+                    Attempt::Face if !face => break,
+                    Attempt::Face => {
+                        face_tries += 1;
+                        // The barrier's conditioning has cost the last digits: Newton's method on
+                        // the identified face (M69), kept only if it certifies.
+                        let Some(u) = polish(&st, &mut op, &it, settings.pooling) else {
+                            break;
+                        };
+                        let theta = dual_direction(&mut op, y, Loss::Squared, u.as_ref());
+                        let mut face_mult = mult.clone();
+                        exact_multipliers(&op, &theta, &mut face_mult);
+                        let c = certificate(
+                            &mut op,
+                            y,
+                            Loss::Squared,
+                            lambda,
+                            u.as_ref(),
+                            Some(face_mult.as_ref()),
+                        );
+                        if c.objective - c.dual <= settings.tol * c.objective.abs()
+                            && c.violation <= 1e-9 * c.objective.abs().max(1.0)
+                        {
+                            it.u = u;
+                            mult = face_mult;
+                            certified = true;
+                        }
+                        break;
+                    }
                 }
                 let c = certificate(
                     &mut op,

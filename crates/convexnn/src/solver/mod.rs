@@ -10,6 +10,8 @@
 //! - [`admm`]: ADMM with an exactly factored linear step for the ReLU program (docs/programs.md (M24)).
 //! - [`interior`]: a structured interior point (Mehrotra predictor–corrector) for the squared-loss
 //!   ReLU program, factoring one P·d system per iteration (docs/programs.md (M61)–(M63)).
+//! - [`crossover`]: Newton's method on the optimal face the interior point identifies, for a
+//!   certificate at the tolerance where the barrier's conditioning stalls it (docs/programs.md (M69)).
 //! - [`woodbury`]: that system through the Woodbury identity over an n × n matrix, refined by
 //!   conjugate gradients, when there are fewer samples than P·d/2 (docs/programs.md (M66)).
 //! - [`exact`]: the interior-point backend (Clarabel), the reference on small problems (docs/programs.md §4c).
@@ -32,6 +34,7 @@ pub mod anderson;
 pub mod bcd;
 pub mod cd;
 pub mod conic;
+pub mod crossover;
 pub mod exact;
 pub mod exact_l1;
 pub mod exact_linear;
