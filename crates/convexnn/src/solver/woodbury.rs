@@ -146,13 +146,17 @@ impl Woodbury {
                 op.par(),
             );
             for (c, i) in (first..last).enumerate() {
-                let mask = patterns.column(i);
+                // The pattern as 0/1 weights: a product the compiler vectorizes, where a branch
+                // on random bits mispredicts.
+                let mask: Vec<f64> = patterns
+                    .column(i)
+                    .into_iter()
+                    .map(|on| if on { 1.0 } else { 0.0 })
+                    .collect();
                 for kk in 0..d {
                     let col = xl.col_as_slice_mut(c * d + kk);
-                    for (v, &on) in col.iter_mut().zip(&mask) {
-                        if !on {
-                            *v = 0.0;
-                        }
+                    for (v, &m) in col.iter_mut().zip(&mask) {
+                        *v *= m;
                     }
                     if pool > 1 {
                         op.pool_rows(col, q.col_as_slice_mut(c * d + kk));
@@ -258,6 +262,10 @@ pub fn refined_solve(
     let mut sx = vec![0.0; m];
     times(&x, &mut sx);
     let mut res: Vec<f64> = rhs.iter().zip(&sx).map(|(b, s)| b - s).collect();
+    if norm(&res) <= target {
+        r.copy_from_slice(&x);
+        return 0;
+    }
     let mut z = vec![0.0; m];
     precondition(&res, &mut z);
     let mut dir = z.clone();
