@@ -77,28 +77,24 @@ impl GramForm {
         let mut g = Mat::<f64>::zeros(p, p);
         let mut b = vec![0.0; p];
         let scale = 1.0 / k as f64;
-        let masks: Vec<Vec<bool>> = (0..groups).map(|i| patterns.column(i)).collect();
         let mut f = Mat::<f64>::zeros(FORM_BLOCK.min(n), p);
+        let mut mask = vec![false; FORM_BLOCK.min(n) * k];
         for start in (0..n).step_by(FORM_BLOCK) {
             let len = FORM_BLOCK.min(n - start);
             // F's rows for these samples: (Π D_i X)_j = (1/K) Σ_k D_i(jK+k) x_{jK+k}, column by
-            // column.
-            for (i, mask) in masks.iter().enumerate() {
+            // column, with each pattern's bits over the block's rows unpacked once.
+            let first = start * k;
+            for i in 0..groups {
+                for (r, m) in mask[..len * k].iter_mut().enumerate() {
+                    *m = patterns.get(first + r, i);
+                }
                 for a in 0..d {
                     let col = &mut f.col_as_slice_mut(i * d + a)[..len];
-                    if k == 1 {
-                        let on = &mask[start..start + len];
-                        for ((out, &on), r) in col.iter_mut().zip(on).zip(start..) {
-                            *out = if on { x[(r, a)] } else { 0.0 };
-                        }
-                        continue;
-                    }
                     for (r, out) in col.iter_mut().enumerate() {
-                        let rows = (start + r) * k..(start + r + 1) * k;
                         *out = scale
-                            * rows
+                            * (r * k..(r + 1) * k)
                                 .filter(|&row| mask[row])
-                                .map(|row| x[(row, a)])
+                                .map(|row| x[(first + row, a)])
                                 .sum::<f64>();
                     }
                 }

@@ -11,7 +11,7 @@
 //! and Newton's method on it converges quadratically, where the interior point's own last steps
 //! lose digits to the barrier's conditioning (the dual residual grows as μ → 0, (M68)). The Newton
 //! systems are solved by conjugate gradients through the operator, preconditioned block by block
-//! with N_bᵀ(X_cᵀD_iX_c/K)N_b/n plus the norm's curvature. The result is checked: every cone row
+//! with N_bᵀ(X_cᵀD_iX_c)N_b/(K²n) plus the norm's curvature (K rows per sample, averaged). The result is checked: every cone row
 //! the face left free must keep its sign, else the rows it crossed are added to the face and the
 //! Newton steps run again.
 
@@ -129,6 +129,12 @@ fn null_basis(prog: &FaceProgram<'_>, b: usize, rows: &[usize]) -> Option<Mat<f6
     let a = Mat::from_fn(rows.len(), d, |k, c| {
         prog.signs[(rows[k], b % p)] * prog.xc[(rows[k], c)]
     });
+    // With more rows than columns, the null space of A is that of its d × d triangular factor.
+    let a = if a.nrows() > d {
+        a.qr().thin_R().to_owned()
+    } else {
+        a
+    };
     let svd = a.svd().ok()?;
     let s = svd.S().column_vector();
     let top = if s.nrows() > 0 { s[0] } else { 0.0 };
@@ -168,8 +174,10 @@ fn crossings(
         .map(|(b, r)| {
             let Some(r) = r else { return Vec::new() };
             let norm = (0..d).map(|a| u[(a, b)].powi(2)).sum::<f64>().sqrt();
+            let mut held = vec![false; nc];
+            r.iter().for_each(|&j| held[j] = true);
             (0..nc)
-                .filter(|j| !r.contains(j))
+                .filter(|&j| !held[j])
                 .filter(|&j| {
                     let s = prog.signs[(j, b % p)]
                         * (0..d).map(|a| prog.xc[(j, a)] * u[(a, b)]).sum::<f64>();
@@ -314,7 +322,7 @@ fn newton(
                 .map(|(x, s)| x.iter().zip(s).map(|(a, b)| a - alpha * b).collect())
                 .collect();
             let (f1, _) = value(op, prog, offset, blocks, &trial, d, p);
-            if f1 <= f0 - 1e-4 * alpha * slope + 1e-15 * f0.abs() {
+            if f1 <= f0 + 1e-4 * alpha * slope + 1e-15 * f0.abs() {
                 for (blk, t) in blocks.iter_mut().zip(trial) {
                     blk.xi = t;
                 }
@@ -330,7 +338,8 @@ fn newton(
     Some(())
 }
 
-/// Per block the Cholesky factor of N_bᵀ(X_cᵀD_iX_c)N_b/(Kn) + λ/‖ξ‖(I − ξ̂ξ̂ᵀ).
+/// Per block the Cholesky factor of N_bᵀ(X_cᵀD_iX_c)N_b/(K²n) + λ/‖ξ‖(I − ξ̂ξ̂ᵀ) (for K > 1 an
+/// approximation of the pooled block's curvature: it only preconditions).
 fn preconditioner(
     prog: &FaceProgram<'_>,
     blocks: &[Block],

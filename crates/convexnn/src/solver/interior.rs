@@ -136,10 +136,10 @@ pub struct InteriorOutput {
 }
 
 /// Bytes [`relu_interior`] allocates for `rows` rows of X (`samples` samples), `d` columns and `p`
-/// patterns: the reduced system (the Gram form, the system and a shifted copy, (Pd)² each, or the
-/// Woodbury form's n × n matrices, as `system` chooses), about a dozen rows × 2P matrices (slacks,
-/// multipliers, steps, the barrier weights, the certificate), and the rows' pairwise products
-/// (rows × d(d+1)/2) with their product by the barrier weights.
+/// patterns: the reduced system (the Gram form, the system, and a shifted copy with its factor,
+/// (Pd)² each, or the Woodbury form's n × n matrices, as `system` chooses), about a dozen rows × 2P
+/// matrices (slacks, multipliers, steps, the barrier weights, the certificate), and a block of the
+/// rows' pairwise products with the barrier blocks (d(d+1)/2 × 2P).
 pub fn interior_memory(
     rows: usize,
     samples: usize,
@@ -151,14 +151,16 @@ pub fn interior_memory(
     let reduced = if system.uses_woodbury(samples, pd) {
         woodbury_memory(rows, samples, d, p)
     } else {
-        // G, S (factored in place), and a shifted factor where S loses its factor to rounding.
-        pd.saturating_mul(pd).saturating_mul(3).saturating_mul(8)
+        // G, S (factored in place), and where S loses its factor to rounding a shifted copy and
+        // its factor.
+        pd.saturating_mul(pd).saturating_mul(4).saturating_mul(8)
     };
     let pairs = d * (d + 1) / 2;
     rows.saturating_mul(2 * p)
         .saturating_mul(13)
         .saturating_add(p.saturating_mul((d + 2) * (d + 2) * 4))
-        .saturating_add(rows.saturating_add(2 * p).saturating_mul(pairs))
+        .saturating_add((2 * p).saturating_mul(pairs))
+        .saturating_add(PAIR_BLOCK_ENTRIES.max(pairs))
         .saturating_mul(8)
         .saturating_add(reduced)
 }
@@ -333,10 +335,6 @@ struct Structure<'a> {
     xc: Mat<f64>,
     /// Sign (2D_i − I) of each cone row for each pattern (rows × P).
     signs: Mat<f64>,
-    /// The cone rows' pairwise products x_ja·x_jc (a ≤ c, column [`pair_index`]), rows ×
-    /// d(d+1)/2: every barrier block X_cᵀ diag(z_b/s_b) X_c is one column of the single product
-    /// with the matrix of the weights z/s. Formed only by [`relu_interior`].
-    pairs: Mat<f64>,
     /// The Gram form, formed only for the direct factorization.
     form: Option<&'a GramForm>,
     /// The targets (n).
@@ -357,17 +355,36 @@ fn pair_index(a: usize, c: usize) -> usize {
     c * (c + 1) / 2 + a
 }
 
-/// The pairwise products x_ja·x_jc (a ≤ c) of the rows of `xc` (rows × d(d+1)/2).
-fn pair_products(xc: MatRef<'_, f64>) -> Mat<f64> {
+/// Entries of the block of pairwise products formed at a time by [`weighted_grams`].
+const PAIR_BLOCK_ENTRIES: usize = 1 << 20;
+
+/// X_cᵀ diag(w_k) X_c for every column w_k of `w` (rows × K), packed (d(d+1)/2 × K, entry (a, c)
+/// at row [`pair_index`]): one matrix product Qᵀw with the rows' pairwise products
+/// Q_{j,(a,c)} = x_ja·x_jc, formed a block of rows at a time so that Q is never held whole.
+fn weighted_grams(xc: MatRef<'_, f64>, w: MatRef<'_, f64>) -> Mat<f64> {
     let d = xc.ncols();
-    let mut out = Mat::<f64>::zeros(xc.nrows(), d * (d + 1) / 2);
-    for c in 0..d {
-        for a in 0..=c {
-            let col = out.col_as_slice_mut(pair_index(a, c));
-            for (j, o) in col.iter_mut().enumerate() {
-                *o = xc[(j, a)] * xc[(j, c)];
+    let pairs = d * (d + 1) / 2;
+    let mut out = Mat::<f64>::zeros(pairs, w.ncols());
+    let block = (PAIR_BLOCK_ENTRIES / pairs.max(1)).max(1);
+    let mut q = Mat::<f64>::zeros(block.min(xc.nrows()), pairs);
+    for first in (0..xc.nrows()).step_by(block) {
+        let len = block.min(xc.nrows() - first);
+        for c in 0..d {
+            for a in 0..=c {
+                let col = &mut q.col_as_slice_mut(pair_index(a, c))[..len];
+                for (j, o) in col.iter_mut().enumerate() {
+                    *o = xc[(first + j, a)] * xc[(first + j, c)];
+                }
             }
         }
+        matmul(
+            out.as_mut(),
+            Accum::Add,
+            q.as_ref().subrows(0, len).transpose(),
+            w.subrows(first, len),
+            1.0,
+            faer::get_global_parallelism(),
+        );
     }
     out
 }
@@ -404,7 +421,6 @@ impl Structure<'_> {
         Structure {
             xc: Mat::from_fn(rows.len(), d, |j, a| x[(rows[j], a)]),
             signs: Mat::from_fn(rows.len(), p, |j, i| sign(patterns.get(rows[j], i))),
-            pairs: Mat::zeros(0, 0),
             form: None,
             y: &[],
             lambda: 0.0,
@@ -620,16 +636,7 @@ fn barrier_weights(st: &Structure<'_>, it: &Iterate) -> Mat<f64> {
             *o = z / s;
         }
     });
-    let mut out = Mat::<f64>::zeros(st.pairs.ncols(), weights.ncols());
-    matmul(
-        out.as_mut(),
-        Accum::Replace,
-        st.pairs.transpose(),
-        weights.as_ref(),
-        1.0,
-        faer::get_global_parallelism(),
-    );
-    out
+    weighted_grams(st.xc.as_ref(), weights.as_ref())
 }
 
 /// The reduced system's factorization.
@@ -1113,15 +1120,7 @@ fn polish(
             0.0
         }
     });
-    let mut packed = Mat::<f64>::zeros(st.pairs.ncols(), p);
-    matmul(
-        packed.as_mut(),
-        Accum::Replace,
-        st.pairs.transpose(),
-        on.as_ref(),
-        1.0,
-        faer::get_global_parallelism(),
-    );
+    let packed = weighted_grams(st.xc.as_ref(), on.as_ref());
     let grams: Vec<Mat<f64>> = (0..p)
         .map(|i| Mat::from_fn(d, d, |a, c| packed[(pair_index(a.min(c), a.max(c)), i)]))
         .collect();
@@ -1188,7 +1187,6 @@ pub fn relu_interior(
     let nc = cone_rows.len();
     let cones = Structure::cones(x, patterns, &cone_rows);
     let st = Structure {
-        pairs: pair_products(cones.xc.as_ref()),
         form: form.as_ref(),
         y,
         lambda,

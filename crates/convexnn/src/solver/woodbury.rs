@@ -31,7 +31,8 @@ use crate::operator::MaskedOperator;
 const REFINE_TOL: f64 = 1e-11;
 /// Most conjugate-gradient iterations of the refinement.
 const MAX_REFINE: usize = 50;
-/// Entries of the n × (chunk · d) block of F M^{-1/2} formed at a time.
+/// Entries of the rows × (chunk · d) block of X L_i⁻ᵀ (and of the d × (chunk · d) inverses) formed
+/// at a time.
 const CHUNK_ENTRIES: usize = 1 << 19;
 
 /// Whether the Woodbury form is the cheaper way to solve a reduced system of `pd` = P·d rows for
@@ -42,15 +43,15 @@ pub fn woodbury_cheaper(samples: usize, pd: usize) -> bool {
 }
 
 /// Bytes the Woodbury form allocates for `rows` rows of X (`samples` samples): K and its factor
-/// (n² each), one chunk of X L_i⁻ᵀ (and of its pooled rows, for a convolutional program), and the
-/// blocks M_i with their factors and inverses.
+/// (n² each), one chunk of X L_i⁻ᵀ (and of its pooled rows, for a convolutional program) with the
+/// chunk's inverses L_i⁻ᵀ side by side, and the blocks M_i with their factors and inverses.
 pub fn woodbury_memory(rows: usize, samples: usize, d: usize, p: usize) -> usize {
-    let chunk = rows.saturating_mul(d).max(CHUNK_ENTRIES);
+    let chunk = rows.max(d).saturating_mul(d).max(CHUNK_ENTRIES);
     let pooled = if rows > samples { chunk } else { 0 };
     samples
         .saturating_mul(samples)
         .saturating_mul(2)
-        .saturating_add(chunk)
+        .saturating_add(chunk.saturating_mul(2))
         .saturating_add(pooled)
         .saturating_add(p.saturating_mul(d * d * 3))
         .saturating_mul(8)
@@ -118,7 +119,7 @@ impl Woodbury {
             .collect::<Option<_>>()?;
         let patterns = op.patterns();
         let pool = op.pooling();
-        let chunk = (CHUNK_ENTRIES / (rows * d).max(1)).clamp(1, p.max(1));
+        let chunk = (CHUNK_ENTRIES / (rows.max(d) * d).max(1)).clamp(1, p.max(1));
         let mut k = Mat::<f64>::zeros(n, n);
         let mut xl = Mat::<f64>::zeros(rows, chunk * d);
         // The pooled columns (a convolutional program's samples average their rows).
