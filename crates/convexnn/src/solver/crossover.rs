@@ -429,46 +429,24 @@ fn conjugate_gradients(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
-    use crate::features::sample::sample_patterns;
     use crate::program::relu::{certificate, dual_direction, exact_multipliers};
     use crate::program::Loss;
-    use crate::rng::Rng;
-    use crate::solver::interior::{interior_start, relu_interior, InteriorSettings};
-    use crate::solver::{Silent, StopFlag};
+    use crate::solver::interior::{planted_problem, solve_planted, InteriorSettings};
 
     /// From an interior-point solution at a loose tolerance, Newton's method on the face its
     /// multipliers point to reaches a point whose certificate closes the gap to rounding, with
     /// the cone rows kept (to rounding) and an objective no worse.
     #[test]
     fn polishing_on_the_face_closes_the_gap() {
-        let mut rng = Rng::new(4);
-        let (n, d, lambda) = (60, 4, 1e-3);
-        let x = Mat::from_fn(n, d, |_, a| if a == d - 1 { 1.0 } else { rng.normal() });
-        let y: Vec<f64> = (0..n)
-            .map(|j| (x[(j, 0)] - 0.5 * x[(j, 1)]).max(0.0) + 0.1 * rng.normal())
-            .collect();
-        let pats = sample_patterns(x.as_ref(), 10, 3).unwrap();
+        let (x, y, pats) = planted_problem();
+        let (n, d, lambda) = (x.nrows(), x.ncols(), 1e-3);
         let p = pats.len();
-        let gates = interior_start(x.as_ref(), &pats).unwrap();
         let settings = InteriorSettings {
             tol: 1e-5,
             ..InteriorSettings::default()
         };
-        let out = relu_interior(
-            x.as_ref(),
-            &y,
-            &pats,
-            lambda,
-            gates.as_ref(),
-            &settings,
-            &mut Silent,
-            &StopFlag::new(),
-            Instant::now(),
-        )
-        .unwrap();
+        let out = solve_planted(&x, &y, &pats, &settings);
         let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
         let gap = |op: &mut MaskedOperator<f64>, u: MatRef<'_, f64>, mult: &mut Mat<f64>| {
             let theta = dual_direction(op, &y, Loss::Squared, u);

@@ -1352,7 +1352,12 @@ pub fn relu_interior(
             let l = &fact.nt[b].lambda;
             jordan(l, l)
         };
-        let rq_aff = Mat::from_fn(d + 1, 2 * p, |k, b| -lambda_sq(b)[k]);
+        let mut rq_aff = Mat::<f64>::zeros(d + 1, 2 * p);
+        for b in 0..2 * p {
+            for (o, v) in rq_aff.col_as_slice_mut(b).iter_mut().zip(lambda_sq(b)) {
+                *o = -v;
+            }
+        }
         let aff = direction(&st, &mut op, &it, &fact, &rd, &rc_aff, &rq_aff);
         let a_aff = max_step(&it, &aff);
         let mu_aff = complementarity(&it, Some((&aff, a_aff))) / m;
@@ -1411,12 +1416,48 @@ pub fn relu_interior(
     })
 }
 
+/// A small planted ReLU program (60 samples, 3 features and a bias column, 10 sampled patterns)
+/// for the tests of the interior point and of the crossover.
+#[cfg(test)]
+pub(crate) fn planted_problem() -> (Mat<f64>, Vec<f64>, PatternSet) {
+    let mut rng = crate::rng::Rng::new(4);
+    let (n, d) = (60, 4);
+    let x = Mat::from_fn(n, d, |_, a| if a == d - 1 { 1.0 } else { rng.normal() });
+    let y: Vec<f64> = (0..n)
+        .map(|j| (x[(j, 0)] - 0.5 * x[(j, 1)]).max(0.0) + 0.1 * rng.normal())
+        .collect();
+    let pats = crate::features::sample::sample_patterns(x.as_ref(), 10, 3).unwrap();
+    (x, y, pats)
+}
+
+/// [`relu_interior`] on a planted problem at λ = 1e-3 from its analytic gates.
+#[cfg(test)]
+pub(crate) fn solve_planted(
+    x: &Mat<f64>,
+    y: &[f64],
+    pats: &PatternSet,
+    settings: &InteriorSettings,
+) -> InteriorOutput {
+    let gates = interior_start(x.as_ref(), pats).expect("sampled gates are interior");
+    relu_interior(
+        x.as_ref(),
+        y,
+        pats,
+        1e-3,
+        gates.as_ref(),
+        settings,
+        &mut super::Silent,
+        &StopFlag::new(),
+        Instant::now(),
+    )
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::features::sample::sample_patterns;
     use crate::rng::Rng;
-    use crate::solver::Silent;
 
     #[test]
     fn nesterov_todd_scaling_maps_both_points_to_lambda() {
@@ -1505,14 +1546,7 @@ mod tests {
     /// M66) reach the same certified optimum.
     #[test]
     fn interior_point_certifies_small_relu_programs() {
-        let mut rng = Rng::new(4);
-        let (n, d) = (60, 4);
-        let x = Mat::from_fn(n, d, |_, a| if a == d - 1 { 1.0 } else { rng.normal() });
-        let y: Vec<f64> = (0..n)
-            .map(|j| (x[(j, 0)] - 0.5 * x[(j, 1)]).max(0.0) + 0.1 * rng.normal())
-            .collect();
-        let pats = sample_patterns(x.as_ref(), 10, 3).unwrap();
-        let gates = interior_start(x.as_ref(), &pats).expect("sampled gates are interior");
+        let (x, y, pats) = planted_problem();
         let mut objectives = Vec::new();
         for system in [NewtonSystem::Direct, NewtonSystem::Woodbury] {
             let settings = InteriorSettings {
@@ -1520,18 +1554,7 @@ mod tests {
                 system,
                 ..InteriorSettings::default()
             };
-            let out = relu_interior(
-                x.as_ref(),
-                &y,
-                &pats,
-                1e-3,
-                gates.as_ref(),
-                &settings,
-                &mut Silent,
-                &StopFlag::new(),
-                Instant::now(),
-            )
-            .unwrap();
+            let out = solve_planted(&x, &y, &pats, &settings);
             assert_eq!(out.status, Status::Converged, "{system:?}");
             let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
             let c = certificate(
