@@ -9,9 +9,12 @@
 //! ```
 //!
 //! and Newton's method on it converges quadratically, where the interior point's own last steps
-//! lose digits to the barrier's conditioning (the dual residual grows as μ → 0, (M68)). The Newton
-//! systems are solved by conjugate gradients through the operator, preconditioned block by block
-//! with N_bᵀ(X_cᵀD_iX_c)N_b/(K²n) plus the norm's curvature (K rows per sample, averaged). The result is checked: every cone row
+//! lose digits to the barrier's conditioning (the dual residual grows as μ → 0, (M68)). On a face
+//! of at most [`DENSE_MAX`] coordinates (the optimum's blocks mostly lie on extreme rays of their
+//! cones: one coordinate each) the Newton systems are formed from the face's Jacobian, once per face,
+//! and factored; on larger faces they are solved by conjugate gradients through the operator,
+//! preconditioned block by block with N_bᵀ(X_cᵀD_iX_c)N_b/(K²n) plus the norm's curvature (K rows
+//! per sample, averaged). The result is checked: every cone row
 //! the face left free must keep its sign, else the rows it crossed are added to the face and the
 //! Newton steps run again.
 
@@ -22,6 +25,12 @@ use crate::operator::MaskedOperator;
 
 /// Newton steps per face.
 const NEWTON_STEPS: usize = 8;
+/// Default largest face (Σ_b m_b coordinates) whose Newton systems are formed and factored
+/// densely ([`FaceProgram::dense_max`]); the rows × m Jacobian and its m × m Gram matrix are formed
+/// once per face.
+pub const DENSE_MAX: usize = 2000;
+/// Most entries of that Jacobian.
+const DENSE_ENTRIES: usize = 1 << 25;
 /// Conjugate-gradient iterations per Newton step.
 const CG_STEPS: usize = 400;
 /// Faces tried: the first guess and the rows that a polished point crossed, added.
@@ -50,6 +59,9 @@ pub struct FaceProgram<'a> {
     pub lambda: f64,
     /// Rows of X per sample (K; 1 for a fully connected program).
     pub pooling: usize,
+    /// Largest face factored densely; larger ones go by conjugate gradients. Usually
+    /// [`DENSE_MAX`].
+    pub dense_max: usize,
 }
 
 /// One block on the face: its index b, basis N_b (d × m_b) and coordinates ξ_b.
@@ -268,6 +280,7 @@ fn newton(
     let n = prog.y.len() as f64;
     let lambda = prog.lambda;
     let mut last = f64::INFINITY;
+    let gauss_newton = gauss_newton(op, blocks, p, prog.dense_max);
     for _ in 0..NEWTON_STEPS {
         let xi: Vec<Vec<f64>> = blocks.iter().map(|b| b.xi.clone()).collect();
         if xi.iter().any(|v| norm(v) == 0.0) {
@@ -306,8 +319,16 @@ fn newton(
                 }
             }
         };
-        let precond = preconditioner(prog, blocks, &xi, p)?;
-        let step = conjugate_gradients(hess, &precond, &grad);
+        let step = match gauss_newton
+            .as_ref()
+            .and_then(|jtj| dense_step(jtj, blocks, &xi, &grad, n, lambda))
+        {
+            Some(step) => step,
+            None => {
+                let precond = preconditioner(prog, blocks, &xi, p)?;
+                conjugate_gradients(hess, &precond, &grad)
+            }
+        };
         let slope = -dot(&grad, &step);
         if slope >= 0.0 {
             break;
@@ -336,6 +357,104 @@ fn newton(
         }
     }
     Some(())
+}
+
+/// JᵀJ (m × m) for the face's Jacobian J = [σ_b Π M_{i(b)} X N_b] (n × m, m = Σ_b m_b; M_i the
+/// operator's masks, Π its pooling), from one product X·[N_b]; `None` for a face of more than
+/// `dense_max` coordinates.
+fn gauss_newton(
+    op: &MaskedOperator<f64>,
+    blocks: &[Block],
+    p: usize,
+    dense_max: usize,
+) -> Option<Mat<f64>> {
+    let (x, d, n, rows) = (op.x(), op.ncols(), op.n_samples(), op.nrows());
+    let m: usize = blocks.iter().map(|b| b.basis.ncols()).sum();
+    if m > dense_max || rows.saturating_mul(m) > DENSE_ENTRIES {
+        return None;
+    }
+    let mut basis = Mat::<f64>::zeros(d, m);
+    let mut col = 0;
+    for blk in blocks {
+        for k in 0..blk.basis.ncols() {
+            for a in 0..d {
+                basis[(a, col)] = blk.basis[(a, k)];
+            }
+            col += 1;
+        }
+    }
+    let mut xb = Mat::<f64>::zeros(rows, m);
+    faer::linalg::matmul::matmul(
+        xb.as_mut(),
+        faer::Accum::Replace,
+        x,
+        basis.as_ref(),
+        1.0,
+        faer::get_global_parallelism(),
+    );
+    let off = op.off_value();
+    let mut j = Mat::<f64>::zeros(n, m);
+    let mut col = 0;
+    for blk in blocks {
+        let (i, sigma) = (blk.b % p, if blk.b < p { 1.0 } else { -1.0 });
+        let weight: Vec<f64> = op
+            .patterns()
+            .column(i)
+            .into_iter()
+            .map(|on| sigma * if on { 1.0 } else { off })
+            .collect();
+        for _ in 0..blk.basis.ncols() {
+            let c = xb.col_as_slice_mut(col);
+            c.iter_mut().zip(&weight).for_each(|(v, w)| *v *= w);
+            op.pool_rows(c, j.col_as_slice_mut(col));
+            col += 1;
+        }
+    }
+    Some(j.transpose() * j.as_ref())
+}
+
+/// The Newton step H⁻¹g with H = JᵀJ/n + blockdiag(λ/‖ξ_b‖(I − ξ̂_bξ̂_bᵀ)), factored densely;
+/// `None` where H has no Cholesky factor.
+fn dense_step(
+    jtj: &Mat<f64>,
+    blocks: &[Block],
+    xi: &[Vec<f64>],
+    grad: &[Vec<f64>],
+    n: f64,
+    lambda: f64,
+) -> Option<Vec<Vec<f64>>> {
+    let mut h = Mat::from_fn(jtj.nrows(), jtj.ncols(), |r, c| jtj[(r, c)] / n);
+    let mut at = 0;
+    for (blk, x) in blocks.iter().zip(xi) {
+        let (m, nx) = (blk.basis.ncols(), norm(x));
+        for r in 0..m {
+            for c in 0..m {
+                let eye = if r == c { 1.0 } else { 0.0 };
+                h[(at + r, at + c)] += lambda / nx * (eye - x[r] * x[c] / (nx * nx));
+            }
+        }
+        at += m;
+    }
+    let llt = h.llt(Side::Lower).ok()?;
+    let mut rhs = Mat::<f64>::zeros(at, 1);
+    let mut at = 0;
+    for g in grad {
+        for (k, v) in g.iter().enumerate() {
+            rhs[(at + k, 0)] = *v;
+        }
+        at += g.len();
+    }
+    llt.solve_in_place(rhs.as_mut());
+    let mut at = 0;
+    Some(
+        grad.iter()
+            .map(|g| {
+                let out = (0..g.len()).map(|k| rhs[(at + k, 0)]).collect();
+                at += g.len();
+                out
+            })
+            .collect(),
+    )
 }
 
 /// Per block the Cholesky factor of N_bᵀ(X_cᵀD_iX_c)N_b/(K²n) + λ/‖ξ‖(I − ξ̂ξ̂ᵀ) (for K > 1 an
@@ -465,7 +584,7 @@ mod tests {
         let top = (0..2 * p)
             .map(|b| out.u.col(b).norm_l2())
             .fold(0.0f64, f64::max);
-        let rows = (0..2 * p)
+        let rows: Vec<Option<Vec<usize>>> = (0..2 * p)
             .map(|b| {
                 let norm = out.u.col(b).norm_l2();
                 (norm > 1e-4 * top).then(|| {
@@ -490,20 +609,28 @@ mod tests {
                 })
             })
             .collect();
-        let prog = FaceProgram {
-            xc: x.as_ref(),
-            signs: signs.as_ref(),
-            grams: &grams,
-            y: &y,
-            lambda,
-            pooling: 1,
-        };
-        let polished = polish_on_face(&mut op, &prog, out.u.as_ref(), &Face { rows })
-            .expect("the face holds the minimizer");
-        let (after, polished_objective, violation) = gap(&mut op, polished.as_ref(), &mut mult);
-        assert!(before > 1e-9, "the loose solve leaves a gap: {before}");
-        assert!(after < 1e-11, "gap {before} -> {after}");
-        assert!(polished_objective <= objective * (1.0 + 1e-12));
-        assert!(violation < 1e-12, "violation {violation}");
+        // The dense Newton systems, and conjugate gradients (no face is dense with 0).
+        for dense_max in [DENSE_MAX, 0] {
+            let prog = FaceProgram {
+                xc: x.as_ref(),
+                signs: signs.as_ref(),
+                grams: &grams,
+                y: &y,
+                lambda,
+                pooling: 1,
+                dense_max,
+            };
+            let polished =
+                polish_on_face(&mut op, &prog, out.u.as_ref(), &Face { rows: rows.clone() })
+                    .expect("the face holds the minimizer");
+            let (after, polished_objective, violation) = gap(&mut op, polished.as_ref(), &mut mult);
+            assert!(before > 1e-9, "the loose solve leaves a gap: {before}");
+            assert!(
+                after < 1e-11,
+                "dense up to {dense_max}: gap {before} -> {after}"
+            );
+            assert!(polished_objective <= objective * (1.0 + 1e-12));
+            assert!(violation < 1e-12, "violation {violation}");
+        }
     }
 }

@@ -53,7 +53,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::bcd::GramForm;
-use super::crossover::{polish_on_face, Face, FaceProgram};
+use super::crossover::{polish_on_face, Face, FaceProgram, DENSE_MAX};
 use super::woodbury::{refined_solve, shifted_factor, woodbury_cheaper, woodbury_memory, Woodbury};
 use super::{IterRecord, Observe, Status, StopFlag};
 use crate::error::{Error, Result};
@@ -1131,6 +1131,7 @@ fn polish(
         y: st.y,
         lambda: st.lambda,
         pooling,
+        dense_max: DENSE_MAX,
     };
     polish_on_face(op, &prog, it.u.as_ref(), &identify_face(st, it))
 }
