@@ -17,7 +17,7 @@ use super::enumerate::enumerate;
 use crate::error::{Error, Result};
 
 /// One threshold unit: 1[xᵀw ≥ 0] on the input (first hidden layer, `inputs` empty) or
-/// 1[Σ_k w_k h_{inputs[k]} + w_last ≥ 0] on units of the previous layer.
+/// 1\[Σ_k w_k h_{inputs\[k\]} + w_last ≥ 0\] on units of the previous layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Unit {
     /// Units of the previous layer it reads (empty for the first hidden layer).

@@ -154,7 +154,7 @@ pub struct BcdSettings {
     /// |A|d × |A|d matrix). Default 10 000; 0 turns them off.
     pub newton_max_weights: usize,
     /// Sweeps after which, unless converged, the solve goes on by ADMM on the Gram form
-    /// ([`admm_phase`]). Default 5; `usize::MAX` turns it off.
+    /// (`admm_phase`). Default 5; `usize::MAX` turns it off.
     pub admm_after: usize,
     /// Largest Pd for the ADMM phase (it factors a Pd × Pd matrix beside G). Default 20 000.
     pub admm_max_weights: usize,
