@@ -357,6 +357,57 @@ impl<T: Real> MaskedOperator<T> {
     }
 }
 
+impl MaskedOperator<f64> {
+    /// The columns Π(σ_g M_{i_g} X v) for the columns v of `basis` (d × m), as the structured
+    /// interior point's Woodbury form (X L_i⁻ᵀ) and the crossover's Jacobian (X N_b) need them:
+    /// group g = (i_g, σ_g, k_g) covers the next k_g columns, masked by pattern i_g (the
+    /// operator's off value outside it), signed by σ_g and pooled. X·basis is one product into
+    /// the first m columns of `scratch` (rows × at least m); a pooling operator averages them
+    /// into `pooled` (n × at least m). Returns the n × m result, in whichever of the two holds it.
+    pub fn masked_columns<'a>(
+        &self,
+        basis: MatRef<'_, f64>,
+        groups: &[(usize, f64, usize)],
+        scratch: &'a mut Mat<f64>,
+        pooled: &'a mut Mat<f64>,
+    ) -> MatRef<'a, f64> {
+        let m = basis.ncols();
+        debug_assert_eq!(groups.iter().map(|g| g.2).sum::<usize>(), m);
+        matmul(
+            scratch.as_mut().subcols_mut(0, m),
+            Accum::Replace,
+            self.x(),
+            basis,
+            1.0,
+            self.par(),
+        );
+        let mut col = 0;
+        for &(i, sign, k) in groups {
+            // The mask as weights: a product the compiler vectorizes, where a branch on random
+            // bits mispredicts.
+            let weight: Vec<f64> = self
+                .patterns
+                .column(i)
+                .into_iter()
+                .map(|on| sign * if on { 1.0 } else { self.off })
+                .collect();
+            for _ in 0..k {
+                let c = scratch.col_as_slice_mut(col);
+                c.iter_mut().zip(&weight).for_each(|(v, w)| *v *= w);
+                if self.pool > 1 {
+                    self.pool_rows(c, pooled.col_as_slice_mut(col));
+                }
+                col += 1;
+            }
+        }
+        if self.pool > 1 {
+            pooled.as_ref().subcols(0, m)
+        } else {
+            scratch.as_ref().subcols(0, m)
+        }
+    }
+}
+
 impl<T: Real> Kernel<'_, T> {
     /// `ob = rowsum(D ∘ XU)` over the rows `start..start + ob.len()` (`start` a multiple of 64).
     fn apply_rows(&self, u: MatRef<'_, T>, start: usize, ob: &mut [T], mut scratch: MatMut<'_, T>) {

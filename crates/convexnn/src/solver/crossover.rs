@@ -22,6 +22,7 @@ use faer::linalg::solvers::{Llt, Solve};
 use faer::{Mat, MatMut, MatRef, Side};
 
 use crate::operator::MaskedOperator;
+use crate::solver::interior::pattern_grams;
 
 /// Newton steps per face.
 const NEWTON_STEPS: usize = 8;
@@ -52,8 +53,6 @@ pub struct FaceProgram<'a> {
     pub xc: MatRef<'a, f64>,
     /// Signs 2D_i − I of the cone rows (rows × P).
     pub signs: MatRef<'a, f64>,
-    /// X_cᵀ D_i X_c per pattern (d × d), for the preconditioner.
-    pub grams: &'a [Mat<f64>],
     /// Targets (n).
     pub y: &'a [f64],
     pub lambda: f64,
@@ -281,6 +280,8 @@ fn newton(
     let lambda = prog.lambda;
     let mut last = f64::INFINITY;
     let gauss_newton = gauss_newton(op, blocks, p, prog.dense_max);
+    // X_cᵀ D_i X_c per pattern, for the conjugate gradients' preconditioner only.
+    let mut grams: Option<Vec<Mat<f64>>> = None;
     for _ in 0..NEWTON_STEPS {
         let xi: Vec<Vec<f64>> = blocks.iter().map(|b| b.xi.clone()).collect();
         if xi.iter().any(|v| norm(v) == 0.0) {
@@ -325,7 +326,8 @@ fn newton(
         {
             Some(step) => step,
             None => {
-                let precond = preconditioner(prog, blocks, &xi, p)?;
+                let grams = grams.get_or_insert_with(|| pattern_grams(prog.xc, prog.signs));
+                let precond = preconditioner(prog, grams, blocks, &xi, p)?;
                 conjugate_gradients(hess, &precond, &grad)
             }
         };
@@ -368,7 +370,7 @@ fn gauss_newton(
     p: usize,
     dense_max: usize,
 ) -> Option<Mat<f64>> {
-    let (x, d, n, rows) = (op.x(), op.ncols(), op.n_samples(), op.nrows());
+    let (d, n, rows) = (op.ncols(), op.n_samples(), op.nrows());
     let m: usize = blocks.iter().map(|b| b.basis.ncols()).sum();
     if m > dense_max || rows.saturating_mul(m) > DENSE_ENTRIES {
         return None;
@@ -383,34 +385,14 @@ fn gauss_newton(
             col += 1;
         }
     }
+    let groups: Vec<(usize, f64, usize)> = blocks
+        .iter()
+        .map(|b| (b.b % p, if b.b < p { 1.0 } else { -1.0 }, b.basis.ncols()))
+        .collect();
     let mut xb = Mat::<f64>::zeros(rows, m);
-    faer::linalg::matmul::matmul(
-        xb.as_mut(),
-        faer::Accum::Replace,
-        x,
-        basis.as_ref(),
-        1.0,
-        faer::get_global_parallelism(),
-    );
-    let off = op.off_value();
-    let mut j = Mat::<f64>::zeros(n, m);
-    let mut col = 0;
-    for blk in blocks {
-        let (i, sigma) = (blk.b % p, if blk.b < p { 1.0 } else { -1.0 });
-        let weight: Vec<f64> = op
-            .patterns()
-            .column(i)
-            .into_iter()
-            .map(|on| sigma * if on { 1.0 } else { off })
-            .collect();
-        for _ in 0..blk.basis.ncols() {
-            let c = xb.col_as_slice_mut(col);
-            c.iter_mut().zip(&weight).for_each(|(v, w)| *v *= w);
-            op.pool_rows(c, j.col_as_slice_mut(col));
-            col += 1;
-        }
-    }
-    Some(j.transpose() * j.as_ref())
+    let mut pooled = Mat::<f64>::zeros(if op.pooling() > 1 { n } else { 0 }, m);
+    let j = op.masked_columns(basis.as_ref(), &groups, &mut xb, &mut pooled);
+    Some(j.transpose() * j)
 }
 
 /// The Newton step H⁻¹g with H = JᵀJ/n + blockdiag(λ/‖ξ_b‖(I − ξ̂_bξ̂_bᵀ)), factored densely;
@@ -461,6 +443,7 @@ fn dense_step(
 /// approximation of the pooled block's curvature: it only preconditions).
 fn preconditioner(
     prog: &FaceProgram<'_>,
+    grams: &[Mat<f64>],
     blocks: &[Block],
     xi: &[Vec<f64>],
     p: usize,
@@ -472,7 +455,7 @@ fn preconditioner(
         .zip(xi)
         .map(|(blk, x)| {
             let m = blk.basis.ncols();
-            let c = &prog.grams[blk.b % p];
+            let c = &grams[blk.b % p];
             let cn = c.as_ref() * blk.basis.as_ref();
             let mut h = blk.basis.transpose() * cn.as_ref();
             let nx = norm(x);
@@ -599,22 +582,11 @@ mod tests {
                 })
             })
             .collect();
-        let grams: Vec<Mat<f64>> = (0..p)
-            .map(|i| {
-                Mat::from_fn(d, d, |a, c| {
-                    (0..n)
-                        .filter(|&j| pats.get(j, i))
-                        .map(|j| x[(j, a)] * x[(j, c)])
-                        .sum()
-                })
-            })
-            .collect();
         // The dense Newton systems, and conjugate gradients (no face is dense with 0).
         for dense_max in [DENSE_MAX, 0] {
             let prog = FaceProgram {
                 xc: x.as_ref(),
                 signs: signs.as_ref(),
-                grams: &grams,
                 y: &y,
                 lambda,
                 pooling: 1,

@@ -349,6 +349,23 @@ fn nonzero_rows(x: MatRef<'_, f64>) -> Vec<usize> {
         .collect()
 }
 
+/// X_cᵀ D_i X_c (d × d) for each pattern i, D_i the rows where `signs` (rows × P) is positive: one
+/// product with the pairwise products ([`weighted_grams`]).
+pub(crate) fn pattern_grams(xc: MatRef<'_, f64>, signs: MatRef<'_, f64>) -> Vec<Mat<f64>> {
+    let d = xc.ncols();
+    let on = Mat::from_fn(signs.nrows(), signs.ncols(), |j, i| {
+        if signs[(j, i)] > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let packed = weighted_grams(xc, on.as_ref());
+    (0..signs.ncols())
+        .map(|i| Mat::from_fn(d, d, |a, c| packed[(pair_index(a.min(c), a.max(c)), i)]))
+        .collect()
+}
+
 /// Column of the pair (a, c), a ≤ c < d, among the d(d+1)/2 pairwise products (column-major upper
 /// triangle).
 fn pair_index(a: usize, c: usize) -> usize {
@@ -1111,23 +1128,9 @@ fn polish(
     it: &Iterate,
     pooling: usize,
 ) -> Option<Mat<f64>> {
-    let (d, p) = (st.d(), st.p());
-    // X_cᵀ D_i X_c per pattern, one product with the pairwise products.
-    let on = Mat::from_fn(st.xc.nrows(), p, |j, i| {
-        if st.signs[(j, i)] > 0.0 {
-            1.0
-        } else {
-            0.0
-        }
-    });
-    let packed = weighted_grams(st.xc.as_ref(), on.as_ref());
-    let grams: Vec<Mat<f64>> = (0..p)
-        .map(|i| Mat::from_fn(d, d, |a, c| packed[(pair_index(a.min(c), a.max(c)), i)]))
-        .collect();
     let prog = FaceProgram {
         xc: st.xc.as_ref(),
         signs: st.signs.as_ref(),
-        grams: &grams,
         y: st.y,
         lambda: st.lambda,
         pooling,
