@@ -30,8 +30,8 @@ use crate::solver::cd::{gram_memory, lasso_cd, CdSettings, GramCoordinates};
 use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
 use crate::solver::interior::{
-    analytic_centers, interior_memory, interior_start, relu_interior, InteriorSettings,
-    NewtonSystem,
+    analytic_centers, corrector_count, interior_memory, interior_start, relu_interior,
+    InteriorSettings, NewtonSystem,
 };
 pub use crate::solver::mkl::MKL_MAX_ROWS;
 use crate::solver::mkl::{
@@ -1834,6 +1834,13 @@ fn solve_interior(
         time_limit: opts.time_limit,
         pooling: pooling(opts),
         system: NewtonSystem::Auto,
+        correctors: corrector_count(
+            x.nrows(),
+            x.nrows() / pooling(opts),
+            x.ncols(),
+            patterns.len(),
+            NewtonSystem::Auto,
+        ),
     };
     let out = relu_interior(
         x,

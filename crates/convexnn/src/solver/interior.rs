@@ -77,6 +77,48 @@ pub struct InteriorSettings {
     pub pooling: usize,
     /// How the reduced P·d system is solved. Default [`NewtonSystem::Auto`].
     pub system: NewtonSystem,
+    /// Most centrality correctors per iteration (M70), each one more solve with the iteration's
+    /// factorization. Default [`CORRECTORS`]; [`corrector_count`] gives the number that pays for a
+    /// problem's shape.
+    pub correctors: usize,
+}
+
+/// Default of [`InteriorSettings::correctors`]: at most two per iteration.
+pub const CORRECTORS: usize = 2;
+
+/// Fewest multiply–adds of a factorization per multiply–add of one solve for which centrality
+/// correctors pay (M70): they cut the iterations by a fifth to a quarter, and each costs a solve
+/// and a few passes over the cone rows. Measured: ratios of about 120 (n = 1000, d = 20, P = 200:
+/// 13% slower with them; n = 1000, d = 50, P = 500: 3% slower) against 230 and 330
+/// (n = 2000, d = 20, P = 200 and n = 5000, d = 20, P = 200: 7% and 11% faster).
+pub const CORRECTOR_RATIO: f64 = 170.0;
+
+/// The centrality correctors per iteration for `rows` rows of X (`samples` samples), `d` columns
+/// and `p` patterns (M70): [`CORRECTORS`] where a factorization of the reduced system costs at
+/// least [`CORRECTOR_RATIO`] times a solve with it, else none. The Woodbury form costs
+/// n²·Pd/2 + n³/6 to factor and 2n² + 4·rows·Pd (K's triangular solves and the operator's
+/// products) to solve; the direct factorization (Pd)³/6 and 2(Pd)².
+pub fn corrector_count(
+    rows: usize,
+    samples: usize,
+    d: usize,
+    p: usize,
+    system: NewtonSystem,
+) -> usize {
+    let (n, r, pd) = (samples as f64, rows as f64, (p * d) as f64);
+    let (factor, solve) = if system.uses_woodbury(samples, p * d) {
+        (
+            n * n * pd / 2.0 + n * n * n / 6.0,
+            2.0 * n * n + 4.0 * r * pd,
+        )
+    } else {
+        (pd * pd * pd / 6.0, 2.0 * pd * pd)
+    };
+    if factor >= CORRECTOR_RATIO * solve {
+        CORRECTORS
+    } else {
+        0
+    }
 }
 
 /// Fewest rows P·d for which [`NewtonSystem::Auto`] takes the Woodbury form. Below, the direct
@@ -117,6 +159,7 @@ impl Default for InteriorSettings {
             time_limit: None,
             pooling: 1,
             system: NewtonSystem::Auto,
+            correctors: CORRECTORS,
         }
     }
 }
@@ -137,8 +180,9 @@ pub struct InteriorOutput {
 
 /// Bytes [`relu_interior`] allocates for `rows` rows of X (`samples` samples), `d` columns and `p`
 /// patterns: the reduced system (the Gram form, the system, and a shifted copy with its factor,
-/// (Pd)² each, or the Woodbury form's n × n matrices, as `system` chooses), about a dozen rows × 2P
-/// matrices (slacks, multipliers, steps, the barrier weights, the certificate), and a block of the
+/// (Pd)² each, or the Woodbury form's n × n matrices, as `system` chooses), about sixteen rows × 2P
+/// matrices (slacks, multipliers, steps and a corrector's, the barrier weights, the certificate),
+/// and a block of the
 /// rows' pairwise products with the barrier blocks (d(d+1)/2 × 2P).
 pub fn interior_memory(
     rows: usize,
@@ -157,7 +201,7 @@ pub fn interior_memory(
     };
     let pairs = d * (d + 1) / 2;
     rows.saturating_mul(2 * p)
-        .saturating_mul(13)
+        .saturating_mul(16)
         .saturating_add(p.saturating_mul((d + 2) * (d + 2) * 4))
         .saturating_add((2 * p).saturating_mul(pairs))
         .saturating_add(PAIR_BLOCK_ENTRIES.max(pairs))
@@ -198,13 +242,23 @@ pub fn interior_start(x: MatRef<'_, f64>, patterns: &PatternSet) -> Option<Mat<f
     }))
 }
 
-/// A rows × cols matrix filled column by column by `fill(column, slice)`.
-fn columns(rows: usize, cols: usize, mut fill: impl FnMut(usize, &mut [f64])) -> Mat<f64> {
+/// A rows × cols matrix filled column by column by `fill(column, slice)`, the columns in parallel.
+fn columns(rows: usize, cols: usize, fill: impl Fn(usize, &mut [f64]) + Sync) -> Mat<f64> {
     let mut out = Mat::<f64>::zeros(rows, cols);
-    for c in 0..cols {
-        fill(c, out.col_as_slice_mut(c));
-    }
+    for_columns(out.as_mut(), fill);
     out
+}
+
+/// `fill(column, slice)` on every column of `m`, the columns in parallel.
+fn for_columns(m: MatMut<'_, f64>, fill: impl Fn(usize, &mut [f64]) + Sync) {
+    m.par_col_iter_mut().enumerate().for_each(|(c, col)| {
+        fill(
+            c,
+            col.try_as_col_major_mut()
+                .expect("contiguous columns")
+                .as_slice_mut(),
+        )
+    });
 }
 
 fn sign(bit: bool) -> f64 {
@@ -463,18 +517,17 @@ impl Structure<'_> {
             1.0,
             faer::get_global_parallelism(),
         );
-        for b in 0..2 * p {
-            let sg = self.signs.col_as_slice(b % p);
-            for (o, &s) in out.col_as_slice_mut(b).iter_mut().zip(sg) {
+        for_columns(out.as_mut(), |b, col| {
+            for (o, &s) in col.iter_mut().zip(self.signs.col_as_slice(b % p)) {
                 *o *= s;
             }
-        }
+        });
         out
     }
 
     /// X_cᵀ (S ∘ W) for the rows × 2P values W that `fill(b, column)` writes (the adjoint of
     /// [`Structure::slacks`]).
-    fn slacks_adjoint(&self, mut fill: impl FnMut(usize, &mut [f64])) -> Mat<f64> {
+    fn slacks_adjoint(&self, fill: impl Fn(usize, &mut [f64]) + Sync) -> Mat<f64> {
         let p = self.p();
         let sw = columns(self.xc.nrows(), 2 * p, |b, out| {
             fill(b, out);
@@ -587,14 +640,30 @@ fn soc_step(u: &[f64], t: f64, du: &[f64], dt: f64) -> f64 {
     alpha
 }
 
-/// Largest α ≤ 1 keeping x + α dx ≥ 0 for positive x.
-fn positive_step(x: &[f64], dx: &[f64], mut alpha: f64) -> f64 {
-    for (&v, &dv) in x.iter().zip(dx) {
-        if dv < 0.0 {
-            alpha = alpha.min(-v / dv);
+/// Largest α ≤ `alpha` keeping x + α dx ≥ 0 for positive x: 1/α is the largest −dx_j/x_j, kept
+/// in eight independent lanes so that the loop vectorizes (no branch, no loop-carried minimum).
+fn positive_step(x: &[f64], dx: &[f64], alpha: f64) -> f64 {
+    const LANES: usize = 8;
+    let mut worst = [0.0f64; LANES];
+    let split = x.len() - x.len() % LANES;
+    for (xs, ds) in x[..split]
+        .chunks_exact(LANES)
+        .zip(dx[..split].chunks_exact(LANES))
+    {
+        for k in 0..LANES {
+            let r = -ds[k] / xs[k];
+            worst[k] = if r > worst[k] { r } else { worst[k] };
         }
     }
-    alpha
+    for (k, (&v, &dv)) in x[split..].iter().zip(&dx[split..]).enumerate() {
+        worst[k] = worst[k].max(-dv / v);
+    }
+    let worst = worst.iter().fold(0.0f64, |a, &b| a.max(b));
+    if worst > 0.0 {
+        alpha.min(1.0 / worst)
+    } else {
+        alpha
+    }
 }
 
 /// The Newton matrix of one iteration (M62), factored in the variables (v_i, t_{v_i}, t_{w_i}, a_i)
@@ -865,6 +934,7 @@ fn direction(
     });
     // The cones: W Δz + W⁻¹ Δs = λ ⋄ r, so Δz = W⁻¹(λ ⋄ r) − W⁻² Δs.
     let shift: Vec<Vec<f64>> = (0..2 * p)
+        .into_par_iter()
         .map(|b| {
             let nt = &f.nt[b];
             times(&nt.winv, &jordan_solve(&nt.lambda, rq.col_as_slice(b)))
@@ -889,25 +959,33 @@ fn direction(
             })
         })
         .collect();
-    let mut q = ry.clone();
-    let mut da = Mat::<f64>::zeros(p * d, 1);
-    for i in 0..p {
-        let (llt, c) = &f.pivots[i];
-        llt.solve_in_place(q[i].as_mut());
-        for r in 0..d {
-            let ctq: f64 = (0..d + 2).map(|k| c[(k, r)] * q[i][(k, 0)]).sum();
-            da[(i * d + r, 0)] = -rhs[(r, p + i)] - ctq;
-        }
-    }
+    let schur_rhs: Vec<Vec<f64>> = (0..p)
+        .into_par_iter()
+        .map(|i| {
+            let (llt, c) = &f.pivots[i];
+            let mut q = ry[i].clone();
+            llt.solve_in_place(q.as_mut());
+            (0..d)
+                .map(|r| -rhs[(r, p + i)] - (0..d + 2).map(|k| c[(k, r)] * q[(k, 0)]).sum::<f64>())
+                .collect()
+        })
+        .collect();
+    let mut da = Mat::from_fn(p * d, 1, |r, _| schur_rhs[r / d][r % d]);
     f.system.solve(op, &mut da);
+    let dys: Vec<Mat<f64>> = (0..p)
+        .into_par_iter()
+        .map(|i| {
+            let (llt, c) = &f.pivots[i];
+            let mut dy = Mat::from_fn(d + 2, 1, |r, _| {
+                ry[i][(r, 0)] - (0..d).map(|k| c[(r, k)] * da[(i * d + k, 0)]).sum::<f64>()
+            });
+            llt.solve_in_place(dy.as_mut());
+            dy
+        })
+        .collect();
     let mut du = Mat::<f64>::zeros(d, 2 * p);
     let mut dt = vec![0.0; 2 * p];
-    for i in 0..p {
-        let (llt, c) = &f.pivots[i];
-        let mut dy = Mat::from_fn(d + 2, 1, |r, _| {
-            ry[i][(r, 0)] - (0..d).map(|k| c[(r, k)] * da[(i * d + k, 0)]).sum::<f64>()
-        });
-        llt.solve_in_place(dy.as_mut());
+    for (i, dy) in dys.iter().enumerate() {
         for r in 0..d {
             du[(r, i)] = dy[(r, 0)];
             du[(r, p + i)] = dy[(r, 0)] - da[(i * d + r, 0)];
@@ -923,17 +1001,16 @@ fn direction(
             out[j] = (r[j] - z[j] * dsb[j]) / sb[j];
         }
     });
-    let mut dzq = Mat::<f64>::zeros(e, 2 * p);
-    for b in 0..2 * p {
+    let dzq = columns(e, 2 * p, |b, out| {
         let ds = std::iter::once(dt[b])
             .chain(du.col_as_slice(b).iter().copied())
             .collect::<Vec<_>>();
         let winv = &f.nt[b].winv;
         let scaled = times(winv, &times(winv, &ds));
         for k in 0..e {
-            dzq[(k, b)] = shift[b][k] - scaled[k];
+            out[k] = shift[b][k] - scaled[k];
         }
-    }
+    });
     Direction {
         du,
         dt,
@@ -945,26 +1022,68 @@ fn direction(
 
 /// Largest step in (0, 1] that keeps the slacks, multipliers and cones strictly feasible.
 fn max_step(it: &Iterate, dir: &Direction) -> f64 {
-    let mut alpha = 1.0f64;
-    for b in 0..it.u.ncols() {
-        alpha = positive_step(it.s.col_as_slice(b), dir.ds.col_as_slice(b), alpha);
-        alpha = positive_step(it.z.col_as_slice(b), dir.dz.col_as_slice(b), alpha);
-        alpha = alpha.min(soc_step(
-            it.u.col_as_slice(b),
-            it.t[b],
-            dir.du.col_as_slice(b),
-            dir.dt[b],
-        ));
-        let (zq, dzq) = (it.zq.col_as_slice(b), dir.dzq.col_as_slice(b));
-        alpha = alpha.min(soc_step(&zq[1..], zq[0], &dzq[1..], dzq[0]));
-    }
-    alpha
+    (0..it.u.ncols())
+        .into_par_iter()
+        .map(|b| {
+            let alpha = positive_step(it.s.col_as_slice(b), dir.ds.col_as_slice(b), 1.0);
+            let alpha = positive_step(it.z.col_as_slice(b), dir.dz.col_as_slice(b), alpha);
+            let (zq, dzq) = (it.zq.col_as_slice(b), dir.dzq.col_as_slice(b));
+            alpha
+                .min(soc_step(
+                    it.u.col_as_slice(b),
+                    it.t[b],
+                    dir.du.col_as_slice(b),
+                    dir.dt[b],
+                ))
+                .min(soc_step(&zq[1..], zq[0], &dzq[1..], dzq[0]))
+        })
+        .reduce(|| 1.0, f64::min)
+}
+
+/// Share of the trial step's increase that a centrality corrector must gain to be kept (M70).
+const CORRECTOR_GAIN: f64 = 0.1;
+/// The box [β_min, β_max]·σμ that a corrector pulls the cone rows' products into (M70).
+const CENTERING_BOX: (f64, f64) = (0.1, 10.0);
+
+/// The cone rows' complementarity targets `rc` with the centrality corrector's terms added (M70;
+/// Gondzio 1996, "Multiple centrality corrections in a primal-dual method for linear
+/// programming"): at the trial step `trial` along `dir`, each cone row's product
+/// v = (s + α ds)(z + α dz) is pulled up to β_min·`target` or down to β_max·`target` (by at most
+/// β_max·`target`), and left as it is inside the box.
+fn centering(it: &Iterate, dir: &Direction, rc: &Mat<f64>, trial: f64, target: f64) -> Mat<f64> {
+    let (low, high) = (CENTERING_BOX.0 * target, CENTERING_BOX.1 * target);
+    columns(it.s.nrows(), it.s.ncols(), |b, out| {
+        let (z, s) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
+        let (dz, ds) = (dir.dz.col_as_slice(b), dir.ds.col_as_slice(b));
+        let r = rc.col_as_slice(b);
+        for j in 0..out.len() {
+            let v = (s[j] + trial * ds[j]) * (z[j] + trial * dz[j]);
+            let pull = if v < low {
+                low - v
+            } else if v > high {
+                (high - v).max(-high)
+            } else {
+                0.0
+            };
+            out[j] = r[j] + pull;
+        }
+    })
 }
 
 /// Σ (z + α dz)(s + α ds) over the cone rows and the second-order cones.
 fn complementarity(it: &Iterate, dir: Option<(&Direction, f64)>) -> f64 {
+    // Per block in parallel, summed in block order (the same sum on any number of threads).
+    let per_block: Vec<f64> = (0..it.u.ncols())
+        .into_par_iter()
+        .map(|b| block_complementarity(it, dir, b))
+        .collect();
+    per_block.iter().sum()
+}
+
+/// Block b's share of [`complementarity`].
+fn block_complementarity(it: &Iterate, dir: Option<(&Direction, f64)>, b: usize) -> f64 {
     let mut total = 0.0;
-    for b in 0..it.u.ncols() {
+    {
         let (z, s) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
         total += match dir {
             None => z.iter().zip(s).map(|(a, b)| a * b).sum::<f64>(),
@@ -1386,8 +1505,25 @@ pub fn relu_interior(
                 rq[(k, b)] = if k == 0 { sigma * mu } else { 0.0 } - ll[k] - second[k];
             }
         }
-        let dir = direction(&st, &mut op, &it, &fact, &rd, &rc, &rq);
-        let alpha = (0.99 * max_step(&it, &dir)).min(1.0);
+        let mut dir = direction(&st, &mut op, &it, &fact, &rd, &rc, &rq);
+        let mut step = max_step(&it, &dir);
+        // Centrality correctors (M70): the cone rows' products at a longer trial step are pulled
+        // back into [β_min σμ, β_max σμ], kept while the step grows enough.
+        let mut rc = rc;
+        for _ in 0..settings.correctors {
+            if step >= 0.95 {
+                break;
+            }
+            let trial = (1.5 * step + 0.1).min(1.0);
+            let rc_next = centering(&it, &dir, &rc, trial, sigma * mu);
+            let next = direction(&st, &mut op, &it, &fact, &rd, &rc_next, &rq);
+            let next_step = max_step(&it, &next);
+            if next_step < step + CORRECTOR_GAIN * (trial - step) {
+                break;
+            }
+            (dir, rc, step) = (next, rc_next, next_step);
+        }
+        let alpha = (0.99 * step).min(1.0);
         small_steps = if alpha < 1e-8 { small_steps + 1 } else { 0 };
         if small_steps >= 3 {
             status = Status::Stalled;
@@ -1402,11 +1538,11 @@ pub fn relu_interior(
                 it.zq[(k, b)] += alpha * dir.dzq[(k, b)];
             }
         }
-        for b in 0..2 * p {
-            for j in 0..nc {
-                it.z[(j, b)] += alpha * dir.dz[(j, b)];
+        for_columns(it.z.as_mut(), |b, z| {
+            for (zj, dzj) in z.iter_mut().zip(dir.dz.col_as_slice(b)) {
+                *zj += alpha * dzj;
             }
-        }
+        });
         it.s = st.slacks(it.u.as_ref());
         spare = fact.system.into_buffer();
         iterations += 1;
@@ -1547,19 +1683,27 @@ mod tests {
     }
 
     /// Both ways of solving the reduced system (the direct factorization and the Woodbury form,
-    /// M66) reach the same certified optimum.
+    /// M66), with and without centrality correctors (M70), reach the same certified optimum, and
+    /// the correctors take fewer iterations.
     #[test]
     fn interior_point_certifies_small_relu_programs() {
         let (x, y, pats) = planted_problem();
-        let mut objectives = Vec::new();
-        for system in [NewtonSystem::Direct, NewtonSystem::Woodbury] {
+        let (mut objectives, mut iterations) = (Vec::new(), Vec::new());
+        for (system, correctors) in [
+            (NewtonSystem::Direct, 0),
+            (NewtonSystem::Woodbury, 0),
+            (NewtonSystem::Direct, CORRECTORS),
+            (NewtonSystem::Woodbury, CORRECTORS),
+        ] {
             let settings = InteriorSettings {
                 tol: 1e-8,
                 system,
+                correctors,
                 ..InteriorSettings::default()
             };
             let out = solve_planted(&x, &y, &pats, &settings);
             assert_eq!(out.status, Status::Converged, "{system:?}");
+            iterations.push(out.iterations);
             let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
             let c = certificate(
                 &mut op,
@@ -1574,7 +1718,14 @@ mod tests {
             assert!(rel < 1e-8, "{system:?}: relative gap {rel}");
             objectives.push(c.objective);
         }
-        let diff = (objectives[0] - objectives[1]).abs() / objectives[0];
-        assert!(diff < 1e-8, "objectives {objectives:?}");
+        for o in &objectives[1..] {
+            let diff = (objectives[0] - o).abs() / objectives[0];
+            assert!(diff < 1e-8, "objectives {objectives:?}");
+        }
+        // The centrality correctors lengthen the steps (17 iterations without, 15 with).
+        assert!(
+            iterations[2] < iterations[0] && iterations[3] < iterations[1],
+            "iterations without and with correctors: {iterations:?}"
+        );
     }
 }
