@@ -81,6 +81,9 @@ pub fn polish_on_face(
 ) -> Option<Mat<f64>> {
     let (d, p2) = (u.nrows(), u.ncols());
     let mut rows = face.rows.clone();
+    // X_cᵀ D_i X_c per pattern, for the conjugate gradients' preconditioner only: formed at most
+    // once, when a face is too large for the dense Newton steps.
+    let mut grams: Option<Vec<Mat<f64>>> = None;
     for _ in 0..ROUNDS {
         // Blocks whose face rows leave no direction (a degenerate vertex: d rows of a block
         // nearly dependent) keep the interior point's weights.
@@ -107,7 +110,7 @@ pub fn polish_on_face(
             patterns: fixed_patterns,
             penalty: fixed_penalty,
         };
-        newton(op, prog, &offset, &mut blocks, d, p2)?;
+        newton(op, prog, &offset, &mut blocks, &mut grams, d, p2)?;
         let mut out = weights(&blocks, d, p2);
         let crossed = crossings(prog, out.as_ref(), &rows);
         if crossed.iter().all(Vec::is_empty) {
@@ -266,12 +269,14 @@ fn dot(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
         .sum()
 }
 
-/// Newton's method on f over the blocks' coordinates, in place.
+/// Newton's method on f over the blocks' coordinates, in place; `grams` keeps the per-pattern Gram
+/// blocks of the conjugate-gradient path from one call to the next.
 fn newton(
     op: &mut MaskedOperator<f64>,
     prog: &FaceProgram<'_>,
     offset: &Offset,
     blocks: &mut [Block],
+    grams: &mut Option<Vec<Mat<f64>>>,
     d: usize,
     p2: usize,
 ) -> Option<()> {
@@ -280,8 +285,6 @@ fn newton(
     let lambda = prog.lambda;
     let mut last = f64::INFINITY;
     let gauss_newton = gauss_newton(op, blocks, p, prog.dense_max);
-    // X_cᵀ D_i X_c per pattern, for the conjugate gradients' preconditioner only.
-    let mut grams: Option<Vec<Mat<f64>>> = None;
     for _ in 0..NEWTON_STEPS {
         let xi: Vec<Vec<f64>> = blocks.iter().map(|b| b.xi.clone()).collect();
         if xi.iter().any(|v| norm(v) == 0.0) {

@@ -9,7 +9,8 @@
 //!
 //! Each iteration solves the Newton system of the perturbed KKT conditions (M62) twice (predictor
 //! with target 0, corrector with target σμ and Mehrotra's second-order term) with one
-//! factorization. Eliminating the slacks and multipliers leaves a symmetric positive definite
+//! factorization, and where a factorization costs many solves up to twice more for Gondzio's
+//! centrality correctors (M70). Eliminating the slacks and multipliers leaves a symmetric positive definite
 //! system in the blocks (u_b, t_b): the barrier blocks
 //!
 //! ```text
@@ -180,9 +181,9 @@ pub struct InteriorOutput {
 
 /// Bytes [`relu_interior`] allocates for `rows` rows of X (`samples` samples), `d` columns and `p`
 /// patterns: the reduced system (the Gram form, the system, and a shifted copy with its factor,
-/// (Pd)² each, or the Woodbury form's n × n matrices, as `system` chooses), about sixteen rows × 2P
-/// matrices (slacks, multipliers, steps and a corrector's, the barrier weights, the certificate),
-/// and a block of the
+/// (Pd)² each, or the Woodbury form's n × n matrices, as `system` chooses), about a dozen rows × 2P
+/// matrices (slacks, multipliers, two steps' targets and directions, the barrier weights, the
+/// certificate), and a block of the
 /// rows' pairwise products with the barrier blocks (d(d+1)/2 × 2P).
 pub fn interior_memory(
     rows: usize,
@@ -201,7 +202,7 @@ pub fn interior_memory(
     };
     let pairs = d * (d + 1) / 2;
     rows.saturating_mul(2 * p)
-        .saturating_mul(16)
+        .saturating_mul(13)
         .saturating_add(p.saturating_mul((d + 2) * (d + 2) * 4))
         .saturating_add((2 * p).saturating_mul(pairs))
         .saturating_add(PAIR_BLOCK_ENTRIES.max(pairs))
@@ -640,30 +641,38 @@ fn soc_step(u: &[f64], t: f64, du: &[f64], dt: f64) -> f64 {
     alpha
 }
 
-/// Largest α ≤ `alpha` keeping x + α dx ≥ 0 for positive x: 1/α is the largest −dx_j/x_j, kept
-/// in eight independent lanes so that the loop vectorizes (no branch, no loop-carried minimum).
+/// Largest α ≤ `alpha` keeping x + α dx ≥ 0 for positive x (0 where an entry of x is not
+/// positive): the smallest −x_j/dx_j over dx_j < 0, kept in eight independent lanes with the
+/// smallest x_j so that the loop vectorizes (a select, no branch, no loop-carried minimum).
 fn positive_step(x: &[f64], dx: &[f64], alpha: f64) -> f64 {
     const LANES: usize = 8;
-    let mut worst = [0.0f64; LANES];
+    let mut bound = [alpha; LANES];
+    let mut least = [f64::INFINITY; LANES];
     let split = x.len() - x.len() % LANES;
     for (xs, ds) in x[..split]
         .chunks_exact(LANES)
         .zip(dx[..split].chunks_exact(LANES))
     {
         for k in 0..LANES {
-            let r = -ds[k] / xs[k];
-            worst[k] = if r > worst[k] { r } else { worst[k] };
+            let r = if ds[k] < 0.0 {
+                -xs[k] / ds[k]
+            } else {
+                f64::INFINITY
+            };
+            bound[k] = if r < bound[k] { r } else { bound[k] };
+            least[k] = if xs[k] < least[k] { xs[k] } else { least[k] };
         }
     }
     for (k, (&v, &dv)) in x[split..].iter().zip(&dx[split..]).enumerate() {
-        worst[k] = worst[k].max(-dv / v);
+        if dv < 0.0 {
+            bound[k] = bound[k].min(-v / dv);
+        }
+        least[k] = least[k].min(v);
     }
-    let worst = worst.iter().fold(0.0f64, |a, &b| a.max(b));
-    if worst > 0.0 {
-        alpha.min(1.0 / worst)
-    } else {
-        alpha
+    if least.iter().any(|&v| v <= 0.0) {
+        return 0.0;
     }
+    bound.iter().fold(alpha, |a, &b| a.min(b))
 }
 
 /// The Newton matrix of one iteration (M62), factored in the variables (v_i, t_{v_i}, t_{w_i}, a_i)
@@ -1020,7 +1029,7 @@ fn direction(
     }
 }
 
-/// Largest step in (0, 1] that keeps the slacks, multipliers and cones strictly feasible.
+/// Largest step in [0, 1] that keeps the slacks, multipliers and cones strictly feasible.
 fn max_step(it: &Iterate, dir: &Direction) -> f64 {
     (0..it.u.ncols())
         .into_par_iter()
@@ -1072,40 +1081,40 @@ fn centering(it: &Iterate, dir: &Direction, rc: &Mat<f64>, trial: f64, target: f
 
 /// Σ (z + α dz)(s + α ds) over the cone rows and the second-order cones.
 fn complementarity(it: &Iterate, dir: Option<(&Direction, f64)>) -> f64 {
-    // Per block in parallel, summed in block order (the same sum on any number of threads).
-    let per_block: Vec<f64> = (0..it.u.ncols())
+    // Per block in parallel, summed in block order, the cone rows' share before the cone's (the
+    // same sum on any number of threads).
+    let per_block: Vec<(f64, f64)> = (0..it.u.ncols())
         .into_par_iter()
         .map(|b| block_complementarity(it, dir, b))
         .collect();
-    per_block.iter().sum()
+    per_block
+        .iter()
+        .fold(0.0, |total, &(rows, cone)| total + rows + cone)
 }
 
-/// Block b's share of [`complementarity`].
-fn block_complementarity(it: &Iterate, dir: Option<(&Direction, f64)>, b: usize) -> f64 {
-    let mut total = 0.0;
-    {
-        let (z, s) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
-        total += match dir {
-            None => z.iter().zip(s).map(|(a, b)| a * b).sum::<f64>(),
-            Some((d, a)) => {
-                let (dz, ds) = (d.dz.col_as_slice(b), d.ds.col_as_slice(b));
-                (0..z.len())
-                    .map(|j| (z[j] + a * dz[j]) * (s[j] + a * ds[j]))
-                    .sum::<f64>()
-            }
-        };
-        let (q, zq) = (it.cone_point(b), it.zq.col_as_slice(b));
-        total += match dir {
-            None => q.iter().zip(zq).map(|(a, b)| a * b).sum::<f64>(),
-            Some((d, a)) => {
-                let (dq, dzq) = (d.cone_step(b), d.dzq.col_as_slice(b));
-                (0..q.len())
-                    .map(|k| (q[k] + a * dq[k]) * (zq[k] + a * dzq[k]))
-                    .sum::<f64>()
-            }
-        };
-    }
-    total
+/// Block b's shares of [`complementarity`]: its cone rows' and its second-order cone's.
+fn block_complementarity(it: &Iterate, dir: Option<(&Direction, f64)>, b: usize) -> (f64, f64) {
+    let (z, s) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
+    let rows = match dir {
+        None => z.iter().zip(s).map(|(a, b)| a * b).sum::<f64>(),
+        Some((d, a)) => {
+            let (dz, ds) = (d.dz.col_as_slice(b), d.ds.col_as_slice(b));
+            (0..z.len())
+                .map(|j| (z[j] + a * dz[j]) * (s[j] + a * ds[j]))
+                .sum::<f64>()
+        }
+    };
+    let (q, zq) = (it.cone_point(b), it.zq.col_as_slice(b));
+    let cone = match dir {
+        None => q.iter().zip(zq).map(|(a, b)| a * b).sum::<f64>(),
+        Some((d, a)) => {
+            let (dq, dzq) = (d.cone_step(b), d.dzq.col_as_slice(b));
+            (0..q.len())
+                .map(|k| (q[k] + a * dq[k]) * (zq[k] + a * dzq[k]))
+                .sum::<f64>()
+        }
+    };
+    (rows, cone)
 }
 
 /// The analytic center of pattern i's cone within the unit ball, argmin −Σ_j log (x̃_jᵀu) −
@@ -1505,6 +1514,8 @@ pub fn relu_interior(
                 rq[(k, b)] = if k == 0 { sigma * mu } else { 0.0 } - ll[k] - second[k];
             }
         }
+        // The predictor's rows × 2P matrices are done with before the correctors' are formed.
+        drop((aff, rc_aff));
         let mut dir = direction(&st, &mut op, &it, &fact, &rd, &rc, &rq);
         let mut step = max_step(&it, &dir);
         // Centrality correctors (M70): the cone rows' products at a longer trial step are pulled
@@ -1618,6 +1629,29 @@ mod tests {
             let e = times(&nt.w, &col);
             for (i, v) in e.iter().enumerate() {
                 assert!((v - f64::from(u8::from(i == k))).abs() < 1e-12);
+            }
+        }
+    }
+
+    /// The vectorized step bound is the plain minimum of −x_j/dx_j over dx_j < 0, for
+    /// lengths with and without a remainder of the eight lanes, and is 0 where x is not positive.
+    #[test]
+    fn positive_step_matches_the_plain_minimum() {
+        let mut rng = Rng::new(3);
+        for len in [0usize, 5, 8, 37, 64] {
+            let x: Vec<f64> = (0..len).map(|_| 0.01 + rng.uniform()).collect();
+            let dx: Vec<f64> = (0..len).map(|_| rng.normal()).collect();
+            let plain = x
+                .iter()
+                .zip(&dx)
+                .filter(|(_, &dv)| dv < 0.0)
+                .fold(1.0f64, |a, (&v, &dv)| a.min(-v / dv));
+            assert_eq!(positive_step(&x, &dx, 1.0), plain, "{len}");
+            assert_eq!(positive_step(&x, &dx, 0.25), plain.min(0.25), "{len}");
+            if len > 0 {
+                let mut bad = x.clone();
+                bad[len - 1] = 0.0;
+                assert_eq!(positive_step(&bad, &dx, 1.0), 0.0);
             }
         }
     }
