@@ -10,8 +10,8 @@
 //! Each iteration solves the Newton system of the perturbed KKT conditions (M62) twice (predictor
 //! with target 0, corrector with target σμ and Mehrotra's second-order term) with one
 //! factorization, and where a factorization costs many solves up to twice more for Gondzio's
-//! centrality correctors (M70). Eliminating the slacks and multipliers leaves a symmetric positive definite
-//! system in the blocks (u_b, t_b): the barrier blocks
+//! centrality correctors (M70). Eliminating the slacks and multipliers leaves a symmetric
+//! positive definite system in the blocks (u_b, t_b): the barrier blocks
 //!
 //! ```text
 //! B_b = X_cᵀ diag(z_b / s_b) X_c + W_b⁻²   (W_b the cone's Nesterov–Todd scaling)
@@ -183,8 +183,8 @@ pub struct InteriorOutput {
 /// patterns: the reduced system (the Gram form, the system, and a shifted copy with its factor,
 /// (Pd)² each, or the Woodbury form's n × n matrices, as `system` chooses), about a dozen rows × 2P
 /// matrices (slacks, multipliers, two steps' targets and directions, the barrier weights, the
-/// certificate), and a block of the
-/// rows' pairwise products with the barrier blocks (d(d+1)/2 × 2P).
+/// certificate), and a block of the rows' pairwise products with the barrier blocks
+/// (d(d+1)/2 × 2P).
 pub fn interior_memory(
     rows: usize,
     samples: usize,
