@@ -31,7 +31,7 @@ use crate::solver::exact::{exact_memory_estimate, solve_exact, ExactSettings};
 use crate::solver::fista::{fista, FistaRun, FistaSettings};
 use crate::solver::interior::{
     analytic_centers, corrector_count, interior_memory, interior_start, relu_interior,
-    InteriorSettings, NewtonSystem,
+    InteriorSettings, NewtonSystem, WORKING_ROWS,
 };
 pub use crate::solver::mkl::MKL_MAX_ROWS;
 use crate::solver::mkl::{
@@ -1841,6 +1841,7 @@ fn solve_interior(
             patterns.len(),
             NewtonSystem::Auto,
         ),
+        working_rows: WORKING_ROWS,
     };
     let out = relu_interior(
         x,
