@@ -693,34 +693,20 @@ fn soc_step(u: &[f64], t: f64, du: &[f64], dt: f64) -> f64 {
 /// absent): the smallest −x_j/dx_j over dx_j < 0, kept in eight independent lanes with the
 /// smallest x_j so that the loop vectorizes (a select, no branch, no loop-carried minimum).
 fn positive_step(x: &[f64], dx: &[f64], alpha: f64) -> f64 {
-    lane_steps(x, dx, None, alpha).0
-}
-
-/// [`positive_step`] for the slacks `x`, split by the multipliers `z` (`Some`): the step over the
-/// rows in the working set (z ≠ 0) and over the rows outside it (z = 0), each at most `alpha`.
-fn lane_steps(x: &[f64], dx: &[f64], z: Option<&[f64]>, alpha: f64) -> (f64, f64) {
     const LANES: usize = 8;
     let mut bound = [alpha; LANES];
-    let mut outside = [alpha; LANES];
     let mut least = [f64::INFINITY; LANES];
     let split = x.len() - x.len() % LANES;
-    for (c, (xs, ds)) in x[..split]
+    for (xs, ds) in x[..split]
         .chunks_exact(LANES)
         .zip(dx[..split].chunks_exact(LANES))
-        .enumerate()
     {
         for k in 0..LANES {
             // Divided for every entry and then selected: a branch on the sign mispredicts.
             let r = -xs[k] / ds[k];
             let r = if ds[k] < 0.0 { r } else { f64::INFINITY };
-            let inside = z.is_none_or(|z| z[c * LANES + k] != 0.0);
+            bound[k] = if r < bound[k] { r } else { bound[k] };
             let present = xs[k] != 0.0 || ds[k] != 0.0;
-            bound[k] = if inside && r < bound[k] { r } else { bound[k] };
-            outside[k] = if !inside && r < outside[k] {
-                r
-            } else {
-                outside[k]
-            };
             least[k] = if present && xs[k] < least[k] {
                 xs[k]
             } else {
@@ -729,24 +715,55 @@ fn lane_steps(x: &[f64], dx: &[f64], z: Option<&[f64]>, alpha: f64) -> (f64, f64
         }
     }
     for (k, (&v, &dv)) in x[split..].iter().zip(&dx[split..]).enumerate() {
-        let inside = z.is_none_or(|z| z[split + k] != 0.0);
         if dv < 0.0 {
-            let lane = if inside {
-                &mut bound[k]
-            } else {
-                &mut outside[k]
-            };
-            *lane = lane.min(-v / dv);
+            bound[k] = bound[k].min(-v / dv);
         }
         if v != 0.0 || dv != 0.0 {
             least[k] = least[k].min(v);
         }
     }
     if least.iter().any(|&v| v <= 0.0) {
-        return (0.0, 0.0);
+        return 0.0;
     }
-    let fold = |lanes: [f64; LANES]| lanes.iter().fold(alpha, |a, &b| a.min(b));
-    (fold(bound), fold(outside))
+    bound.iter().fold(alpha, |a, &b| a.min(b))
+}
+
+/// [`positive_step`] for the positive slacks `s`, split by the multipliers `z`: the step over the
+/// rows in the working set (z ≠ 0) and over the rows outside it (z = 0) (M71), each at most 1.
+fn slack_steps(s: &[f64], ds: &[f64], z: &[f64]) -> (f64, f64) {
+    const LANES: usize = 8;
+    let mut inside = [1.0f64; LANES];
+    let mut outside = [1.0f64; LANES];
+    let split = s.len() - s.len() % LANES;
+    for ((xs, dxs), zs) in s[..split]
+        .chunks_exact(LANES)
+        .zip(ds[..split].chunks_exact(LANES))
+        .zip(z[..split].chunks_exact(LANES))
+    {
+        for k in 0..LANES {
+            let r = -xs[k] / dxs[k];
+            let r = if dxs[k] < 0.0 { r } else { f64::INFINITY };
+            let working = zs[k] != 0.0;
+            let (a, b) = (
+                if working { r } else { f64::INFINITY },
+                if working { f64::INFINITY } else { r },
+            );
+            inside[k] = if a < inside[k] { a } else { inside[k] };
+            outside[k] = if b < outside[k] { b } else { outside[k] };
+        }
+    }
+    for j in split..s.len() {
+        if ds[j] < 0.0 {
+            let lane = if z[j] != 0.0 {
+                &mut inside[0]
+            } else {
+                &mut outside[0]
+            };
+            *lane = lane.min(-s[j] / ds[j]);
+        }
+    }
+    let fold = |lanes: [f64; LANES]| lanes.iter().fold(1.0f64, |a, &b| a.min(b));
+    (fold(inside), fold(outside))
 }
 
 /// The Newton matrix of one iteration (M62), factored in the variables (v_i, t_{v_i}, t_{w_i}, a_i)
@@ -1115,8 +1132,7 @@ fn max_steps(it: &Iterate, dir: &Direction) -> (f64, f64) {
         .into_par_iter()
         .map(|b| {
             let z = it.z.col_as_slice(b);
-            let (alpha, outside) =
-                lane_steps(it.s.col_as_slice(b), dir.ds.col_as_slice(b), Some(z), 1.0);
+            let (alpha, outside) = slack_steps(it.s.col_as_slice(b), dir.ds.col_as_slice(b), z);
             let alpha = positive_step(z, dir.dz.col_as_slice(b), alpha);
             let (zq, dzq) = (it.zq.col_as_slice(b), dir.dzq.col_as_slice(b));
             let working = alpha
@@ -1780,7 +1796,27 @@ mod tests {
                 let mut bad = x.clone();
                 bad[len - 1] = 0.0;
                 assert_eq!(positive_step(&bad, &dx, 1.0), 0.0);
+                // Entries with x = dx = 0 (multipliers outside the working set) are absent.
+                let (mut absent, mut still) = (x.clone(), dx.clone());
+                absent[0] = 0.0;
+                still[0] = 0.0;
+                let rest = x[1..]
+                    .iter()
+                    .zip(&dx[1..])
+                    .filter(|(_, &dv)| dv < 0.0)
+                    .fold(1.0f64, |a, (&v, &dv)| a.min(-v / dv));
+                assert_eq!(positive_step(&absent, &still, 1.0), rest, "{len}");
             }
+            // Split by a working set: z = 0 marks the rows outside it.
+            let z: Vec<f64> = (0..len).map(|j| (j % 3) as f64).collect();
+            let part = |working: bool| {
+                x.iter()
+                    .zip(&dx)
+                    .zip(&z)
+                    .filter(|((_, &dv), &zj)| dv < 0.0 && (zj != 0.0) == working)
+                    .fold(1.0f64, |a, ((&v, &dv), _)| a.min(-v / dv))
+            };
+            assert_eq!(slack_steps(&x, &dx, &z), (part(true), part(false)), "{len}");
         }
     }
 
