@@ -55,7 +55,25 @@ fn code_of(e: &Error) -> u8 {
     }
 }
 
+/// Keeps freed blocks of up to 32 MiB in the heap instead of returning them to the system. The
+/// solvers allocate and free temporaries of a few MiB every iteration (the interior point's
+/// rows × 2P matrices); above glibc's default threshold each one is a fresh mapping whose pages
+/// fault in again, and whose unmapping interrupts every thread of the pool. Measured on the exact
+/// ReLU program (`--solver interior`, 2 cores): n = 1000, d = 20, P = 200 took 1.23 s instead of
+/// 1.40–1.49 s (65 000 page faults down to 15 000), and n = 2000 took 3.44 s instead of 3.93 s.
+/// The peak memory is unchanged; the process just keeps it until it exits.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it is called before any thread starts.
+    unsafe {
+        // 32 MiB is the largest threshold glibc accepts.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Train(a) => train::run(a),
