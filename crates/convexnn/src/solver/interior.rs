@@ -262,6 +262,22 @@ pub fn interior_start(x: MatRef<'_, f64>, patterns: &PatternSet) -> Option<Mat<f
 }
 
 /// A rows × cols matrix filled column by column by `fill(column, slice)`, the columns in parallel.
+/// Values on each block's working rows (M71), in the order of [`Iterate::rows`].
+type Ragged = Vec<Vec<f64>>;
+
+/// A [`Ragged`] over the working rows `rows`, block b written by `fill(b, rows[b], values)`, the
+/// blocks in parallel.
+fn ragged(rows: &[Vec<usize>], fill: impl Fn(usize, &[usize], &mut [f64]) + Sync) -> Ragged {
+    rows.par_iter()
+        .enumerate()
+        .map(|(b, idx)| {
+            let mut out = vec![0.0; idx.len()];
+            fill(b, idx, &mut out);
+            out
+        })
+        .collect()
+}
+
 fn columns(rows: usize, cols: usize, fill: impl Fn(usize, &mut [f64]) + Sync) -> Mat<f64> {
     let mut out = Mat::<f64>::zeros(rows, cols);
     for_columns(out.as_mut(), fill);
@@ -294,8 +310,12 @@ fn sign(bit: bool) -> f64 {
 struct Iterate {
     u: Mat<f64>,
     t: Vec<f64>,
+    /// The slacks of every cone row (rows × 2P).
     s: Mat<f64>,
-    z: Mat<f64>,
+    /// Each block's working set of cone rows (M71).
+    rows: Vec<Vec<usize>>,
+    /// The multipliers of the working rows.
+    z: Ragged,
     zq: Mat<f64>,
 }
 
@@ -312,8 +332,10 @@ impl Iterate {
 struct Direction {
     du: Mat<f64>,
     dt: Vec<f64>,
+    /// Of every cone row.
     ds: Mat<f64>,
-    dz: Mat<f64>,
+    /// Of the working rows.
+    dz: Ragged,
     dzq: Mat<f64>,
 }
 
@@ -569,12 +591,12 @@ impl Structure<'_> {
     /// Each pattern's starting working set of cone rows (M71), from the start's slacks `s`
     /// (rows × 2P; both blocks of a pattern start along the same direction): the `per_column`·d
     /// rows with the smallest slack per unit row norm, or every row where that is all of them or
-    /// `per_column` is 0. One flag per cone row, per pattern.
-    fn working_sets(&self, s: &Mat<f64>, per_column: usize) -> Vec<Vec<bool>> {
+    /// `per_column` is 0. The rows of each pattern, in increasing order.
+    fn working_sets(&self, s: &Mat<f64>, per_column: usize) -> Vec<Vec<usize>> {
         let (nc, d) = (self.xc.nrows(), self.d());
         let keep = per_column.saturating_mul(d);
         if per_column == 0 || keep >= nc {
-            return vec![vec![true; nc]; self.p()];
+            return vec![(0..nc).collect(); self.p()];
         }
         let norms: Vec<f64> = (0..nc)
             .map(|j| (0..d).map(|a| self.xc[(j, a)].powi(2)).sum::<f64>().sqrt())
@@ -586,11 +608,9 @@ impl Structure<'_> {
                 let mut order: Vec<usize> = (0..nc).collect();
                 let margin = |j: usize| col[j] / norms[j];
                 order.select_nth_unstable_by(keep, |&a, &b| margin(a).total_cmp(&margin(b)));
-                let mut flags = vec![false; nc];
-                for &j in &order[..keep] {
-                    flags[j] = true;
-                }
-                flags
+                order.truncate(keep);
+                order.sort_unstable();
+                order
             })
             .collect()
     }
@@ -728,44 +748,6 @@ fn positive_step(x: &[f64], dx: &[f64], alpha: f64) -> f64 {
     bound.iter().fold(alpha, |a, &b| a.min(b))
 }
 
-/// [`positive_step`] for the positive slacks `s`, split by the multipliers `z`: the step over the
-/// rows in the working set (z ≠ 0) and over the rows outside it (z = 0) (M71), each at most 1.
-fn slack_steps(s: &[f64], ds: &[f64], z: &[f64]) -> (f64, f64) {
-    const LANES: usize = 8;
-    let mut inside = [1.0f64; LANES];
-    let mut outside = [1.0f64; LANES];
-    let split = s.len() - s.len() % LANES;
-    for ((xs, dxs), zs) in s[..split]
-        .chunks_exact(LANES)
-        .zip(ds[..split].chunks_exact(LANES))
-        .zip(z[..split].chunks_exact(LANES))
-    {
-        for k in 0..LANES {
-            let r = -xs[k] / dxs[k];
-            let r = if dxs[k] < 0.0 { r } else { f64::INFINITY };
-            let working = zs[k] != 0.0;
-            let (a, b) = (
-                if working { r } else { f64::INFINITY },
-                if working { f64::INFINITY } else { r },
-            );
-            inside[k] = if a < inside[k] { a } else { inside[k] };
-            outside[k] = if b < outside[k] { b } else { outside[k] };
-        }
-    }
-    for j in split..s.len() {
-        if ds[j] < 0.0 {
-            let lane = if z[j] != 0.0 {
-                &mut inside[0]
-            } else {
-                &mut outside[0]
-            };
-            *lane = lane.min(-s[j] / ds[j]);
-        }
-    }
-    let fold = |lanes: [f64; LANES]| lanes.iter().fold(1.0f64, |a, &b| a.min(b));
-    (fold(inside), fold(outside))
-}
-
 /// The Newton matrix of one iteration (M62), factored in the variables (v_i, t_{v_i}, t_{w_i}, a_i)
 /// with a = v − w: per pattern the Cholesky factor of the pivot Y_i over (v_i, t_{v_i}, t_{w_i})
 /// and the coupling C_i to a_i, and the Cholesky factor of the P·d Schur complement
@@ -813,13 +795,10 @@ fn barrier_block(weighted: &[f64], d: usize, nt: &NtScaling) -> Mat<f64> {
 /// products with the weights z/s (d(d+1)/2 × 2P): 2P·rows·d²/2 multiply–adds in one matrix
 /// product, instead of 2P small ones.
 fn barrier_weights(st: &Structure<'_>, it: &Iterate) -> Mat<f64> {
-    let weights = columns(it.z.nrows(), it.z.ncols(), |b, out| {
-        for ((o, &z), &s) in out
-            .iter_mut()
-            .zip(it.z.col_as_slice(b))
-            .zip(it.s.col_as_slice(b))
-        {
-            *o = z / s;
+    let weights = columns(it.s.nrows(), it.s.ncols(), |b, out| {
+        let s = it.s.col_as_slice(b);
+        for (&j, &z) in it.rows[b].iter().zip(&it.z[b]) {
+            out[j] = z / s[j];
         }
     });
     weighted_grams(st.xc.as_ref(), weights.as_ref())
@@ -1008,7 +987,7 @@ fn pattern_pivot(
     Some((llt, c, m))
 }
 
-/// The Newton direction for the complementarity targets `rc` (rows × 2P, for z∘s) and `rq`
+/// The Newton direction for the complementarity targets `rc` (of the working rows, for z∘s) and `rq`
 /// ((d+1) × 2P, for λ∘λ of the second-order cones in the scaled variables) (M62), from the dual
 /// residual `rd` ((d+1) × 2P, over (u, t)).
 fn direction(
@@ -1017,19 +996,16 @@ fn direction(
     it: &Iterate,
     f: &Factored,
     rd: &Mat<f64>,
-    rc: &Mat<f64>,
+    rc: &Ragged,
     rq: &Mat<f64>,
 ) -> Direction {
     let (p, d) = (st.p(), st.d());
     let e = d + 1;
     // r = −r_d − Σ ∇f_j rc_j / s_j: for the cone rows ∇f = −x̃, so + X_cᵀ(S ∘ rc/s).
     let back = st.slacks_adjoint(|b, out| {
-        for ((o, &r), &s) in out
-            .iter_mut()
-            .zip(rc.col_as_slice(b))
-            .zip(it.s.col_as_slice(b))
-        {
-            *o = r / s;
+        let s = it.s.col_as_slice(b);
+        for (&j, &r) in it.rows[b].iter().zip(&rc[b]) {
+            out[j] = r / s[j];
         }
     });
     // The cones: W Δz + W⁻¹ Δs = λ ⋄ r, so Δz = W⁻¹(λ ⋄ r) − W⁻² Δs.
@@ -1094,11 +1070,11 @@ fn direction(
         dt[p + i] = dy[(d + 1, 0)];
     }
     let ds = st.slacks(du.as_ref());
-    let dz = columns(rc.nrows(), 2 * p, |b, out| {
-        let (r, z) = (rc.col_as_slice(b), it.z.col_as_slice(b));
+    let dz = ragged(&it.rows, |b, idx, out| {
+        let (r, z) = (&rc[b], &it.z[b]);
         let (dsb, sb) = (ds.col_as_slice(b), it.s.col_as_slice(b));
-        for j in 0..out.len() {
-            out[j] = (r[j] - z[j] * dsb[j]) / sb[j];
+        for (k, &j) in idx.iter().enumerate() {
+            out[k] = (r[k] - z[k] * dsb[j]) / sb[j];
         }
     });
     let dzq = columns(e, 2 * p, |b, out| {
@@ -1120,47 +1096,56 @@ fn direction(
     }
 }
 
-/// Largest step in [0, 1] that keeps the slacks, multipliers and cones strictly feasible.
+/// Largest step in [0, 1] that keeps the working rows' slacks (M71), the multipliers and the
+/// cones strictly feasible.
 fn max_step(it: &Iterate, dir: &Direction) -> f64 {
-    max_steps(it, dir).0
-}
-
-/// [`max_step`], and the largest step that the working set alone allows (M71): the slacks of the
-/// rows outside it left out.
-fn max_steps(it: &Iterate, dir: &Direction) -> (f64, f64) {
     (0..it.u.ncols())
         .into_par_iter()
         .map(|b| {
-            let z = it.z.col_as_slice(b);
-            let (alpha, outside) = slack_steps(it.s.col_as_slice(b), dir.ds.col_as_slice(b), z);
-            let alpha = positive_step(z, dir.dz.col_as_slice(b), alpha);
+            let (s, ds) = (it.s.col_as_slice(b), dir.ds.col_as_slice(b));
+            let alpha = it.rows[b].iter().fold(1.0f64, |a, &j| {
+                if ds[j] < 0.0 {
+                    a.min(-s[j] / ds[j])
+                } else {
+                    a
+                }
+            });
+            let alpha = positive_step(&it.z[b], &dir.dz[b], alpha);
             let (zq, dzq) = (it.zq.col_as_slice(b), dir.dzq.col_as_slice(b));
-            let working = alpha
+            alpha
                 .min(soc_step(
                     it.u.col_as_slice(b),
                     it.t[b],
                     dir.du.col_as_slice(b),
                     dir.dt[b],
                 ))
-                .min(soc_step(&zq[1..], zq[0], &dzq[1..], dzq[0]));
-            (working.min(outside), working)
+                .min(soc_step(&zq[1..], zq[0], &dzq[1..], dzq[0]))
         })
-        .reduce(|| (1.0, 1.0), |a, b| (a.0.min(b.0), a.1.min(b.1)))
+        .reduce(|| 1.0, f64::min)
+}
+
+/// Largest step in [0, 1] that keeps every cone row's slack positive, in the working sets or not
+/// (M71).
+fn slack_step(it: &Iterate, dir: &Direction) -> f64 {
+    (0..it.u.ncols())
+        .into_par_iter()
+        .map(|b| positive_step(it.s.col_as_slice(b), dir.ds.col_as_slice(b), 1.0))
+        .reduce(|| 1.0, f64::min)
 }
 
 /// The rows outside block b's working set that the direction `dir` crosses within `step` (the
-/// working set's own step), by block (M71).
+/// working set's own step bound), by block (M71).
 fn crossed_rows(it: &Iterate, dir: &Direction, step: f64) -> Vec<Vec<usize>> {
     (0..it.u.ncols())
         .into_par_iter()
         .map(|b| {
-            let (s, ds, z) = (
-                it.s.col_as_slice(b),
-                dir.ds.col_as_slice(b),
-                it.z.col_as_slice(b),
-            );
+            let (s, ds) = (it.s.col_as_slice(b), dir.ds.col_as_slice(b));
+            let mut working = vec![false; s.len()];
+            for &j in &it.rows[b] {
+                working[j] = true;
+            }
             (0..s.len())
-                .filter(|&j| z[j] == 0.0 && s[j] + step * ds[j] <= 0.0)
+                .filter(|&j| !working[j] && s[j] + step * ds[j] <= 0.0)
                 .collect()
         })
         .collect()
@@ -1176,14 +1161,14 @@ const CENTERING_BOX: (f64, f64) = (0.1, 10.0);
 /// programming"): at the trial step `trial` along `dir`, each cone row's product
 /// v = (s + α ds)(z + α dz) is pulled up to β_min·`target` or down to β_max·`target` (by at most
 /// β_max·`target`), and left as it is inside the box.
-fn centering(it: &Iterate, dir: &Direction, rc: &Mat<f64>, trial: f64, target: f64) -> Mat<f64> {
+fn centering(it: &Iterate, dir: &Direction, rc: &Ragged, trial: f64, target: f64) -> Ragged {
     let (low, high) = (CENTERING_BOX.0 * target, CENTERING_BOX.1 * target);
-    columns(it.s.nrows(), it.s.ncols(), |b, out| {
-        let (z, s) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
-        let (dz, ds) = (dir.dz.col_as_slice(b), dir.ds.col_as_slice(b));
-        let r = rc.col_as_slice(b);
-        for j in 0..out.len() {
-            let v = (s[j] + trial * ds[j]) * (z[j] + trial * dz[j]);
+    ragged(&it.rows, |b, idx, out| {
+        let (z, s) = (&it.z[b], it.s.col_as_slice(b));
+        let (dz, ds) = (&dir.dz[b], dir.ds.col_as_slice(b));
+        let r = &rc[b];
+        for (k, &j) in idx.iter().enumerate() {
+            let v = (s[j] + trial * ds[j]) * (z[k] + trial * dz[k]);
             let pull = if v < low {
                 low - v
             } else if v > high {
@@ -1191,8 +1176,7 @@ fn centering(it: &Iterate, dir: &Direction, rc: &Mat<f64>, trial: f64, target: f
             } else {
                 0.0
             };
-            // Rows outside the working set have no complementarity to pull (M71).
-            out[j] = if z[j] != 0.0 { r[j] + pull } else { 0.0 };
+            out[k] = r[k] + pull;
         }
     })
 }
@@ -1212,13 +1196,14 @@ fn complementarity(it: &Iterate, dir: Option<(&Direction, f64)>) -> f64 {
 
 /// Block b's shares of [`complementarity`]: its cone rows' and its second-order cone's.
 fn block_complementarity(it: &Iterate, dir: Option<(&Direction, f64)>, b: usize) -> (f64, f64) {
-    let (z, s) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
+    let (idx, z, s) = (&it.rows[b], &it.z[b], it.s.col_as_slice(b));
     let rows = match dir {
-        None => z.iter().zip(s).map(|(a, b)| a * b).sum::<f64>(),
+        None => idx.iter().zip(z).map(|(&j, &v)| v * s[j]).sum::<f64>(),
         Some((d, a)) => {
-            let (dz, ds) = (d.dz.col_as_slice(b), d.ds.col_as_slice(b));
-            (0..z.len())
-                .map(|j| (z[j] + a * dz[j]) * (s[j] + a * ds[j]))
+            let (dz, ds) = (&d.dz[b], d.ds.col_as_slice(b));
+            idx.iter()
+                .enumerate()
+                .map(|(k, &j)| (z[k] + a * dz[k]) * (s[j] + a * ds[j]))
                 .sum::<f64>()
         }
     };
@@ -1354,14 +1339,18 @@ fn identify_face(st: &Structure<'_>, it: &Iterate) -> Face {
                     .map(|v| v * v)
                     .sum::<f64>()
                     .sqrt();
-            let (s, z) = (it.s.col_as_slice(b), it.z.col_as_slice(b));
-            Some(
-                (0..nc)
-                    .filter(|&j| {
-                        z[j] * row_norm[j] / st.lambda > s[j] / (row_norm[j] * norm).max(1e-300)
-                    })
-                    .collect(),
-            )
+            let s = it.s.col_as_slice(b);
+            // Rows outside the working set have no multiplier: never on the face.
+            let mut face: Vec<usize> = it.rows[b]
+                .iter()
+                .zip(&it.z[b])
+                .filter(|&(&j, &z)| {
+                    z * row_norm[j] / st.lambda > s[j] / (row_norm[j] * norm).max(1e-300)
+                })
+                .map(|(&j, _)| j)
+                .collect();
+            face.sort_unstable();
+            Some(face)
         })
         .collect();
     Face { rows }
@@ -1391,11 +1380,11 @@ fn unit(u: &[f64]) -> Vec<f64> {
 }
 
 /// The multipliers over all rows of X (zero on the rows left out of the cones).
-fn multipliers(z: &Mat<f64>, cone_rows: &[usize], rows: usize) -> Mat<f64> {
-    let mut mult = Mat::<f64>::zeros(rows, z.ncols());
-    for (j, &row) in cone_rows.iter().enumerate() {
-        for b in 0..z.ncols() {
-            mult[(row, b)] = z[(j, b)];
+fn multipliers(it: &Iterate, cone_rows: &[usize], rows: usize) -> Mat<f64> {
+    let mut mult = Mat::<f64>::zeros(rows, it.z.len());
+    for (b, (idx, z)) in it.rows.iter().zip(&it.z).enumerate() {
+        for (&j, &v) in idx.iter().zip(z) {
+            mult[(cone_rows[j], b)] = v;
         }
     }
     mult
@@ -1434,7 +1423,6 @@ pub fn relu_interior(
     let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), DEFAULT_BLOCK_ROWS, 0)
         .with_pooling(settings.pooling);
     let cone_rows = nonzero_rows(x);
-    let nc = cone_rows.len();
     let cones = Structure::cones(x, patterns, &cone_rows);
     let st = Structure {
         form: form.as_ref(),
@@ -1456,24 +1444,20 @@ pub fn relu_interior(
     let t: Vec<f64> = (0..2 * p).map(|_| 2.0 * scale).collect();
     let s = st.slacks(u.as_ref());
     let working = st.working_sets(&s, settings.working_rows);
+    let rows_of: Vec<Vec<usize>> = (0..2 * p).map(|b| working[b % p].clone()).collect();
     // Complementarity pairs: the working rows and the second-order cones.
-    let mut m = working
-        .iter()
-        .map(|col| col.iter().filter(|&&w| w).count() as f64)
-        .sum::<f64>()
-        * 2.0
-        + (2 * p) as f64;
+    let mut m = rows_of.iter().map(Vec::len).sum::<usize>() as f64 + (2 * p) as f64;
     let (f0, _) = st.objective(&mut op, u.as_ref(), &t);
     let mu0 = f0.max(1e-12) / m;
     // The second-order multipliers (λ, 0): the t rows of the dual residual start at zero.
     let zq = Mat::from_fn(d + 1, 2 * p, |k, _| if k == 0 { lambda } else { 0.0 });
     let mut it = Iterate {
-        // Rows outside the working set have z = 0 and keep it (M71).
-        z: columns(nc, 2 * p, |b, out| {
-            for ((o, &v), &w) in out.iter_mut().zip(s.col_as_slice(b)).zip(&working[b % p]) {
-                *o = if w { mu0 / v } else { 0.0 };
+        z: ragged(&rows_of, |b, idx, out| {
+            for (o, &j) in out.iter_mut().zip(idx) {
+                *o = mu0 / s[(j, b)];
             }
         }),
+        rows: rows_of,
         zq,
         u,
         t,
@@ -1511,7 +1495,7 @@ pub fn relu_interior(
             // inequalities is small (their apex, where unused neurons end, is not smooth): if the
             // interior point's multipliers do not certify, the best ones for the fixed θ of the
             // certificate (M9) are found block by block.
-            let mut mult = multipliers(&it.z, &cone_rows, rows);
+            let mut mult = multipliers(&it, &cone_rows, rows);
             let mut certified = false;
             // The face is tried at most twice (the last iterates lose accuracy, see (M69)).
             let face = face_tries < 2;
@@ -1582,7 +1566,11 @@ pub fn relu_interior(
             break;
         }
         // Dual residual r_d = ∇F − X_cᵀ(S∘Z) − z_q, per block over (u, t).
-        let cone = st.slacks_adjoint(|b, out| out.copy_from_slice(it.z.col_as_slice(b)));
+        let cone = st.slacks_adjoint(|b, out| {
+            for (&j, &z) in it.rows[b].iter().zip(&it.z[b]) {
+                out[j] = z;
+            }
+        });
         let rd = Mat::from_fn(d + 1, 2 * p, |r, b| {
             if r < d {
                 let g = grad[(b % p) * d + r];
@@ -1597,13 +1585,10 @@ pub fn relu_interior(
         };
         let mu = gap / m;
         // Predictor: complementarity target 0.
-        let rc_aff = columns(nc, 2 * p, |b, out| {
-            for ((o, &z), &s) in out
-                .iter_mut()
-                .zip(it.z.col_as_slice(b))
-                .zip(it.s.col_as_slice(b))
-            {
-                *o = -z * s;
+        let rc_aff = ragged(&it.rows, |b, idx, out| {
+            let s = it.s.col_as_slice(b);
+            for ((o, &z), &j) in out.iter_mut().zip(&it.z[b]).zip(idx) {
+                *o = -z * s[j];
             }
         });
         let lambda_sq = |b: usize| {
@@ -1621,15 +1606,11 @@ pub fn relu_interior(
         let mu_aff = complementarity(&it, Some((&aff, a_aff))) / m;
         let sigma = (mu_aff / mu).clamp(0.0, 1.0).powi(3);
         // Corrector: target σμ with Mehrotra's second-order term.
-        let rc = columns(nc, 2 * p, |b, out| {
-            let (z, sl) = (it.z.col_as_slice(b), it.s.col_as_slice(b));
-            let (ds, dz) = (aff.ds.col_as_slice(b), aff.dz.col_as_slice(b));
-            for j in 0..out.len() {
-                out[j] = if z[j] != 0.0 {
-                    sigma * mu - ds[j] * dz[j] - z[j] * sl[j]
-                } else {
-                    0.0
-                };
+        let rc = ragged(&it.rows, |b, idx, out| {
+            let (z, sl) = (&it.z[b], it.s.col_as_slice(b));
+            let (ds, dz) = (aff.ds.col_as_slice(b), &aff.dz[b]);
+            for (k, &j) in idx.iter().enumerate() {
+                out[k] = sigma * mu - ds[j] * dz[k] - z[k] * sl[j];
             }
         });
         let mut rq = Mat::<f64>::zeros(d + 1, 2 * p);
@@ -1647,7 +1628,7 @@ pub fn relu_interior(
         // The predictor's rows × 2P matrices are done with before the correctors' are formed.
         drop((aff, rc_aff));
         let mut dir = direction(&st, &mut op, &it, &fact, &rd, &rc, &rq);
-        let (mut step, mut working_step) = max_steps(&it, &dir);
+        let mut step = max_step(&it, &dir);
         // Centrality correctors (M70): the cone rows' products at a longer trial step are pulled
         // back into [β_min σμ, β_max σμ], kept while the step grows enough.
         let mut rc = rc;
@@ -1658,20 +1639,21 @@ pub fn relu_interior(
             let trial = (1.5 * step + 0.1).min(1.0);
             let rc_next = centering(&it, &dir, &rc, trial, sigma * mu);
             let next = direction(&st, &mut op, &it, &fact, &rd, &rc_next, &rq);
-            let (next_step, next_working) = max_steps(&it, &next);
+            let next_step = max_step(&it, &next);
             if next_step < step + CORRECTOR_GAIN * (trial - step) {
                 break;
             }
-            (dir, rc, step, working_step) = (next, rc_next, next_step, next_working);
+            (dir, rc, step) = (next, rc_next, next_step);
         }
         // Rows outside the working set that the step would cross join it, centered (z s = μ, so
         // μ stays as it is), and the iteration starts over with them (M71).
-        if step < working_step {
-            for (b, rows) in crossed_rows(&it, &dir, working_step).iter().enumerate() {
-                for &j in rows {
-                    it.z[(j, b)] = mu / it.s[(j, b)];
+        if slack_step(&it, &dir) < step {
+            for (b, rows) in crossed_rows(&it, &dir, step).into_iter().enumerate() {
+                for &j in &rows {
+                    it.z[b].push(mu / it.s[(j, b)]);
                 }
                 m += rows.len() as f64;
+                it.rows[b].extend(rows);
             }
             spare = fact.system.into_buffer();
             iterations += 1;
@@ -1692,8 +1674,8 @@ pub fn relu_interior(
                 it.zq[(k, b)] += alpha * dir.dzq[(k, b)];
             }
         }
-        for_columns(it.z.as_mut(), |b, z| {
-            for (zj, dzj) in z.iter_mut().zip(dir.dz.col_as_slice(b)) {
+        it.z.par_iter_mut().zip(&dir.dz).for_each(|(z, dz)| {
+            for (zj, dzj) in z.iter_mut().zip(dz) {
                 *zj += alpha * dzj;
             }
         });
@@ -1702,7 +1684,7 @@ pub fn relu_interior(
         iterations += 1;
     }
     Ok(InteriorOutput {
-        mult: polished.unwrap_or_else(|| multipliers(&it.z, &cone_rows, rows)),
+        mult: polished.unwrap_or_else(|| multipliers(&it, &cone_rows, rows)),
         u: it.u,
         status,
         iterations,
@@ -1807,16 +1789,6 @@ mod tests {
                     .fold(1.0f64, |a, (&v, &dv)| a.min(-v / dv));
                 assert_eq!(positive_step(&absent, &still, 1.0), rest, "{len}");
             }
-            // Split by a working set: z = 0 marks the rows outside it.
-            let z: Vec<f64> = (0..len).map(|j| (j % 3) as f64).collect();
-            let part = |working: bool| {
-                x.iter()
-                    .zip(&dx)
-                    .zip(&z)
-                    .filter(|((_, &dv), &zj)| dv < 0.0 && (zj != 0.0) == working)
-                    .fold(1.0f64, |a, ((&v, &dv), _)| a.min(-v / dv))
-            };
-            assert_eq!(slack_steps(&x, &dx, &z), (part(true), part(false)), "{len}");
         }
     }
 
