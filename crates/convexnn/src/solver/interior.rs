@@ -332,8 +332,8 @@ impl Iterate {
 struct Direction {
     du: Mat<f64>,
     dt: Vec<f64>,
-    /// Of every cone row.
-    ds: Mat<f64>,
+    /// Of the working rows.
+    ds: Ragged,
     /// Of the working rows.
     dz: Ragged,
     dzq: Mat<f64>,
@@ -428,6 +428,8 @@ fn times(m: &Mat<f64>, x: &[f64]) -> Vec<f64> {
 struct Structure<'a> {
     /// Nonzero rows of X (the cone rows).
     xc: Mat<f64>,
+    /// Their transpose (d × rows): each row's entries side by side, for the working rows' sums.
+    xr: Mat<f64>,
     /// Sign (2D_i − I) of each cone row for each pattern (rows × P).
     signs: Mat<f64>,
     /// The Gram form, formed only for the direct factorization.
@@ -532,6 +534,7 @@ impl Structure<'_> {
         let (d, p) = (x.ncols(), patterns.len());
         Structure {
             xc: Mat::from_fn(rows.len(), d, |j, a| x[(rows[j], a)]),
+            xr: Mat::from_fn(d, rows.len(), |a, j| x[(rows[j], a)]),
             signs: Mat::from_fn(rows.len(), p, |j, i| sign(patterns.get(rows[j], i))),
             form: None,
             y: &[],
@@ -566,28 +569,6 @@ impl Structure<'_> {
         out
     }
 
-    /// X_cᵀ (S ∘ W) for the rows × 2P values W that `fill(b, column)` writes (the adjoint of
-    /// [`Structure::slacks`]).
-    fn slacks_adjoint(&self, fill: impl Fn(usize, &mut [f64]) + Sync) -> Mat<f64> {
-        let p = self.p();
-        let sw = columns(self.xc.nrows(), 2 * p, |b, out| {
-            fill(b, out);
-            for (o, &s) in out.iter_mut().zip(self.signs.col_as_slice(b % p)) {
-                *o *= s;
-            }
-        });
-        let mut out = Mat::<f64>::zeros(self.d(), 2 * p);
-        matmul(
-            out.as_mut(),
-            Accum::Replace,
-            self.xc.transpose(),
-            sw.as_ref(),
-            1.0,
-            faer::get_global_parallelism(),
-        );
-        out
-    }
-
     /// Each pattern's starting working set of cone rows (M71), from the start's slacks `s`
     /// (rows × 2P; both blocks of a pattern start along the same direction): the `per_column`·d
     /// rows with the smallest slack per unit row norm, or every row where that is all of them or
@@ -613,6 +594,34 @@ impl Structure<'_> {
                 order
             })
             .collect()
+    }
+
+    /// The slacks' change (S ∘ X_c U)_jb on each block's working rows `rows` (M71) for weights U
+    /// (d × 2P).
+    fn working_slacks(&self, rows: &[Vec<usize>], u: &Mat<f64>) -> Ragged {
+        let p = self.p();
+        ragged(rows, |b, idx, out| {
+            let (ub, sign) = (u.col_as_slice(b), self.signs.col_as_slice(b % p));
+            for (o, &j) in out.iter_mut().zip(idx) {
+                let x = self.xr.col_as_slice(j);
+                *o = sign[j] * x.iter().zip(ub).map(|(a, c)| a * c).sum::<f64>();
+            }
+        })
+    }
+
+    /// X_cᵀ(S ∘ W) (d × 2P) for values W on each block's working rows `rows` (M71): the adjoint of
+    /// [`Structure::working_slacks`].
+    fn working_adjoint(&self, rows: &[Vec<usize>], w: &Ragged) -> Mat<f64> {
+        let p = self.p();
+        columns(self.d(), rows.len(), |b, out| {
+            let sign = self.signs.col_as_slice(b % p);
+            for (&j, &v) in rows[b].iter().zip(&w[b]) {
+                let scale = sign[j] * v;
+                for (o, &x) in out.iter_mut().zip(self.xr.col_as_slice(j)) {
+                    *o += scale * x;
+                }
+            }
+        })
     }
 
     /// a = v − w as one P·d vector (group i at i·d).
@@ -1002,12 +1011,13 @@ fn direction(
     let (p, d) = (st.p(), st.d());
     let e = d + 1;
     // r = −r_d − Σ ∇f_j rc_j / s_j: for the cone rows ∇f = −x̃, so + X_cᵀ(S ∘ rc/s).
-    let back = st.slacks_adjoint(|b, out| {
+    let scaled = ragged(&it.rows, |b, idx, out| {
         let s = it.s.col_as_slice(b);
-        for (&j, &r) in it.rows[b].iter().zip(&rc[b]) {
-            out[j] = r / s[j];
+        for ((o, &j), &r) in out.iter_mut().zip(idx).zip(&rc[b]) {
+            *o = r / s[j];
         }
     });
+    let back = st.working_adjoint(&it.rows, &scaled);
     // The cones: W Δz + W⁻¹ Δs = λ ⋄ r, so Δz = W⁻¹(λ ⋄ r) − W⁻² Δs.
     let shift: Vec<Vec<f64>> = (0..2 * p)
         .into_par_iter()
@@ -1069,12 +1079,12 @@ fn direction(
         dt[i] = dy[(d, 0)];
         dt[p + i] = dy[(d + 1, 0)];
     }
-    let ds = st.slacks(du.as_ref());
+    let ds = st.working_slacks(&it.rows, &du);
     let dz = ragged(&it.rows, |b, idx, out| {
         let (r, z) = (&rc[b], &it.z[b]);
-        let (dsb, sb) = (ds.col_as_slice(b), it.s.col_as_slice(b));
+        let (dsb, sb) = (&ds[b], it.s.col_as_slice(b));
         for (k, &j) in idx.iter().enumerate() {
-            out[k] = (r[k] - z[k] * dsb[j]) / sb[j];
+            out[k] = (r[k] - z[k] * dsb[k]) / sb[j];
         }
     });
     let dzq = columns(e, 2 * p, |b, out| {
@@ -1102,10 +1112,10 @@ fn max_step(it: &Iterate, dir: &Direction) -> f64 {
     (0..it.u.ncols())
         .into_par_iter()
         .map(|b| {
-            let (s, ds) = (it.s.col_as_slice(b), dir.ds.col_as_slice(b));
-            let alpha = it.rows[b].iter().fold(1.0f64, |a, &j| {
-                if ds[j] < 0.0 {
-                    a.min(-s[j] / ds[j])
+            let (s, ds) = (it.s.col_as_slice(b), &dir.ds[b]);
+            let alpha = it.rows[b].iter().zip(ds).fold(1.0f64, |a, (&j, &dv)| {
+                if dv < 0.0 {
+                    a.min(-s[j] / dv)
                 } else {
                     a
                 }
@@ -1125,21 +1135,21 @@ fn max_step(it: &Iterate, dir: &Direction) -> f64 {
 }
 
 /// Largest step in [0, 1] that keeps every cone row's slack positive, in the working sets or not
-/// (M71).
-fn slack_step(it: &Iterate, dir: &Direction) -> f64 {
+/// (M71), for the slacks' change `ds` on every row (rows × 2P).
+fn slack_step(it: &Iterate, ds: &Mat<f64>) -> f64 {
     (0..it.u.ncols())
         .into_par_iter()
-        .map(|b| positive_step(it.s.col_as_slice(b), dir.ds.col_as_slice(b), 1.0))
+        .map(|b| positive_step(it.s.col_as_slice(b), ds.col_as_slice(b), 1.0))
         .reduce(|| 1.0, f64::min)
 }
 
-/// The rows outside block b's working set that the direction `dir` crosses within `step` (the
-/// working set's own step bound), by block (M71).
-fn crossed_rows(it: &Iterate, dir: &Direction, step: f64) -> Vec<Vec<usize>> {
+/// The rows outside block b's working set that the slacks' change `ds` (every row) crosses
+/// within `step` (the working set's own step bound), by block (M71).
+fn crossed_rows(it: &Iterate, ds: &Mat<f64>, step: f64) -> Vec<Vec<usize>> {
     (0..it.u.ncols())
         .into_par_iter()
         .map(|b| {
-            let (s, ds) = (it.s.col_as_slice(b), dir.ds.col_as_slice(b));
+            let (s, ds) = (it.s.col_as_slice(b), ds.col_as_slice(b));
             let mut working = vec![false; s.len()];
             for &j in &it.rows[b] {
                 working[j] = true;
@@ -1165,10 +1175,10 @@ fn centering(it: &Iterate, dir: &Direction, rc: &Ragged, trial: f64, target: f64
     let (low, high) = (CENTERING_BOX.0 * target, CENTERING_BOX.1 * target);
     ragged(&it.rows, |b, idx, out| {
         let (z, s) = (&it.z[b], it.s.col_as_slice(b));
-        let (dz, ds) = (&dir.dz[b], dir.ds.col_as_slice(b));
+        let (dz, ds) = (&dir.dz[b], &dir.ds[b]);
         let r = &rc[b];
         for (k, &j) in idx.iter().enumerate() {
-            let v = (s[j] + trial * ds[j]) * (z[k] + trial * dz[k]);
+            let v = (s[j] + trial * ds[k]) * (z[k] + trial * dz[k]);
             let pull = if v < low {
                 low - v
             } else if v > high {
@@ -1200,10 +1210,10 @@ fn block_complementarity(it: &Iterate, dir: Option<(&Direction, f64)>, b: usize)
     let rows = match dir {
         None => idx.iter().zip(z).map(|(&j, &v)| v * s[j]).sum::<f64>(),
         Some((d, a)) => {
-            let (dz, ds) = (&d.dz[b], d.ds.col_as_slice(b));
+            let (dz, ds) = (&d.dz[b], &d.ds[b]);
             idx.iter()
                 .enumerate()
-                .map(|(k, &j)| (z[k] + a * dz[k]) * (s[j] + a * ds[j]))
+                .map(|(k, &j)| (z[k] + a * dz[k]) * (s[j] + a * ds[k]))
                 .sum::<f64>()
         }
     };
@@ -1566,11 +1576,7 @@ pub fn relu_interior(
             break;
         }
         // Dual residual r_d = ∇F − X_cᵀ(S∘Z) − z_q, per block over (u, t).
-        let cone = st.slacks_adjoint(|b, out| {
-            for (&j, &z) in it.rows[b].iter().zip(&it.z[b]) {
-                out[j] = z;
-            }
-        });
+        let cone = st.working_adjoint(&it.rows, &it.z);
         let rd = Mat::from_fn(d + 1, 2 * p, |r, b| {
             if r < d {
                 let g = grad[(b % p) * d + r];
@@ -1608,9 +1614,9 @@ pub fn relu_interior(
         // Corrector: target σμ with Mehrotra's second-order term.
         let rc = ragged(&it.rows, |b, idx, out| {
             let (z, sl) = (&it.z[b], it.s.col_as_slice(b));
-            let (ds, dz) = (aff.ds.col_as_slice(b), &aff.dz[b]);
+            let (ds, dz) = (&aff.ds[b], &aff.dz[b]);
             for (k, &j) in idx.iter().enumerate() {
-                out[k] = sigma * mu - ds[j] * dz[k] - z[k] * sl[j];
+                out[k] = sigma * mu - ds[k] * dz[k] - z[k] * sl[j];
             }
         });
         let mut rq = Mat::<f64>::zeros(d + 1, 2 * p);
@@ -1647,8 +1653,15 @@ pub fn relu_interior(
         }
         // Rows outside the working set that the step would cross join it, centered (z s = μ, so
         // μ stays as it is), and the iteration starts over with them (M71).
-        if slack_step(&it, &dir) < step {
-            for (b, rows) in crossed_rows(&it, &dir, step).into_iter().enumerate() {
+        let ds = st.slacks(dir.du.as_ref());
+        let crossed = if slack_step(&it, &ds) < step {
+            crossed_rows(&it, &ds, step)
+        } else {
+            Vec::new()
+        };
+        // (The bound over every row can fall below the working set's own by rounding alone.)
+        if crossed.iter().any(|rows| !rows.is_empty()) {
+            for (b, rows) in crossed.into_iter().enumerate() {
                 for &j in &rows {
                     it.z[b].push(mu / it.s[(j, b)]);
                 }
