@@ -45,10 +45,6 @@
 
 use std::time::Instant;
 
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::cholesky::llt::factor::{
-    cholesky_in_place as llt_in_place, cholesky_in_place_scratch,
-};
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
 use faer::linalg::triangular_solve::{
@@ -59,7 +55,9 @@ use rayon::prelude::*;
 
 use super::bcd::GramForm;
 use super::crossover::{polish_on_face, Face, FaceProgram, DENSE_MAX};
-use super::woodbury::{refined_solve, shifted_factor, woodbury_cheaper, woodbury_memory, Woodbury};
+use super::woodbury::{
+    cholesky_in_place, refined_solve, shifted_factor, woodbury_cheaper, woodbury_memory, Woodbury,
+};
 use super::{IterRecord, Observe, Status, StopFlag};
 use crate::error::{Error, Result};
 use crate::features::PatternSet;
@@ -884,25 +882,6 @@ fn assemble(form: &GramForm, blocks: &[Mat<f64>], out: &mut Mat<f64>) {
             }
         }
     }
-}
-
-/// In place, the Cholesky factor of the symmetric positive definite `m` in its lower triangle
-/// (the upper triangle is left as it was). `false` when `m` has no factor.
-fn cholesky_in_place(m: &mut Mat<f64>) -> bool {
-    let par = faer::get_global_parallelism();
-    let mut mem = MemBuffer::new(cholesky_in_place_scratch::<f64>(
-        m.nrows(),
-        par,
-        Default::default(),
-    ));
-    llt_in_place(
-        m.as_mut(),
-        Default::default(),
-        par,
-        MemStack::new(&mut mem),
-        Default::default(),
-    )
-    .is_ok()
 }
 
 /// The Newton matrix's factorization at iterate `it`; `spare`, the buffer of the previous

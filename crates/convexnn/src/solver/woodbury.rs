@@ -18,9 +18,16 @@
 //! refined by conjugate gradients on S itself, products with S going through the operator
 //! (S v = Fᵀ(F v)/n + M v), with the factored identity as the preconditioner.
 
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt::factor::{
+    cholesky_in_place as llt_in_place, cholesky_in_place_scratch,
+};
 use faer::linalg::matmul::triangular::{matmul as triangular_matmul, BlockStructure};
 use faer::linalg::solvers::{Llt, Solve};
 use faer::linalg::triangular_inverse::invert_lower_triangular;
+use faer::linalg::triangular_solve::{
+    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+};
 use faer::{Accum, Mat, MatMut, MatRef, Side};
 use rayon::prelude::*;
 
@@ -103,19 +110,77 @@ pub struct Woodbury {
     /// Their Cholesky factors.
     factors: Vec<Llt<f64>>,
     /// The Cholesky factor of K = nI + F M⁻¹ Fᵀ.
-    k: Llt<f64>,
+    k: KFactor,
+}
+
+/// K's Cholesky factor.
+enum KFactor {
+    /// In K's own buffer (lower triangle): no copy of the n × n matrix.
+    InPlace(Mat<f64>),
+    /// Of K with a small diagonal shift, where rounding left K itself without one.
+    Shifted(Llt<f64>),
+}
+
+impl KFactor {
+    /// In place, `v ← K⁻¹ v`.
+    fn solve(&self, v: MatMut<'_, f64>) {
+        match self {
+            KFactor::InPlace(l) => {
+                let par = faer::get_global_parallelism();
+                let mut v = v;
+                solve_lower_triangular_in_place(l.as_ref(), v.as_mut(), par);
+                solve_upper_triangular_in_place(l.transpose(), v, par);
+            }
+            KFactor::Shifted(llt) => llt.solve_in_place(v),
+        }
+    }
+}
+
+/// In place, the Cholesky factor of the symmetric positive definite `m` in its lower triangle
+/// (the upper triangle is left as it was). `false` when `m` has no factor; its lower triangle is
+/// then lost.
+pub fn cholesky_in_place(m: &mut Mat<f64>) -> bool {
+    let par = faer::get_global_parallelism();
+    let mut mem = MemBuffer::new(cholesky_in_place_scratch::<f64>(
+        m.nrows(),
+        par,
+        Default::default(),
+    ));
+    llt_in_place(
+        m.as_mut(),
+        Default::default(),
+        par,
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .is_ok()
 }
 
 impl Woodbury {
     /// Factors the form for the operator's F and the blocks `blocks` (one d × d symmetric positive
     /// definite matrix per pattern). `None` when a factorization fails.
     pub fn new(op: &MaskedOperator<f64>, blocks: Vec<Mat<f64>>) -> Option<Self> {
-        let (rows, d, p) = (op.nrows(), op.ncols(), op.n_patterns());
-        let n = op.n_samples();
         let factors: Vec<Llt<f64>> = blocks
             .par_iter()
             .map(shifted_factor)
             .collect::<Option<_>>()?;
+        let mut k = Self::k_matrix(op, &factors);
+        // With nearly singular blocks K's entries dwarf nI, and rounding can leave it without a
+        // factorization; a small shift changes only the preconditioner (see `solve`). The failed
+        // attempt has overwritten K, which is formed again for it (rare: near the optimum).
+        let k = if cholesky_in_place(&mut k) {
+            KFactor::InPlace(k)
+        } else {
+            KFactor::Shifted(shifted_factor(&Self::k_matrix(op, &factors))?)
+        };
+        Some(Woodbury { blocks, factors, k })
+    }
+
+    /// K = nI + Σ_i (F_i L_i⁻ᵀ)(F_i L_i⁻ᵀ)ᵀ for the blocks' Cholesky factors L_i (lower triangle
+    /// only).
+    fn k_matrix(op: &MaskedOperator<f64>, factors: &[Llt<f64>]) -> Mat<f64> {
+        let (rows, d, p) = (op.nrows(), op.ncols(), op.n_patterns());
+        let n = op.n_samples();
         let pool = op.pooling();
         let chunk = (CHUNK_ENTRIES / (rows.max(d) * d).max(1)).clamp(1, p.max(1));
         let mut k = Mat::<f64>::zeros(n, n);
@@ -153,10 +218,7 @@ impl Woodbury {
         for j in 0..n {
             k[(j, j)] += n as f64;
         }
-        // With nearly singular blocks K's entries dwarf nI, and rounding can leave it without a
-        // factorization; a small shift changes only the preconditioner (see `solve`).
-        let k = shifted_factor(&k)?;
-        Some(Woodbury { blocks, factors, k })
+        k
     }
 
     /// `out = S v` through the operator: Fᵀ(F v)/n + M v (v and out are P·d, group i at i·d).
@@ -190,7 +252,7 @@ impl Woodbury {
         let mut fq = vec![0.0; n];
         op.apply(MatRef::from_column_major_slice(out, d, p), &mut fq);
         self.k
-            .solve_in_place(MatMut::from_column_major_slice_mut(&mut fq, n, 1));
+            .solve(MatMut::from_column_major_slice_mut(&mut fq, n, 1));
         let mut back = vec![0.0; p * d];
         op.adjoint(&fq, MatMut::from_column_major_slice_mut(&mut back, d, p));
         self.block_solve(&mut back, d);
