@@ -1844,6 +1844,25 @@ mod tests {
         }
     }
 
+    /// The certificate (M9) of an interior-point output for the program (x, y, patterns) at
+    /// λ = 1e-3, with the output's multipliers.
+    fn certify_output(
+        x: &Mat<f64>,
+        y: &[f64],
+        pats: &PatternSet,
+        out: &InteriorOutput,
+    ) -> crate::program::relu::ReluCertificate {
+        let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
+        certificate(
+            &mut op,
+            y,
+            Loss::Squared,
+            1e-3,
+            out.u.as_ref(),
+            Some(out.mult.as_ref()),
+        )
+    }
+
     /// The working sets of cone rows (M71) reach the optimum of the whole program, every row
     /// holding, in fewer iterations; from d rows per block, the rows the steps would cross join.
     #[test]
@@ -1867,15 +1886,7 @@ mod tests {
             };
             let out = solve_planted(&x, &y, &pats, &settings);
             assert_eq!(out.status, Status::Converged, "working rows {working_rows}");
-            let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
-            let c = certificate(
-                &mut op,
-                &y,
-                Loss::Squared,
-                1e-3,
-                out.u.as_ref(),
-                Some(out.mult.as_ref()),
-            );
+            let c = certify_output(&x, &y, &pats, &out);
             // Every row holds, also those that never joined a working set.
             assert_eq!(c.violation, 0.0, "working rows {working_rows}");
             assert!((c.objective - c.dual) / c.objective < 1e-8);
@@ -1917,15 +1928,7 @@ mod tests {
             let out = solve_planted(&x, &y, &pats, &settings);
             assert_eq!(out.status, Status::Converged, "{system:?}");
             iterations.push(out.iterations);
-            let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats.clone(), 64, 1);
-            let c = certificate(
-                &mut op,
-                &y,
-                Loss::Squared,
-                1e-3,
-                out.u.as_ref(),
-                Some(out.mult.as_ref()),
-            );
+            let c = certify_output(&x, &y, &pats, &out);
             assert_eq!(c.violation, 0.0);
             let rel = (c.objective - c.dual) / c.objective;
             assert!(rel < 1e-8, "{system:?}: relative gap {rel}");
