@@ -295,6 +295,10 @@ pub struct TrainArgs {
     /// Threads for the matrix products (0 = all cores).
     #[arg(long, default_value_t = 0, help_heading = "Solver")]
     pub threads: usize,
+    /// Interior point: rows per column of X in each block's starting working set of cone rows
+    /// (0 = every row); the other rows join when a step would cross them. The optimum is the same.
+    #[arg(long, default_value_t = convexnn::solver::interior::WORKING_ROWS, value_name = "ROWS", help_heading = "Solver")]
+    pub working_rows: usize,
     /// Refuse fits estimated to need more than this many GiB (default: 80% of available memory).
     #[arg(long, value_name = "GIB", help_heading = "Solver")]
     pub max_memory: Option<f64>,
@@ -606,6 +610,7 @@ pub fn options(a: &TrainArgs, source: PatternSource) -> Result<TrainOptions> {
         },
         block_rows: a.block_rows,
         threads: a.threads,
+        working_rows: a.working_rows,
         memory_limit: a.max_memory.map(|g| (g * (1u64 << 30) as f64) as usize),
         deep_widths,
         construction,

@@ -179,6 +179,10 @@ pub struct TrainOptions {
     pub block_rows: usize,
     /// Threads for the matrix products (0 = all cores). Default 0.
     pub threads: usize,
+    /// The structured interior point only: rows per column of X in each block's starting working
+    /// set of cone rows (docs/programs.md (M71)); 0 keeps every row. The optimum does not depend on
+    /// it. Default [`WORKING_ROWS`] (10).
+    pub working_rows: usize,
     /// Refuse runs estimated to need more bytes than this. Default: 80% of the available memory.
     pub memory_limit: Option<usize>,
     /// Report progress every this many iterations. Default 10.
@@ -244,6 +248,7 @@ impl Default for TrainOptions {
             precision: Precision::F64,
             block_rows: DEFAULT_BLOCK_ROWS,
             threads: 0,
+            working_rows: WORKING_ROWS,
             memory_limit: None,
             report_every: 10,
             warm_start: None,
@@ -1841,7 +1846,7 @@ fn solve_interior(
             patterns.len(),
             NewtonSystem::Auto,
         ),
-        working_rows: WORKING_ROWS,
+        working_rows: opts.working_rows,
     };
     let out = relu_interior(
         x,
