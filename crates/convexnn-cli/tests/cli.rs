@@ -249,32 +249,29 @@ fn trace_records_the_solver_progress() {
 fn interior_point_working_rows_keep_the_optimum() {
     let dir = tmpdir("working-rows");
     write_problem(&dir);
+    let args = [
+        "train",
+        "--x",
+        "X.npy",
+        "--y",
+        "y.npy",
+        "--gates",
+        "G.npy",
+        "--model",
+        "relu",
+        "--solver",
+        "interior",
+        "--lambda",
+        "1e-3",
+        "--tol",
+        "1e-8",
+        "--json",
+        "--working-rows",
+    ];
     let (objectives, iterations): (Vec<f64>, Vec<u64>) = ["0", "10", "1"]
         .iter()
         .map(|w| {
-            let j = stdout_json(&run(
-                &dir,
-                &[
-                    "train",
-                    "--x",
-                    "X.npy",
-                    "--y",
-                    "y.npy",
-                    "--gates",
-                    "G.npy",
-                    "--model",
-                    "relu",
-                    "--solver",
-                    "interior",
-                    "--lambda",
-                    "1e-3",
-                    "--tol",
-                    "1e-8",
-                    "--working-rows",
-                    w,
-                    "--json",
-                ],
-            ));
+            let j = stdout_json(&run(&dir, &[&args[..], &[w]].concat()));
             assert_eq!(j["status"], "converged", "--working-rows {w}: {j}");
             let objective = j["objective"].as_f64().unwrap();
             assert!(j["cone_violation"].as_f64().unwrap() <= 1e-9 * objective);
