@@ -94,7 +94,7 @@ pub struct InteriorSettings {
 /// Default of [`InteriorSettings::working_rows`]: 10·d rows per block. A pattern's cone is cut
 /// out by about 4d (d = 10) to 6d (d = 20) of its n rows, its facets; the rest are implied by them
 /// but still bend the central path. On planted data (n = 1000, d = 20, P = 200) the 10·d rows
-/// closest to the start held 99% of the facets, and the solve took 25 iterations instead of 40.
+/// closest to the start held 99% of the facets, and the solve took 24 iterations instead of 40.
 pub const WORKING_ROWS: usize = 10;
 
 /// Default of [`InteriorSettings::correctors`]: at most two per iteration.
@@ -259,7 +259,6 @@ pub fn interior_start(x: MatRef<'_, f64>, patterns: &PatternSet) -> Option<Mat<f
     }))
 }
 
-/// A rows × cols matrix filled column by column by `fill(column, slice)`, the columns in parallel.
 /// Values on each block's working rows (M71), in the order of [`Iterate::rows`].
 type Ragged = Vec<Vec<f64>>;
 
@@ -276,6 +275,7 @@ fn ragged(rows: &[Vec<usize>], fill: impl Fn(usize, &[usize], &mut [f64]) + Sync
         .collect()
 }
 
+/// A rows × cols matrix filled column by column by `fill(column, slice)`, the columns in parallel.
 fn columns(rows: usize, cols: usize, fill: impl Fn(usize, &mut [f64]) + Sync) -> Mat<f64> {
     let mut out = Mat::<f64>::zeros(rows, cols);
     for_columns(out.as_mut(), fill);
@@ -716,8 +716,7 @@ fn soc_step(u: &[f64], t: f64, du: &[f64], dt: f64) -> f64 {
 }
 
 /// Largest α ≤ `alpha` keeping x + α dx ≥ 0 for positive x (0 where an entry of x is not
-/// positive; entries with x = dx = 0, the multipliers of rows outside the working set (M71), are
-/// absent): the smallest −x_j/dx_j over dx_j < 0, kept in eight independent lanes with the
+/// positive; entries with x = dx = 0 are absent): the smallest −x_j/dx_j over dx_j < 0, kept in eight independent lanes with the
 /// smallest x_j so that the loop vectorizes (a select, no branch, no loop-carried minimum).
 fn positive_step(x: &[f64], dx: &[f64], alpha: f64) -> f64 {
     const LANES: usize = 8;
@@ -975,9 +974,9 @@ fn pattern_pivot(
     Some((llt, c, m))
 }
 
-/// The Newton direction for the complementarity targets `rc` (of the working rows, for z∘s) and `rq`
-/// ((d+1) × 2P, for λ∘λ of the second-order cones in the scaled variables) (M62), from the dual
-/// residual `rd` ((d+1) × 2P, over (u, t)).
+/// The Newton direction for the complementarity targets `rc` (on the working rows, for z∘s) and
+/// `rq` ((d+1) × 2P, for λ∘λ of the second-order cones in the scaled variables) (M62), from the
+/// dual residual `rd` ((d+1) × 2P, over (u, t)).
 fn direction(
     st: &Structure<'_>,
     op: &mut MaskedOperator<f64>,
