@@ -716,8 +716,9 @@ fn soc_step(u: &[f64], t: f64, du: &[f64], dt: f64) -> f64 {
 }
 
 /// Largest α ≤ `alpha` keeping x + α dx ≥ 0 for positive x (0 where an entry of x is not
-/// positive; entries with x = dx = 0 are absent): the smallest −x_j/dx_j over dx_j < 0, kept in eight independent lanes with the
-/// smallest x_j so that the loop vectorizes (a select, no branch, no loop-carried minimum).
+/// positive; entries with x = dx = 0 are absent): the smallest −x_j/dx_j over dx_j < 0, kept in
+/// eight independent lanes with the smallest x_j so that the loop vectorizes (a select, no branch,
+/// no loop-carried minimum).
 fn positive_step(x: &[f64], dx: &[f64], alpha: f64) -> f64 {
     const LANES: usize = 8;
     let mut bound = [alpha; LANES];
