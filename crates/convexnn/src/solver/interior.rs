@@ -199,8 +199,9 @@ pub struct InteriorOutput {
 /// patterns: the reduced system (the Gram form, the system, and a shifted copy with its factor,
 /// (Pd)² each, or the Woodbury form's n × n matrices, as `system` chooses), about a dozen rows × 2P
 /// matrices (slacks, multipliers, two steps' targets and directions, the barrier weights, the
-/// certificate), and a block of the rows' pairwise products with the barrier blocks
-/// (d(d+1)/2 × 2P).
+/// certificate; the multipliers, targets and directions live on the working rows (M71), which can
+/// grow to every row, so this bounds them), and a block of the rows' pairwise products with the
+/// barrier blocks (d(d+1)/2 × 2P).
 pub fn interior_memory(
     rows: usize,
     samples: usize,
@@ -302,9 +303,9 @@ fn sign(bit: bool) -> f64 {
     }
 }
 
-/// The primal–dual iterate: weights U (d × 2P), norms t, cone slacks S and multipliers Z (rows × 2P,
-/// over the nonzero rows of X), and the second-order cones' multipliers (z₀, z₁) ((d+1) × 2P, z₀
-/// first) of (t_b, u_b) ∈ Q.
+/// The primal–dual iterate: weights U (d × 2P), norms t, cone slacks S (rows × 2P, over the
+/// nonzero rows of X), the multipliers Z of each block's working rows (M71), and the second-order
+/// cones' multipliers (z₀, z₁) ((d+1) × 2P, z₀ first) of (t_b, u_b) ∈ Q.
 struct Iterate {
     u: Mat<f64>,
     t: Vec<f64>,
@@ -1610,7 +1611,7 @@ pub fn relu_interior(
                 rq[(k, b)] = if k == 0 { sigma * mu } else { 0.0 } - ll[k] - second[k];
             }
         }
-        // The predictor's rows × 2P matrices are done with before the correctors' are formed.
+        // The predictor's direction and targets are done with before the correctors' are formed.
         drop((aff, rc_aff));
         let mut dir = direction(&st, &mut op, &it, &fact, &rd, &rc, &rq);
         let mut step = max_step(&it, &dir);
