@@ -858,9 +858,14 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
 ///   −1/+1); `lam`: λ of the normalized objective (1/(2n))‖ŷ − y‖² + λ Σ group norms.
 /// - Patterns: `gates` (d × P on the network inputs), else `exact=True` (every pattern), else
 ///   `n_patterns` sampled gates seeded by `seed` (`None`: exact where feasible, else 100 sampled).
-/// - `solver`: "auto", "fista", "anderson", "al", "admm", "clarabel", "pdhg", "cd", "mkl", "nuclear" or "bcd";
+/// - `solver`: "auto", "fista", "anderson", "al", "admm", "clarabel", "interior", "pdhg", "cd", "mkl",
+///   "nuclear" or "bcd";
 ///   `tol`, `max_iter`, `time_limit` (seconds), `precision` ("f64" or "f32"), `threads` (0 = all
 ///   cores).
+/// - `solver="interior"` (formulation "relu", squared loss): the structured interior point.
+///   `working_rows` (default 10; 0 = every row) is the number of rows per column of X in each
+///   block's starting working set of cone rows; the other rows only bound the steps and join when
+///   a step would cross them. The optimum is the same; it changes the path and the time.
 /// - `solver="bcd"` (gated, squared loss): block coordinate descent on the Gram form of the
 ///   program, f64; "auto" picks it for small gated convolutional programs.
 /// - `formulation="linear"` (identity activation, docs/programs.md §3f; squared or logistic loss,
@@ -932,7 +937,7 @@ fn check_gates(args: &FitArgs, d: usize) -> PyResult<()> {
     precision = "f64", time_limit = None, standardize = false, bias = false, feature_names = None,
     class_labels = None, callback = None, report_every = 10, threads = 0, width = 2, gamma = 1.0,
     relaxations = 50, nuclear_init = "zero", dictionary = false, depth = 2, outputs = "group",
-    one_hot = false, conv = None
+    one_hot = false, conv = None, working_rows = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -968,8 +973,9 @@ fn fit<'py>(
     outputs: &str,
     one_hot: bool,
     conv: Option<&str>,
+    working_rows: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let args = fit_args(
+    let mut args = fit_args(
         formulation,
         slope,
         loss,
@@ -994,6 +1000,18 @@ fn fit<'py>(
         outputs,
         conv,
     )?;
+    if let Some(rows) = working_rows {
+        if !matches!(
+            args.opts.solver,
+            SolverChoice::Auto | SolverChoice::Interior
+        ) {
+            return Err(PyValueError::new_err(format!(
+                "working_rows applies to the interior point only (solver \"interior\", or \"auto\" \
+                 where it picks it), got solver {solver:?}"
+            )));
+        }
+        args.opts.working_rows = rows;
+    }
     let targets = y.to_mat();
     let c = targets.ncols();
     if c > 1 && one_hot {

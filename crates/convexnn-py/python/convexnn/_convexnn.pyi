@@ -130,6 +130,9 @@ def fit(
     outputs: str = "group",
     one_hot: bool = False,
     conv: Optional[str] = None,
+    # working_rows: solver "interior" (or "auto"): rows per column of X in each block's starting
+    # working set of cone rows (default 10; 0 = every row).
+    working_rows: Optional[int] = None,
 ) -> Dict[str, Any]: ...
 def lambda_max_of(
     x: _Array2,
