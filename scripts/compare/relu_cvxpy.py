@@ -1,12 +1,14 @@
 """Side by side: the exact ReLU program (squared loss) solved by convexnn and by CVXPY + Clarabel.
 
 Usage: python relu_cvxpy.py N D P [--lam 1e-3] [--solvers interior] [--binary convexnn] [--out DIR]
+                             [--repeat 3]
 
 Generates planted data (Gaussian X with a bias column, targets from a 5-neuron ReLU network plus
 noise, seeded), samples P gates, and solves the same program (same patterns, same normalization
 (1/(2n))||yhat - y||^2 + lam * sum of group norms) with each convexnn solver and with CVXPY's
 Clarabel interface, in one run. Prints each solve's time and objective, the relative difference
-and the speed-up. Needs numpy and cvxpy (with clarabel) in the running Python; they are
+and the speed-up. Each convexnn solve runs --repeat times (its seconds vary by about ±10% on a
+shared machine, where CVXPY's minutes average the variation out); the speed-up uses the median. Needs numpy and cvxpy (with clarabel) in the running Python; they are
 references, not dependencies of convexnn.
 """
 import argparse
@@ -28,6 +30,7 @@ ap.add_argument("--binary", default="convexnn")
 ap.add_argument("--out", default=None, help="folder for X.npy, y.npy, G.npy (default: temporary)")
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--skip-cvxpy", action="store_true")
+ap.add_argument("--repeat", type=int, default=3, help="runs of each convexnn solve (median taken)")
 a = ap.parse_args()
 
 n, d, P, lam = a.n, a.d, a.p, a.lam
@@ -58,20 +61,28 @@ def objective(V, Wm):
 
 results = {}
 for s in a.solvers.split(","):
-    t = time.perf_counter()
-    r = subprocess.run([a.binary, "train", "--x", f"{out}/X.npy", "--y", f"{out}/y.npy",
-                        "--model", "relu", "--gates", f"{out}/G.npy", "--lambda", str(lam),
-                        "--tol", "1e-7", "--solver", s, "--max-iter", "100000", "--json"],
-                       capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if r.returncode != 0:
-        print(f"convexnn {s} failed: {r.stderr[-2000:]}")
+    runs = []
+    for _ in range(max(a.repeat, 1)):
+        t = time.perf_counter()
+        r = subprocess.run([a.binary, "train", "--x", f"{out}/X.npy", "--y", f"{out}/y.npy",
+                            "--model", "relu", "--gates", f"{out}/G.npy", "--lambda", str(lam),
+                            "--tol", "1e-7", "--solver", s, "--max-iter", "100000", "--json"],
+                           capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if r.returncode != 0:
+            print(f"convexnn {s} failed: {r.stderr[-2000:]}")
+            break
+        runs.append((json.loads(r.stdout), wall))
+    if not runs:
         continue
-    j = json.loads(r.stdout)
-    results[s] = j
+    j, wall = runs[0]
+    seconds = sorted(run[0]["solve_seconds"] for run in runs)
+    median = seconds[len(seconds) // 2]
+    results[s] = (j, median)
     print(f"convexnn {s}: objective {j['objective']:.10e} rel gap {j['relative_gap']:.2e} "
           f"status {j['status']} iterations {j['iterations']} patterns {j['n_patterns']} "
-          f"solve {j['solve_seconds']:.2f} s wall {wall:.2f} s", flush=True)
+          f"solve {', '.join(f'{x:.2f}' for x in seconds)} s (median {median:.2f} s) "
+          f"wall {wall:.2f} s", flush=True)
 
 if not a.skip_cvxpy:
     import cvxpy as cp
@@ -90,6 +101,6 @@ if not a.skip_cvxpy:
     cv_obj = objective(V.value, Wv.value)
     print(f"cvxpy+clarabel: objective {cv_obj:.10e} status {prob.status} time {cv_time:.2f} s "
           f"(solver {prob.solver_stats.solve_time:.2f} s), patterns {p}", flush=True)
-    for s, j in results.items():
+    for s, (j, median) in results.items():
         print(f"  {s}: relative difference {(j['objective'] - cv_obj) / cv_obj:+.2e}, "
-              f"speed-up {cv_time / j['solve_seconds']:.1f}x")
+              f"speed-up {cv_time / median:.1f}x (median solve)")
