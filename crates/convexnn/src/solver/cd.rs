@@ -585,7 +585,7 @@ impl Coordinates for ResidualCoordinates<'_> {
 }
 
 /// Dot product with four accumulators (lets the compiler vectorize).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0f64; 4];
     let mut ca = a.chunks_exact(4);
     let mut cb = b.chunks_exact(4);

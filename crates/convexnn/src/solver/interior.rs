@@ -54,6 +54,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::bcd::GramForm;
+use super::cd::dot;
 use super::crossover::{polish_on_face, Face, FaceProgram, DENSE_MAX};
 use super::woodbury::{
     cholesky_in_place, refined_solve, shifted_factor, woodbury_cheaper, woodbury_memory, Woodbury,
@@ -356,24 +357,6 @@ struct NtScaling {
     v: Vec<f64>,
     eta: f64,
     lambda: Vec<f64>,
-}
-
-/// xᵀy with four independent sums (the loop vectorizes; a single running sum does not).
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
-    let tail: f64 = xc
-        .remainder()
-        .iter()
-        .zip(yc.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (a, b) in xc.zip(yc) {
-        for k in 0..4 {
-            acc[k] += a[k] * b[k];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// xᵀJy.
