@@ -522,8 +522,9 @@ fn weighted_grams(xc: MatRef<'_, f64>, w: MatRef<'_, f64>) -> Mat<f64> {
     out
 }
 
-/// The analytic center of each pattern's cone within the unit ball, at unit norm (d × P), found
-/// from the pattern's interior gate (a column of `gates`). Its margins to the samples' hyperplanes
+/// The analytic center of each pattern's cone within the unit ball, argmin −Σ_j log(x̃_jᵀu) −
+/// log(1 − ‖u‖²) over the pattern's signed rows x̃_j = ±x_j, by damped Newton steps from g/2 (g the
+/// pattern's interior gate, a column of `gates`); returned at unit norm (d × P). Its margins to the samples' hyperplanes
 /// are as even as the cone allows: the start of the structured interior point (M61), and interior
 /// gates for the feasibility restoration (M10) that do not blow up on samples close to a raw
 /// gate's hyperplane.
@@ -535,16 +536,127 @@ pub fn analytic_centers(
     centers(&Structure::cones(x, patterns, &nonzero_rows(x)), gates)
 }
 
+/// The analytic centers (see [`analytic_centers`]) of every pattern's cone, by damped Newton steps
+/// on all patterns at once: each step's Hessians X̃ᵀdiag(1/s²)X̃ + 4uuᵀ/q² + 2I/q (q = 1 − ‖u‖²)
+/// take one product of the rows' pairwise products with the weights 1/s² ([`weighted_grams`]),
+/// and the gradients 2u/q − X̃ᵀ(1/s) one product with X_c, for the patterns not yet converged.
+/// Each pattern then solves its d × d system and searches its own step.
 fn centers(st: &Structure<'_>, gates: MatRef<'_, f64>) -> Mat<f64> {
     let (d, p) = (st.d(), st.p());
-    let centered: Vec<Vec<f64>> = (0..p)
-        .into_par_iter()
-        .map(|i| {
-            let g: Vec<f64> = (0..d).map(|a| gates[(a, i)]).collect();
-            analytic_center(st, i, &g)
-        })
-        .collect();
-    Mat::from_fn(d, p, |a, i| centered[i][a])
+    let mut u = Mat::from_fn(d, p, |a, i| 0.5 * gates[(a, i)]);
+    let mut slacks = st.slacks(u.as_ref());
+    let mut active: Vec<usize> = (0..p).collect();
+    for _ in 0..CENTER_STEPS {
+        if active.is_empty() {
+            break;
+        }
+        let k = active.len();
+        let inverse = columns(slacks.nrows(), k, |c, out| {
+            for (o, &v) in out.iter_mut().zip(slacks.col_as_slice(active[c])) {
+                *o = 1.0 / v;
+            }
+        });
+        let signed = columns(slacks.nrows(), k, |c, out| {
+            let sign = st.signs.col_as_slice(active[c]);
+            for ((o, &v), &g) in out.iter_mut().zip(inverse.col_as_slice(c)).zip(sign) {
+                *o = g * v;
+            }
+        });
+        let squared = columns(slacks.nrows(), k, |c, out| {
+            for (o, &v) in out.iter_mut().zip(inverse.col_as_slice(c)) {
+                *o = v * v;
+            }
+        });
+        let packed = weighted_grams(st.xc.as_ref(), squared.as_ref());
+        let mut pulled = Mat::<f64>::zeros(d, k);
+        matmul(
+            pulled.as_mut(),
+            Accum::Replace,
+            st.xc.transpose(),
+            signed.as_ref(),
+            1.0,
+            faer::get_global_parallelism(),
+        );
+        let steps: Vec<Option<(Vec<f64>, Vec<f64>)>> = (0..k)
+            .into_par_iter()
+            .map(|c| {
+                let i = active[c];
+                center_step(
+                    st,
+                    i,
+                    u.col_as_slice(i),
+                    slacks.col_as_slice(i),
+                    packed.col_as_slice(c),
+                    pulled.col_as_slice(c),
+                )
+            })
+            .collect();
+        let mut next = Vec::with_capacity(k);
+        for (c, step) in steps.into_iter().enumerate() {
+            if let Some((ui, si)) = step {
+                let i = active[c];
+                u.col_as_slice_mut(i).copy_from_slice(&ui);
+                slacks.col_as_slice_mut(i).copy_from_slice(&si);
+                next.push(i);
+            }
+        }
+        active = next;
+    }
+    columns(d, p, |i, out| out.copy_from_slice(&unit(u.col_as_slice(i))))
+}
+
+/// Most Newton steps of the analytic centers.
+const CENTER_STEPS: usize = 20;
+
+/// One damped Newton step of pattern i's analytic center from u with slacks `s` = X̃u, given the
+/// packed X̃ᵀdiag(1/s²)X̃ (`packed`, at [`pair_index`]) and X̃ᵀ(1/s) (`pulled`): the next point and
+/// its slacks, or `None` once the Newton decrement is below 1e-4 (or no step decreases the
+/// barrier −Σ log s_j − log(1 − ‖u‖²)).
+fn center_step(
+    st: &Structure<'_>,
+    i: usize,
+    u: &[f64],
+    s: &[f64],
+    packed: &[f64],
+    pulled: &[f64],
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let d = u.len();
+    let sign = st.signs.col_as_slice(i);
+    let barrier = |u: &[f64], s: &[f64]| -> f64 {
+        let uu = dot(u, u);
+        if uu >= 1.0 || s.iter().any(|&v| v <= 0.0) {
+            return f64::INFINITY;
+        }
+        -s.iter().map(|v| v.ln()).sum::<f64>() - (1.0 - uu).ln()
+    };
+    let q = 1.0 - dot(u, u);
+    let grad: Vec<f64> = (0..d).map(|a| 2.0 * u[a] / q - pulled[a]).collect();
+    let h = Mat::from_fn(d, d, |a, b| {
+        packed[pair_index(a.min(b), a.max(b))]
+            + 4.0 * u[a] * u[b] / (q * q)
+            + if a == b { 2.0 / q } else { 0.0 }
+    });
+    let llt = h.llt(faer::Side::Lower).ok()?;
+    let mut step = Mat::from_fn(d, 1, |a, _| -grad[a]);
+    llt.solve_in_place(step.as_mut());
+    let step = step.col_as_slice(0);
+    let decrement = -dot(&grad, step);
+    if decrement < 1e-4 {
+        return None;
+    }
+    let phi = barrier(u, s);
+    let mut alpha = 1.0;
+    while alpha >= 1e-10 {
+        let next: Vec<f64> = (0..d).map(|a| u[a] + alpha * step[a]).collect();
+        let sn: Vec<f64> = (0..s.len())
+            .map(|j| sign[j] * dot(st.xr.col_as_slice(j), &next))
+            .collect();
+        if barrier(&next, &sn) <= phi - 0.25 * alpha * decrement {
+            return Some((next, sn));
+        }
+        alpha *= 0.5;
+    }
+    None
 }
 
 impl Structure<'_> {
@@ -568,10 +680,10 @@ impl Structure<'_> {
         self.xc.ncols()
     }
 
-    /// S ∘ (X_c U): the cone slacks of weights U (d × 2P).
+    /// S ∘ (X_c U): the cone slacks of weights U (d × 2P, or d × P: column b is pattern b mod P's).
     fn slacks(&self, u: MatRef<'_, f64>) -> Mat<f64> {
         let p = self.p();
-        let mut out = Mat::<f64>::zeros(self.xc.nrows(), 2 * p);
+        let mut out = Mat::<f64>::zeros(self.xc.nrows(), u.ncols());
         matmul(
             out.as_mut(),
             Accum::Replace,
@@ -1219,91 +1331,6 @@ fn block_complementarity(it: &Iterate, dir: Option<(&Direction, f64)>, b: usize)
         }
     };
     (rows, cone)
-}
-
-/// The analytic center of pattern i's cone within the unit ball, argmin −Σ_j log (x̃_jᵀu) −
-/// log(1 − ‖u‖²), by damped Newton steps from g/2 (g a unit vector strictly inside the cone);
-/// returned at unit norm. Its margins to every sample's hyperplane are as even as the cone
-/// allows, so the start's cone slacks, and the multipliers μ₀/s, are not extreme.
-fn analytic_center(st: &Structure<'_>, i: usize, g: &[f64]) -> Vec<f64> {
-    let d = st.d();
-    let sg = st.signs.col_as_slice(i);
-    // The pattern's signed rows x̃_j = ±x_j; slacks x̃_jᵀu by one product.
-    let xs = Mat::from_fn(st.xc.nrows(), d, |j, a| sg[j] * st.xc[(j, a)]);
-    let slack = |u: &[f64]| -> Vec<f64> {
-        let mut s = Mat::<f64>::zeros(xs.nrows(), 1);
-        matmul(
-            s.as_mut(),
-            Accum::Replace,
-            xs.as_ref(),
-            MatRef::from_column_major_slice(u, d, 1),
-            1.0,
-            Par::Seq,
-        );
-        s.col_as_slice(0).to_vec()
-    };
-    let barrier = |u: &[f64], s: &[f64]| -> f64 {
-        let uu: f64 = u.iter().map(|v| v * v).sum();
-        if uu >= 1.0 || s.iter().any(|&v| v <= 0.0) {
-            return f64::INFINITY;
-        }
-        -s.iter().map(|v| v.ln()).sum::<f64>() - (1.0 - uu).ln()
-    };
-    let mut u: Vec<f64> = g.iter().map(|v| 0.5 * v).collect();
-    let mut s = slack(&u);
-    for _ in 0..20 {
-        let uu: f64 = u.iter().map(|v| v * v).sum();
-        let q = 1.0 - uu;
-        // Gradient 2u/q − X̃ᵀ(1/s) and Hessian X̃ᵀdiag(1/s²)X̃ + 4uuᵀ/q² + 2I/q.
-        let inv: Vec<f64> = s.iter().map(|v| 1.0 / v).collect();
-        let scaled = columns(xs.nrows(), d, |a, out| {
-            for ((o, &x), &w) in out.iter_mut().zip(xs.col_as_slice(a)).zip(&inv) {
-                *o = x * w;
-            }
-        });
-        let mut h = Mat::<f64>::zeros(d, d);
-        matmul(
-            h.as_mut(),
-            Accum::Replace,
-            scaled.transpose(),
-            scaled.as_ref(),
-            1.0,
-            Par::Seq,
-        );
-        let grad: Vec<f64> = (0..d)
-            .map(|a| 2.0 * u[a] / q - scaled.col_as_slice(a).iter().sum::<f64>())
-            .collect();
-        for a in 0..d {
-            for b in 0..d {
-                h[(a, b)] += 4.0 * u[a] * u[b] / (q * q) + if a == b { 2.0 / q } else { 0.0 };
-            }
-        }
-        let Ok(llt) = h.llt(faer::Side::Lower) else {
-            break;
-        };
-        let mut step = Mat::from_fn(d, 1, |a, _| -grad[a]);
-        llt.solve_in_place(step.as_mut());
-        let decrement: f64 = -(0..d).map(|a| grad[a] * step[(a, 0)]).sum::<f64>();
-        if decrement < 1e-4 {
-            break;
-        }
-        let phi = barrier(&u, &s);
-        let mut alpha = 1.0;
-        loop {
-            let next: Vec<f64> = (0..d).map(|a| u[a] + alpha * step[(a, 0)]).collect();
-            let sn = slack(&next);
-            if barrier(&next, &sn) <= phi - 0.25 * alpha * decrement {
-                u = next;
-                s = sn;
-                break;
-            }
-            alpha *= 0.5;
-            if alpha < 1e-10 {
-                return unit(&u);
-            }
-        }
-    }
-    unit(&u)
 }
 
 /// The certificate's three tries at the tolerance: the iterate's own multipliers, the exact ones
