@@ -551,19 +551,15 @@ fn centers(st: &Structure<'_>, gates: MatRef<'_, f64>) -> Mat<f64> {
             break;
         }
         let k = active.len();
-        let inverse = columns(slacks.nrows(), k, |c, out| {
-            for (o, &v) in out.iter_mut().zip(slacks.col_as_slice(active[c])) {
-                *o = 1.0 / v;
-            }
-        });
+        // The weights ±1/s of the gradients and 1/s² of the Hessians.
         let signed = columns(slacks.nrows(), k, |c, out| {
             let sign = st.signs.col_as_slice(active[c]);
-            for ((o, &v), &g) in out.iter_mut().zip(inverse.col_as_slice(c)).zip(sign) {
-                *o = g * v;
+            for ((o, &v), &g) in out.iter_mut().zip(slacks.col_as_slice(active[c])).zip(sign) {
+                *o = g / v;
             }
         });
         let squared = columns(slacks.nrows(), k, |c, out| {
-            for (o, &v) in out.iter_mut().zip(inverse.col_as_slice(c)) {
+            for (o, &v) in out.iter_mut().zip(signed.col_as_slice(c)) {
                 *o = v * v;
             }
         });
