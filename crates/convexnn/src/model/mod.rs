@@ -1847,6 +1847,7 @@ fn solve_interior(
             NewtonSystem::Auto,
         ),
         working_rows: opts.working_rows,
+        mixed_precision: true,
     };
     let out = relu_interior(
         x,

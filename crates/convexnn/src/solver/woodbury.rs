@@ -17,6 +17,13 @@
 //! weights), and the identity's two terms cancel in those directions. The solve is therefore
 //! refined by conjugate gradients on S itself, products with S going through the operator
 //! (S v = Fᵀ(F v)/n + M v), with the factored identity as the preconditioner.
+//!
+//! Since the refinement restores the digits, K's product, most of the cost, can run in single
+//! precision ([`Precision::Single`], twice the multiply–add rate) while K is well enough
+//! conditioned for the rounding to cost few refinement steps; the caller watches
+//! [`Woodbury::refinement`] to tell when it no longer is (docs/programs.md (M66)).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{
@@ -49,18 +56,33 @@ pub fn woodbury_cheaper(samples: usize, pd: usize) -> bool {
 }
 
 /// Bytes the Woodbury form allocates for `rows` rows of X (`samples` samples): K and its factor
-/// (n² each), one chunk of X L_i⁻ᵀ (and of its pooled rows, for a convolutional program) with the
-/// chunk's inverses L_i⁻ᵀ side by side, and the blocks M_i with their factors and inverses.
+/// (n² each), K's product in single precision (n²/2 in eight-byte units), one chunk of X L_i⁻ᵀ (and
+/// of its pooled rows, for a convolutional program, and its single-precision copy) with the chunk's
+/// inverses L_i⁻ᵀ side by side, and the blocks M_i with their factors and inverses.
 pub fn woodbury_memory(rows: usize, samples: usize, d: usize, p: usize) -> usize {
     let chunk = rows.max(d).saturating_mul(d).max(CHUNK_ENTRIES);
     let pooled = if rows > samples { chunk } else { 0 };
     samples
         .saturating_mul(samples)
-        .saturating_mul(2)
-        .saturating_add(chunk.saturating_mul(2))
+        .saturating_mul(5)
+        .saturating_div(2)
+        .saturating_add(chunk.saturating_mul(3))
         .saturating_add(pooled)
         .saturating_add(p.saturating_mul(d * d * 3))
         .saturating_mul(8)
+}
+
+/// The precision of K's product Σ_i (F_i L_i⁻ᵀ)(F_i L_i⁻ᵀ)ᵀ; K is factored and used in double
+/// precision either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// Double precision.
+    Double,
+    /// The columns F_i L_i⁻ᵀ rounded to single precision and their product formed in single
+    /// precision, at twice the multiply–add rate. K's entries then carry relative errors of about
+    /// 1e-7 of its largest, which the refinement absorbs while K is well conditioned; near the
+    /// optimum, where K spans many orders of magnitude, it loses the nI term (M66).
+    Single,
 }
 
 /// The Cholesky factor of M + δI for the smallest δ in {0, 1e-14, 1e-12, …, 1e-4} · max diag(M)
@@ -111,6 +133,10 @@ pub struct Woodbury {
     factors: Vec<Llt<f64>>,
     /// The Cholesky factor of K = nI + F M⁻¹ Fᵀ.
     k: KFactor,
+    /// The precision of K's product.
+    precision: Precision,
+    /// The most refinement iterations of a solve so far.
+    refinement: AtomicUsize,
 }
 
 /// K's Cholesky factor.
@@ -158,32 +184,57 @@ pub fn cholesky_in_place(m: &mut Mat<f64>) -> bool {
 
 impl Woodbury {
     /// Factors the form for the operator's F and the blocks `blocks` (one d × d symmetric positive
-    /// definite matrix per pattern). `None` when a factorization fails.
-    pub fn new(op: &MaskedOperator<f64>, blocks: Vec<Mat<f64>>) -> Option<Self> {
+    /// definite matrix per pattern), with K's product in `precision`. `None` when a factorization
+    /// fails.
+    pub fn new(
+        op: &MaskedOperator<f64>,
+        blocks: Vec<Mat<f64>>,
+        precision: Precision,
+    ) -> Option<Self> {
         let factors: Vec<Llt<f64>> = blocks
             .par_iter()
             .map(shifted_factor)
             .collect::<Option<_>>()?;
-        let mut k = Self::k_matrix(op, &factors);
+        let mut k = Self::k_matrix(op, &factors, precision);
         // With nearly singular blocks K's entries dwarf nI, and rounding can leave it without a
         // factorization; a small shift changes only the preconditioner (see `solve`). The failed
         // attempt has overwritten K, which is formed again for it (rare: near the optimum).
         let k = if cholesky_in_place(&mut k) {
             KFactor::InPlace(k)
         } else {
-            KFactor::Shifted(shifted_factor(&Self::k_matrix(op, &factors))?)
+            KFactor::Shifted(shifted_factor(&Self::k_matrix(op, &factors, precision))?)
         };
-        Some(Woodbury { blocks, factors, k })
+        Some(Woodbury {
+            blocks,
+            factors,
+            k,
+            precision,
+            refinement: AtomicUsize::new(0),
+        })
+    }
+
+    /// The precision of K's product.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The most refinement iterations any solve with this form has taken so far.
+    pub fn refinement(&self) -> usize {
+        self.refinement.load(Ordering::Relaxed)
     }
 
     /// K = nI + Σ_i (F_i L_i⁻ᵀ)(F_i L_i⁻ᵀ)ᵀ for the blocks' Cholesky factors L_i (lower triangle
-    /// only).
-    fn k_matrix(op: &MaskedOperator<f64>, factors: &[Llt<f64>]) -> Mat<f64> {
+    /// only), the product in `precision`.
+    fn k_matrix(op: &MaskedOperator<f64>, factors: &[Llt<f64>], precision: Precision) -> Mat<f64> {
         let (rows, d, p) = (op.nrows(), op.ncols(), op.n_patterns());
         let n = op.n_samples();
         let pool = op.pooling();
         let chunk = (CHUNK_ENTRIES / (rows.max(d) * d).max(1)).clamp(1, p.max(1));
         let mut k = Mat::<f64>::zeros(n, n);
+        // The single-precision product and a chunk of its columns (empty in double precision).
+        let single = if precision == Precision::Single { n } else { 0 };
+        let mut k32 = Mat::<f32>::zeros(single, single);
+        let mut q32 = Mat::<f32>::zeros(single, if single > 0 { chunk * d } else { 0 });
         let mut xl = Mat::<f64>::zeros(rows, chunk * d);
         // The pooled columns (a convolutional program's samples average their rows).
         let mut q = Mat::<f64>::zeros(if pool > 1 { n } else { 0 }, chunk * d);
@@ -203,17 +254,25 @@ impl Woodbury {
             let lt = Mat::from_fn(d, width, |a, c| inverses[c / d][(c % d, a)]);
             let groups: Vec<(usize, f64, usize)> = (first..last).map(|i| (i, 1.0, d)).collect();
             let qc = op.masked_columns(lt.as_ref(), &groups, &mut xl, &mut q);
-            triangular_matmul(
-                k.as_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                qc,
-                BlockStructure::Rectangular,
-                qc.transpose(),
-                BlockStructure::Rectangular,
-                1.0,
-                op.par(),
-            );
+            match precision {
+                Precision::Double => lower_product(k.as_mut(), qc, op.par()),
+                Precision::Single => {
+                    for c in 0..width {
+                        for (o, &v) in q32.col_as_slice_mut(c).iter_mut().zip(qc.col(c).iter()) {
+                            *o = v as f32;
+                        }
+                    }
+                    lower_product(k32.as_mut(), q32.as_ref().subcols(0, width), op.par());
+                }
+            }
+        }
+        if precision == Precision::Single {
+            for c in 0..n {
+                let (out, sum) = (&mut k.col_as_slice_mut(c)[c..], &k32.col_as_slice(c)[c..]);
+                for (o, &v) in out.iter_mut().zip(sum) {
+                    *o = f64::from(v);
+                }
+            }
         }
         for j in 0..n {
             k[(j, j)] += n as f64;
@@ -265,12 +324,33 @@ impl Woodbury {
     /// on S ([`refined_solve`]). Returns the refinement iterations.
     pub fn solve(&self, op: &mut MaskedOperator<f64>, r: &mut [f64]) -> usize {
         let op = std::cell::RefCell::new(op);
-        refined_solve(
+        let steps = refined_solve(
             |v, out| self.times(&mut op.borrow_mut(), v, out),
             |v, out| self.precondition(&mut op.borrow_mut(), v, out),
             r,
-        )
+        );
+        self.refinement.fetch_max(steps, Ordering::Relaxed);
+        steps
     }
+}
+
+/// `k += q qᵀ` on the lower triangle of `k`.
+fn lower_product<T: faer::traits::ComplexField>(
+    k: MatMut<'_, T>,
+    q: MatRef<'_, T>,
+    par: faer::Par,
+) {
+    triangular_matmul(
+        k,
+        BlockStructure::TriangularLower,
+        Accum::Add,
+        q,
+        BlockStructure::Rectangular,
+        q.transpose(),
+        BlockStructure::Rectangular,
+        T::one_impl(),
+        par,
+    );
 }
 
 /// In place, `r ← S⁻¹ r` for the symmetric S that `times` multiplies by, given an approximate
@@ -352,17 +432,21 @@ mod tests {
 
     /// The refined Woodbury solve agrees with a dense solve of S = FᵀF/n + blockdiag(M_i), with
     /// and without pooling, with two-level masks (a leaky ReLU's), also when the blocks are badly
-    /// conditioned. With well-conditioned blocks the factored identity is exact, so the
-    /// refinement takes at most one step.
+    /// conditioned, and with K's product in either precision. With well-conditioned blocks and the
+    /// product in double precision the factored identity is exact, so the refinement takes at
+    /// most one step; in single precision the refinement restores the digits.
     #[test]
     fn woodbury_solve_matches_dense() {
-        for (pool, spread, off) in [
+        for ((pool, spread, off), precision) in [
             (1usize, 1.0f64, 0.0),
             (1, 1.0, 0.3),
             (1, 1e8, 0.0),
             (3, 1e4, 0.0),
             (3, 1.0, -1.0),
-        ] {
+        ]
+        .into_iter()
+        .flat_map(|case| [(case, Precision::Double), (case, Precision::Single)])
+        {
             let (n, d, p) = (12usize, 4usize, 6usize);
             let rows = n * pool;
             let mut rng = Rng::new(7);
@@ -385,7 +469,7 @@ mod tests {
             // Dense S column by column through the operator.
             let pd = p * d;
             let mut s = Mat::<f64>::zeros(pd, pd);
-            let w = Woodbury::new(&op, blocks.clone()).expect("factors");
+            let w = Woodbury::new(&op, blocks.clone(), precision).expect("factors");
             for c in 0..pd {
                 let mut e = vec![0.0; pd];
                 e[c] = 1.0;
@@ -398,7 +482,8 @@ mod tests {
             s.llt(Side::Lower).unwrap().solve_in_place(dense.as_mut());
             let mut got = rhs.clone();
             let steps = w.solve(&mut op, &mut got);
-            if spread == 1.0 {
+            assert_eq!(w.refinement(), steps);
+            if spread == 1.0 && precision == Precision::Double {
                 assert!(
                     steps <= 1,
                     "off {off}, pool {pool}: {steps} refinement steps"
@@ -411,7 +496,7 @@ mod tests {
             for (g, e) in got.iter().zip(dense.col_as_slice(0)) {
                 assert!(
                     (g - e).abs() <= 1e-8 * scale,
-                    "pool {pool}, spread {spread}, off {off}: {g} vs {e}"
+                    "pool {pool}, spread {spread}, off {off}, {precision:?}: {g} vs {e}"
                 );
             }
         }
