@@ -200,6 +200,27 @@ impl PatternSet {
         }
     }
 
+    /// The same patterns restricted to the listed samples (columns kept as they are, even where
+    /// they become empty or repeated).
+    pub fn sample_rows(&self, rows: &[usize]) -> Self {
+        let words = rows.len().div_ceil(64).max(1);
+        let mut bits = vec![0u64; words * self.len()];
+        for i in 0..self.len() {
+            for (r, &j) in rows.iter().enumerate() {
+                if self.get(j, i) {
+                    bits[i * words + r / 64] |= 1u64 << (r % 64);
+                }
+            }
+        }
+        PatternSet {
+            n: rows.len(),
+            words,
+            bits,
+            gates: self.gates.clone(),
+            exhaustive: false,
+        }
+    }
+
     /// A set holding only the patterns whose indices are listed (e.g. the active ones).
     pub fn select(&self, idx: &[usize]) -> Self {
         let mut bits = Vec::with_capacity(idx.len() * self.words);

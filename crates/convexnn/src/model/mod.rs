@@ -1848,6 +1848,8 @@ fn solve_interior(
         ),
         working_rows: opts.working_rows,
         mixed_precision: true,
+        sample: 0,
+        seed: opts.seed,
     };
     let out = relu_interior(
         x,

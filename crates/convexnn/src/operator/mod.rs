@@ -183,6 +183,30 @@ impl<T: Real> MaskedOperator<T> {
         self
     }
 
+    /// The same operator over the listed samples only (all K rows of each, for a pooled operator),
+    /// with the same patterns restricted to them, pooling, mask values and threads.
+    pub fn sample(&self, samples: &[usize]) -> Self {
+        let k = self.pool;
+        let rows: Vec<usize> = samples.iter().flat_map(|&s| s * k..(s + 1) * k).collect();
+        let x = Mat::from_fn(rows.len(), self.ncols(), |r, c| {
+            self.x[(rows[r], c)].as_f64()
+        });
+        let threads = match self.par {
+            Par::Seq => 1,
+            Par::Rayon(n) => n.get(),
+        };
+        let mut out = MaskedOperator::new(
+            x.as_ref(),
+            self.patterns.sample_rows(&rows),
+            self.workers.len() * self.tile,
+            threads,
+        )
+        .with_pooling(k);
+        out.off = self.off;
+        out.byte_masks = self.byte_masks.clone();
+        out
+    }
+
     /// The mask value where a pattern bit is 0.
     pub fn off_value(&self) -> T {
         self.off
@@ -602,6 +626,45 @@ mod tests {
             for i in 0..p { for k in 0..d {
                 prop_assert!((atr[(k, i)] - atr_ref[(k, i)]).abs() <= 1e-12 * (1.0 + atr_ref[(k, i)].abs()));
             }}
+        }
+    }
+
+    /// The operator over a sample of the samples predicts what the whole one predicts on them,
+    /// with and without pooling and for two-level masks; its adjoint is that of the sampled rows.
+    #[test]
+    fn sampled_operator_keeps_the_sampled_predictions() {
+        for (pool, off) in [(1usize, 0.0), (1, 0.3), (3, 0.0), (2, -1.0)] {
+            let n = 90;
+            let x = random(n * pool, 4, 3);
+            let pats = sample_patterns(x.as_ref(), 12, 4).unwrap();
+            let p = pats.len();
+            let mut op = MaskedOperator::<f64>::new(x.as_ref(), pats, 128, 1)
+                .with_pooling(pool)
+                .with_off_value(off);
+            let samples = [0usize, 5, 6, 41, 89];
+            let mut sub = op.sample(&samples);
+            assert_eq!((sub.n_samples(), sub.pooling()), (samples.len(), pool));
+            let u = random(4, p, 5);
+            let (mut full, mut part) = (vec![0.0; n], vec![0.0; samples.len()]);
+            op.apply(u.as_ref(), &mut full);
+            sub.apply(u.as_ref(), &mut part);
+            for (k, &s) in samples.iter().enumerate() {
+                assert!((part[k] - full[s]).abs() < 1e-12, "pool {pool}, off {off}");
+            }
+            // The adjoint of the sample equals the whole adjoint of r zero off the sample.
+            let r: Vec<f64> = (0..samples.len()).map(|k| k as f64 - 1.5).collect();
+            let mut spread = vec![0.0; n];
+            for (k, &s) in samples.iter().enumerate() {
+                spread[s] = r[k];
+            }
+            let (mut a_full, mut a_part) = (Mat::zeros(4, p), Mat::zeros(4, p));
+            op.adjoint(&spread, a_full.as_mut());
+            sub.adjoint(&r, a_part.as_mut());
+            for i in 0..p {
+                for k in 0..4 {
+                    assert!((a_full[(k, i)] - a_part[(k, i)]).abs() < 1e-12);
+                }
+            }
         }
     }
 

@@ -58,7 +58,7 @@ use super::cd::dot;
 use super::crossover::{polish_on_face, Face, FaceProgram, DENSE_MAX};
 use super::woodbury::{
     cholesky_in_place, refined_solve, shifted_factor, woodbury_cheaper, woodbury_memory, Precision,
-    Woodbury,
+    Woodbury, MAX_REFINE,
 };
 use super::{IterRecord, Observe, Status, StopFlag};
 use crate::error::{Error, Result};
@@ -95,6 +95,11 @@ pub struct InteriorSettings {
     /// solve takes at most [`SINGLE_REFINEMENT`] steps, then in double precision for the rest of
     /// the solve (M66). Default true.
     pub mixed_precision: bool,
+    /// Samples in the sample of the sampled Newton system ([`NewtonSystem::Sampled`], (M73));
+    /// 0 takes [`sample_size`]. Default 0.
+    pub sample: usize,
+    /// Seed of that sample. Default 0.
+    pub seed: u64,
 }
 
 /// Most refinement steps per solve for which K's product stays in single precision
@@ -124,7 +129,9 @@ pub const CORRECTOR_RATIO: f64 = 170.0;
 /// and `p` patterns (M70): [`CORRECTORS`] where a factorization of the reduced system costs at
 /// least [`CORRECTOR_RATIO`] times a solve with it, else none. The Woodbury form costs
 /// n²·Pd/2 + n³/6 to factor and 2n² + 4·rows·Pd (K's triangular solves and the operator's
-/// products) to solve; the direct factorization (Pd)³/6 and 2(Pd)².
+/// products) to solve; the direct factorization (Pd)³/6 and 2(Pd)²; the sampled form (M73), over m
+/// samples, m²·Pd/2 + m³/6 to factor and about [`SAMPLED_STEPS`] conjugate-gradient steps of
+/// 2m² + 4·(rows + m)·Pd to solve (so it takes none).
 pub fn corrector_count(
     rows: usize,
     samples: usize,
@@ -133,7 +140,15 @@ pub fn corrector_count(
     system: NewtonSystem,
 ) -> usize {
     let (n, r, pd) = (samples as f64, rows as f64, (p * d) as f64);
-    let (factor, solve) = if system.uses_woodbury(samples, p * d) {
+    let (factor, solve) = if let Some(m) = system.sampled(samples, p * d) {
+        // The sampled form (M73): a solve is a few dozen conjugate-gradient steps through the
+        // whole operator.
+        let m = m as f64;
+        (
+            m * m * pd / 2.0 + m * m * m / 6.0,
+            SAMPLED_STEPS * (2.0 * m * m + 4.0 * (r + m) * pd),
+        )
+    } else if system.uses_woodbury(samples, p * d) {
         (
             n * n * pd / 2.0 + n * n * n / 6.0,
             2.0 * n * n + 4.0 * r * pd,
@@ -165,18 +180,61 @@ pub enum NewtonSystem {
     Direct,
     /// The Woodbury identity over an n × n matrix, refined by conjugate gradients (M66).
     Woodbury,
+    /// Conjugate gradients on S, preconditioned by the Woodbury identity over a uniform sample
+    /// of the samples ([`sample_size`] of them, an m × m matrix, (M73)).
+    Sampled,
 }
 
 impl NewtonSystem {
-    /// Whether the Woodbury form is used for `samples` samples and P·d = `pd` rows.
+    /// Whether the Woodbury form, over every sample or a sample of them, is used for `samples`
+    /// samples and P·d = `pd` rows (the Gram matrix G is then not formed).
     pub fn uses_woodbury(self, samples: usize, pd: usize) -> bool {
         match self {
             NewtonSystem::Auto => pd >= WOODBURY_MIN_SYSTEM && woodbury_cheaper(samples, pd),
             NewtonSystem::Direct => false,
-            NewtonSystem::Woodbury => true,
+            NewtonSystem::Woodbury | NewtonSystem::Sampled => true,
         }
     }
+
+    /// The size m of the sampled form's sample where it is used: [`NewtonSystem::Sampled`], or
+    /// [`NewtonSystem::Auto`] choosing the Woodbury form with at least [`SAMPLED_MIN_SAMPLES`]
+    /// samples.
+    pub fn sampled(self, samples: usize, pd: usize) -> Option<usize> {
+        let used = match self {
+            NewtonSystem::Auto => samples >= SAMPLED_MIN_SAMPLES && self.uses_woodbury(samples, pd),
+            NewtonSystem::Sampled => true,
+            NewtonSystem::Direct | NewtonSystem::Woodbury => false,
+        };
+        used.then(|| sample_size(samples))
+    }
 }
+
+/// Fewest samples for which [`NewtonSystem::Auto`] takes the sampled form (M73) where it would
+/// take the Woodbury form. At n = 2000, d = 20, P = 200 K's product costs 80 ms of an iteration
+/// and the Woodbury form was faster (2.8–3.0 s against 3.3 s); at n = 10000, d = 50, P = 500, where
+/// K's product is 1.25e12 multiply–adds, the sampled form took 59 s against 536 s.
+pub const SAMPLED_MIN_SAMPLES: usize = 5000;
+
+/// One sample in this many is in the sampled form's sample (M73).
+pub const SAMPLE_FRACTION: usize = 6;
+
+/// Fewest samples in the sampled form's sample (all of them where there are fewer).
+pub const SAMPLE_MIN: usize = 500;
+
+/// The sample size of the sampled form for `samples` samples: a [`SAMPLE_FRACTION`]th of them,
+/// at least [`SAMPLE_MIN`] (all where there are fewer). At n = 10000, d = 50, P = 500 a sample
+/// of 1500 took 26–44 conjugate-gradient steps per solve and 59 s in all; one of 2500 took 20–29
+/// steps, but each of its factorizations cost three times as much (66 s).
+pub fn sample_size(samples: usize) -> usize {
+    samples
+        .div_ceil(SAMPLE_FRACTION)
+        .max(SAMPLE_MIN)
+        .min(samples)
+}
+
+/// Conjugate-gradient steps per solve that the choice of correctors assumes for the sampled form
+/// (M73): 20 to 45 were measured.
+pub const SAMPLED_STEPS: f64 = 30.0;
 
 impl Default for InteriorSettings {
     fn default() -> Self {
@@ -189,6 +247,8 @@ impl Default for InteriorSettings {
             correctors: CORRECTORS,
             working_rows: WORKING_ROWS,
             mixed_precision: true,
+            sample: 0,
+            seed: 0,
         }
     }
 }
@@ -211,7 +271,8 @@ pub struct InteriorOutput {
 
 /// Bytes [`relu_interior`] allocates for `rows` rows of X (`samples` samples), `d` columns and `p`
 /// patterns: the reduced system (the Gram form, the system, and a shifted copy with its factor,
-/// (Pd)² each, or the Woodbury form's n × n matrices, as `system` chooses), about a dozen rows × 2P
+/// (Pd)² each, or the Woodbury form's n × n matrices, or the sampled form's m × m ones with its
+/// copy of the sampled rows, as `system` chooses), about a dozen rows × 2P
 /// matrices (slacks, multipliers, two steps' targets and directions, the barrier weights, the
 /// certificate; the multipliers, targets and directions live on the working rows (M71), which can
 /// grow to every row, so this bounds them), and a block of the rows' pairwise products with the
@@ -224,7 +285,11 @@ pub fn interior_memory(
     system: NewtonSystem,
 ) -> usize {
     let pd = p.saturating_mul(d);
-    let reduced = if system.uses_woodbury(samples, pd) {
+    let reduced = if let Some(m) = system.sampled(samples, pd) {
+        let sampled_rows = m.saturating_mul(rows / samples.max(1));
+        woodbury_memory(sampled_rows, m, d, p)
+            .saturating_add(sampled_rows.saturating_mul(d + p).saturating_mul(8))
+    } else if system.uses_woodbury(samples, pd) {
         woodbury_memory(rows, samples, d, p)
     } else {
         // G, S (factored in place), and where S loses its factor to rounding a shifted copy and
@@ -978,6 +1043,7 @@ impl System {
                         llt.solve_in_place(MatMut::from_column_major_slice_mut(out, pd, 1));
                     },
                     r.col_as_slice_mut(0),
+                    MAX_REFINE,
                 );
             }
             System::Woodbury(w) => {
@@ -1019,13 +1085,14 @@ fn assemble(form: &GramForm, blocks: &[Mat<f64>], out: &mut Mat<f64>) {
 
 /// The Newton matrix's factorization at iterate `it`; `spare`, the buffer of the previous
 /// iteration's direct factorization, is reused; `precision` is that of the Woodbury form's
-/// product.
+/// product, and `sample` the samples of the sampled form (M73), if it is used.
 fn factor(
     st: &Structure<'_>,
     it: &Iterate,
     op: &MaskedOperator<f64>,
     spare: Option<Mat<f64>>,
     precision: Precision,
+    sample: Option<&[usize]>,
 ) -> Option<Factored> {
     let (p, d) = (st.p(), st.d());
     let nt: Vec<NtScaling> = (0..2 * p)
@@ -1057,11 +1124,13 @@ fn factor(
                 System::Shifted(shifted_factor(&k)?, k)
             }
         }
-        None => System::Woodbury(Woodbury::new(
-            op,
-            blocks.iter().map(symmetric).collect(),
-            precision,
-        )?),
+        None => {
+            let blocks = blocks.iter().map(symmetric).collect();
+            System::Woodbury(match sample {
+                Some(samples) => Woodbury::sampled(op, blocks, samples)?,
+                None => Woodbury::new(op, blocks, precision)?,
+            })
+        }
     };
     Some(Factored { pivots, system, nt })
 }
@@ -1465,6 +1534,18 @@ pub fn relu_interior(
     };
     let mut op = MaskedOperator::<f64>::new(x, patterns.clone(), DEFAULT_BLOCK_ROWS, 0)
         .with_pooling(settings.pooling);
+    // The sampled form's samples (M73): uniform, without replacement, from the seed.
+    let sample = settings.system.sampled(samples, p * d).map(|auto| {
+        let m = match settings.sample {
+            0 => auto,
+            m => m.min(samples),
+        };
+        let mut idx: Vec<usize> = (0..samples).collect();
+        crate::rng::Rng::new(settings.seed).shuffle(&mut idx);
+        idx.truncate(m);
+        idx.sort_unstable();
+        idx
+    });
     let cone_rows = nonzero_rows(x);
     let cones = Structure::cones(x, patterns, &cone_rows);
     let st = Structure {
@@ -1623,7 +1704,7 @@ pub fn relu_interior(
                 lambda - it.zq[(0, b)]
             }
         });
-        let Some(fact) = factor(&st, &it, &op, spare.take(), precision) else {
+        let Some(fact) = factor(&st, &it, &op, spare.take(), precision, sample.as_deref()) else {
             status = Status::NumericalError;
             break;
         };
@@ -1892,6 +1973,31 @@ mod tests {
         assert!(!cholesky_in_place(&mut indefinite));
     }
 
+    /// The sampled form (M73) is chosen from [`SAMPLED_MIN_SAMPLES`] samples where the Woodbury
+    /// form would be, with a [`SAMPLE_FRACTION`]th of the samples, and then takes no correctors.
+    #[test]
+    fn sampled_form_is_chosen_for_many_samples() {
+        let auto = NewtonSystem::Auto;
+        assert_eq!(auto.sampled(10_000, 25_000), Some(1667));
+        assert_eq!(auto.sampled(2000, 4000), None);
+        assert!(auto.uses_woodbury(2000, 4000));
+        // More samples than P·d: the direct factorization, not sampled.
+        assert_eq!(auto.sampled(20_000, 4000), None);
+        assert_eq!(NewtonSystem::Sampled.sampled(300, 40), Some(300));
+        assert_eq!(NewtonSystem::Woodbury.sampled(10_000, 25_000), None);
+        assert_eq!(sample_size(100), 100);
+        assert_eq!(sample_size(1000), 500);
+        assert_eq!(corrector_count(10_000, 10_000, 50, 500, auto), 0);
+        assert_eq!(
+            corrector_count(10_000, 10_000, 50, 500, NewtonSystem::Woodbury),
+            CORRECTORS
+        );
+        // The m × m matrices instead of n × n ones.
+        let sampled = interior_memory(10_000, 10_000, 50, 500, auto);
+        let whole = interior_memory(10_000, 10_000, 50, 500, NewtonSystem::Woodbury);
+        assert!(whole - sampled > 2 * 8 * (10_000 * 10_000 - 2 * 1667 * 1667));
+    }
+
     /// The analytic centers are unit vectors strictly inside their patterns' cones.
     #[test]
     fn analytic_centers_are_interior_unit_vectors() {
@@ -1976,10 +2082,10 @@ mod tests {
         assert!(runs[1].1 + 4 <= runs[0].1, "{runs:?}");
     }
 
-    /// Both ways of solving the reduced system (the direct factorization and the Woodbury form,
-    /// M66, its product in double precision throughout or first in single precision), with and
-    /// without centrality correctors (M70), reach the same certified optimum, and the correctors
-    /// take fewer iterations.
+    /// Every way of solving the reduced system (the direct factorization, the Woodbury form of
+    /// M66 with its product in double precision throughout or first in single precision, and the
+    /// sampled form of M73 over a third of the samples), with and without centrality correctors
+    /// (M70), reaches the same certified optimum, and the correctors take fewer iterations.
     #[test]
     fn interior_point_certifies_small_relu_programs() {
         let (x, y, pats) = planted_problem();
@@ -1991,6 +2097,8 @@ mod tests {
             (NewtonSystem::Woodbury, CORRECTORS, false),
             (NewtonSystem::Woodbury, 0, true),
             (NewtonSystem::Woodbury, CORRECTORS, true),
+            (NewtonSystem::Sampled, 0, true),
+            (NewtonSystem::Sampled, CORRECTORS, true),
         ] {
             // Every row in the working set: on this small program the correctors' gain shows
             // there (with the working sets both take 15 iterations).
@@ -2000,6 +2108,7 @@ mod tests {
                 correctors,
                 working_rows: 0,
                 mixed_precision,
+                sample: x.nrows() / 3,
                 ..InteriorSettings::default()
             };
             let out = solve_planted(&x, &y, &pats, &settings);
