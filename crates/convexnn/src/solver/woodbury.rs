@@ -149,7 +149,7 @@ pub struct Woodbury {
     refinement: AtomicUsize,
     /// For the sampled form: the operator over the sampled samples, through which the factored
     /// identity is applied (its products need exclusive access).
-    sample: Option<Mutex<MaskedOperator<f64>>>,
+    sample: Option<Box<Mutex<MaskedOperator<f64>>>>,
 }
 
 /// K's Cholesky factor.
@@ -238,7 +238,7 @@ impl Woodbury {
     ) -> Option<Self> {
         let sub = op.sample(samples);
         let mut form = Self::new(&sub, blocks, Precision::Double)?;
-        form.sample = Some(Mutex::new(sub));
+        form.sample = Some(Box::new(Mutex::new(sub)));
         Some(form)
     }
 
