@@ -1000,6 +1000,14 @@ fn barrier_block(weighted: &[f64], d: usize, nt: &NtScaling) -> Mat<f64> {
 /// products with the weights z/s (d(d+1)/2 × 2P): 2P·rows·d²/2 multiply–adds in one matrix
 /// product, instead of 2P small ones.
 fn barrier_weights(st: &Structure<'_>, it: &Iterate) -> Mat<f64> {
+    let (rows, d) = (st.xc.nrows(), st.d());
+    let working: usize = it.rows.iter().map(Vec::len).sum();
+    // One product over every row runs at the matrix-multiply rate; block by block over the
+    // working rows alone pays where these are a small share of the rows (a gathered product of
+    // |W_b| × d per block at a fraction of that rate).
+    if working.saturating_mul(d) * SPARSE_GRAMS < rows * it.rows.len() * (d + 1) / 2 {
+        return working_grams(st, it);
+    }
     let weights = columns(it.s.nrows(), it.s.ncols(), |b, out| {
         let s = it.s.col_as_slice(b);
         for (&j, &z) in it.rows[b].iter().zip(&it.z[b]) {
@@ -1007,6 +1015,57 @@ fn barrier_weights(st: &Structure<'_>, it: &Iterate) -> Mat<f64> {
         }
     });
     weighted_grams(st.xc.as_ref(), weights.as_ref())
+}
+
+/// The block-by-block sums of [`barrier_weights`] are chosen where their multiply–adds times this
+/// are below the dense product's. Measured: at n = 10000, d = 50, P = 500 (the working rows 5% of
+/// the rows, a ratio of 5) they took an iteration's blocks from 145 to about 20 ms; at n = 2000,
+/// d = 20, P = 200 (a ratio of 1.3) the solve was 2% slower with them.
+const SPARSE_GRAMS: usize = 8;
+
+/// [`barrier_weights`] block by block: X_Wᵀdiag(z/s)X_W over each block's working rows W, packed
+/// like [`weighted_grams`].
+fn working_grams(st: &Structure<'_>, it: &Iterate) -> Mat<f64> {
+    let d = st.d();
+    let pairs = d * (d + 1) / 2;
+    let mut out = Mat::<f64>::zeros(pairs, it.rows.len());
+    let packed: Vec<Vec<f64>> = (0..it.rows.len())
+        .into_par_iter()
+        .map(|b| {
+            let (idx, z, s) = (&it.rows[b], &it.z[b], it.s.col_as_slice(b));
+            // The working rows side by side (d × |W|), and scaled by z/s.
+            let mut xw = Mat::<f64>::zeros(d, idx.len());
+            let mut scaled = Mat::<f64>::zeros(d, idx.len());
+            for (r, &j) in idx.iter().enumerate() {
+                let w = z[r] / s[j];
+                let row = st.xr.col_as_slice(j);
+                xw.col_as_slice_mut(r).copy_from_slice(row);
+                for (o, &v) in scaled.col_as_slice_mut(r).iter_mut().zip(row) {
+                    *o = v * w;
+                }
+            }
+            let mut g = Mat::<f64>::zeros(d, d);
+            matmul(
+                g.as_mut(),
+                Accum::Replace,
+                xw.as_ref(),
+                scaled.transpose(),
+                1.0,
+                Par::Seq,
+            );
+            let mut col = vec![0.0; pairs];
+            for c in 0..d {
+                for a in 0..=c {
+                    col[pair_index(a, c)] = g[(a, c)];
+                }
+            }
+            col
+        })
+        .collect();
+    for (b, col) in packed.into_iter().enumerate() {
+        out.col_as_slice_mut(b).copy_from_slice(&col);
+    }
+    out
 }
 
 /// The reduced system's factorization.
@@ -1996,6 +2055,56 @@ mod tests {
         let sampled = interior_memory(10_000, 10_000, 50, 500, auto);
         let whole = interior_memory(10_000, 10_000, 50, 500, NewtonSystem::Woodbury);
         assert!(whole - sampled > 2 * 8 * (10_000 * 10_000 - 2 * 1667 * 1667));
+    }
+
+    /// The barrier blocks summed block by block over the working rows equal the dense product's.
+    #[test]
+    fn working_grams_match_the_dense_product() {
+        let mut rng = Rng::new(12);
+        let (n, d) = (120, 5);
+        let x = Mat::from_fn(n, d, |_, _| rng.normal());
+        let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let pats = sample_patterns(x.as_ref(), 6, 2).unwrap();
+        let p = pats.len();
+        let cone_rows = nonzero_rows(x.as_ref());
+        let st = Structure {
+            y: &y,
+            lambda: 1e-3,
+            ..Structure::cones(x.as_ref(), &pats, &cone_rows)
+        };
+        let s = Mat::from_fn(n, 2 * p, |_, _| 0.1 + rng.uniform());
+        let rows: Vec<Vec<usize>> = (0..2 * p)
+            .map(|b| (0..n).filter(|j| (j + b) % 3 == 0).collect())
+            .collect();
+        let z: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| r.iter().map(|_| rng.uniform()).collect())
+            .collect();
+        let it = Iterate {
+            u: Mat::zeros(d, 2 * p),
+            t: vec![1.0; 2 * p],
+            s: s.clone(),
+            z: z.clone(),
+            zq: Mat::zeros(d + 1, 2 * p),
+            rows: rows.clone(),
+        };
+        let weights = Mat::from_fn(n, 2 * p, |j, b| {
+            rows[b]
+                .iter()
+                .position(|&r| r == j)
+                .map_or(0.0, |k| z[b][k] / s[(j, b)])
+        });
+        let dense = weighted_grams(st.xc.as_ref(), weights.as_ref());
+        let sparse = working_grams(&st, &it);
+        for b in 0..2 * p {
+            for k in 0..d * (d + 1) / 2 {
+                let (a, e) = (sparse[(k, b)], dense[(k, b)]);
+                assert!(
+                    (a - e).abs() <= 1e-12 * (1.0 + e.abs()),
+                    "block {b}: {a} vs {e}"
+                );
+            }
+        }
     }
 
     /// The analytic centers are unit vectors strictly inside their patterns' cones.
