@@ -1,7 +1,7 @@
 """Side by side: the exact ReLU program (squared loss) solved by convexnn and by CVXPY + Clarabel.
 
 Usage: python relu_cvxpy.py N D P [--lam 1e-3] [--solvers interior] [--binary convexnn] [--out DIR]
-                             [--repeat 3]
+                             [--repeat 3] [--tol 1e-7]
 
 Generates planted data (Gaussian X with a bias column, targets from a 5-neuron ReLU network plus
 noise, seeded), samples P gates, and solves the same program (same patterns, same normalization
@@ -31,6 +31,7 @@ ap.add_argument("--out", default=None, help="folder for X.npy, y.npy, G.npy (def
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--skip-cvxpy", action="store_true")
 ap.add_argument("--repeat", type=int, default=3, help="runs of each convexnn solve (median taken)")
+ap.add_argument("--tol", default="1e-7", help="convexnn's tolerance (relative duality gap)")
 a = ap.parse_args()
 
 n, d, P, lam = a.n, a.d, a.p, a.lam
@@ -66,7 +67,7 @@ for s in a.solvers.split(","):
         t = time.perf_counter()
         r = subprocess.run([a.binary, "train", "--x", f"{out}/X.npy", "--y", f"{out}/y.npy",
                             "--model", "relu", "--gates", f"{out}/G.npy", "--lambda", str(lam),
-                            "--tol", "1e-7", "--solver", s, "--max-iter", "100000", "--json"],
+                            "--tol", a.tol, "--solver", s, "--max-iter", "100000", "--json"],
                            capture_output=True, text=True)
         wall = time.perf_counter() - t
         if r.returncode != 0:
