@@ -1,13 +1,16 @@
-"""Side by side: the exact ReLU program (squared loss) solved by convexnn and by CVXPY + Clarabel.
+"""Side by side: the exact ReLU program (squared loss) solved by convexnn and by CVXPY + Clarabel
+(and, with --scnn K, by scnn's augmented Lagrangian).
 
 Usage: python relu_cvxpy.py N D P [--lam 1e-3] [--solvers interior] [--binary convexnn] [--out DIR]
-                             [--repeat 3] [--tol 1e-7]
+                             [--repeat 3] [--tol 1e-7] [--skip-cvxpy] [--scnn K]
 
 Generates planted data (Gaussian X with a bias column, targets from a 5-neuron ReLU network plus
 noise, seeded), samples P gates, and solves the same program (same patterns, same normalization
 (1/(2n))||yhat - y||^2 + lam * sum of group norms) with each convexnn solver and with CVXPY's
 Clarabel interface, in one run. Prints each solve's time and objective, the relative difference
-and the speed-up. Each convexnn solve runs --repeat times (its seconds vary by about ±10% on a
+and the speed-up. With --scnn K, scnn's augmented Lagrangian (ConvexReLU, AL with at most K outer
+iterations, tolerance 1e-6, float64, unitize_data off; PyPI: pyscnn) solves it too, and its time,
+objective and cone violation are printed (scnn has no time limit: K bounds its run). Each convexnn solve runs --repeat times (its seconds vary by about ±10% on a
 shared machine, where CVXPY's minutes average the variation out); the speed-up uses the median. Needs numpy and cvxpy (with clarabel) in the running Python; they are
 references, not dependencies of convexnn.
 """
@@ -32,6 +35,7 @@ ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--skip-cvxpy", action="store_true")
 ap.add_argument("--repeat", type=int, default=3, help="runs of each convexnn solve (median taken)")
 ap.add_argument("--tol", default="1e-7", help="convexnn's tolerance (relative duality gap)")
+ap.add_argument("--scnn", type=int, default=0, help="also run scnn's AL with at most this many outer iterations")
 a = ap.parse_args()
 
 n, d, P, lam = a.n, a.d, a.p, a.lam
@@ -105,3 +109,31 @@ if not a.skip_cvxpy:
     for s, (j, median) in results.items():
         print(f"  {s}: relative difference {(j['objective'] - cv_obj) / cv_obj:+.2e}, "
               f"speed-up {cv_time / median:.1f}x (median solve)")
+
+if a.scnn > 0:
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexReLU
+    from scnn.optimize import optimize_model
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import AL
+
+    model = ConvexReLU(G)
+    t = time.perf_counter()
+    model, _ = optimize_model(model, AL(model, max_dual_iters=a.scnn, tol=1e-6), Metrics(), X,
+                              y.reshape(-1, 1), regularizer=NeuronGL1(lam), unitize_data=False,
+                              return_convex=True, dtype="float64")
+    sc_time = time.perf_counter() - t
+    Vs = np.asarray(model.parameters[0], dtype=float)[0]
+    Ws = np.asarray(model.parameters[1], dtype=float)[0]
+    yh = np.asarray(model(X), dtype=float).ravel()
+    sc_obj = 0.5 * np.sum((yh - y) ** 2) / n + lam * (
+        np.linalg.norm(Vs, axis=1).sum() + np.linalg.norm(Ws, axis=1).sum())
+    Ds = (X @ np.asarray(model.G, dtype=float) >= 0).astype(float)
+    Ss = 2 * Ds - 1
+    viol = max(np.max(-Ss * (X @ Vs.T)), np.max(-Ss * (X @ Ws.T)), 0.0)
+    print(f"scnn AL (at most {a.scnn} outer iterations): objective {sc_obj:.10e} "
+          f"time {sc_time:.2f} s cone violation {viol:.2e} "
+          f"(relative to max|Xu| {viol / max(np.abs(X @ Vs.T).max(), 1e-300):.2e})", flush=True)
+    for s, (j, median) in results.items():
+        print(f"  {s}: objective convexnn - scnn {j['objective'] - sc_obj:+.3e}, "
+              f"scnn's time / convexnn's {sc_time / median:.1f}x")
